@@ -1,1 +1,290 @@
-fn main() {}
+//! `weir`: find attacks in packet captures. This binary is a thin adapter over the library
+//! crates: argument parsing, files, progress and the printed summary live here; everything
+//! else is a library call.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use weir_flow::{extract, ExtractOptions, FlowConfig, FlowRecord, Summary};
+use weir_records::{FlowWriter, OutputFormat};
+
+/// weir finds attacks in packet captures.
+///
+/// The data path is: capture -> flows -> features -> classification -> Parquet -> search.
+/// This build has the first stages: `weir flows` turns a PCAP/PCAPNG capture into one record
+/// per bidirectional flow with its feature vector.
+#[derive(Parser, Debug)]
+#[command(name = "weir", version, about, long_about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Read a capture and write one record per flow, with its features.
+    ///
+    /// Reads PCAP (both byte orders, µs/ns timestamps) and PCAPNG (several sections and
+    /// interfaces); link types Ethernet, Linux SLL/SLL2, raw IPv4/IPv6 and BSD loopback; VLAN,
+    /// QinQ, MPLS, PPPoE; IP-in-IP, GRE, VXLAN and Geneve tunnels are decapsulated.
+    /// Malformed packets are counted and skipped; a damaged file keeps every flow read up to
+    /// the damage (the summary says what was wrong and where) and exits 0 unless nothing at
+    /// all could be read.
+    ///
+    /// Examples:
+    ///   weir flows capture.pcap                      # writes capture.flows.parquet
+    ///   weir flows capture.pcapng -f csv -o -        # CSV on stdout
+    ///   weir flows big.pcap -o flows.parquet --json  # machine-readable summary on stdout
+    #[command(verbatim_doc_comment)]
+    Flows(FlowsArgs),
+    /// Print the feature spec (name, unit, meaning) of this build.
+    Features {
+        /// Print the spec as the Markdown table of docs/FEATURES.md.
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    Parquet,
+    Csv,
+    Jsonl,
+}
+
+#[derive(clap::Args, Debug)]
+struct FlowsArgs {
+    /// The capture to read (.pcap or .pcapng; the format is detected from its first bytes).
+    capture: PathBuf,
+    /// Where to write the flows; `-` for stdout. Default: CAPTURE's name with `.flows.<ext>`, in the current directory.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Format::Parquet)]
+    format: Format,
+    /// End a flow after this many seconds without a packet.
+    #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
+    idle_timeout: f64,
+    /// Cut a flow that lasts longer than this many seconds (it continues as a new flow).
+    #[arg(long, default_value_t = 1800.0, value_name = "SECONDS")]
+    active_timeout: f64,
+    /// Do not end TCP flows on FIN/RST (only timeouts end flows).
+    #[arg(long)]
+    no_tcp_close: bool,
+    /// Print the summary as JSON on stdout (not allowed with `-o -`).
+    #[arg(long)]
+    json: bool,
+    /// No progress bar and no summary on stderr.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Flows(args) => flows(args),
+        Command::Features { markdown } => {
+            if markdown {
+                print!("{}", weir_flow::features::spec_markdown());
+            } else {
+                println!("{}  ({} features)", weir_flow::FEATURE_VERSION, weir_flow::N_FEATURES);
+                for (i, f) in weir_flow::FEATURES.iter().enumerate() {
+                    println!("{i:>3}  {:<32} {:<11} {}", f.name, f.unit, f.description);
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn secs_to_ns(s: f64, what: &str) -> Result<i64> {
+    if !(s.is_finite() && s > 0.0) {
+        bail!("--{what} must be a positive number of seconds, got {s}");
+    }
+    Ok((s * 1e9) as i64)
+}
+
+fn flows(args: FlowsArgs) -> Result<i32> {
+    let format = match args.format {
+        Format::Parquet => OutputFormat::Parquet,
+        Format::Csv => OutputFormat::Csv,
+        Format::Jsonl => OutputFormat::Jsonl,
+    };
+    let ext = match format {
+        OutputFormat::Parquet => "parquet",
+        OutputFormat::Csv => "csv",
+        OutputFormat::Jsonl => "jsonl",
+    };
+    let to_stdout = args.output.as_deref() == Some(Path::new("-"));
+    if to_stdout && args.json {
+        bail!("--json prints the summary on stdout, so it cannot be combined with `-o -`; write the flows to a file instead");
+    }
+    let out_path = match &args.output {
+        Some(p) => p.clone(),
+        None => {
+            let stem = args.capture.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "capture".into());
+            PathBuf::from(format!("{stem}.flows.{ext}"))
+        }
+    };
+    let file = File::open(&args.capture).with_context(|| format!("cannot open {}", args.capture.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let opts = ExtractOptions {
+        flow: FlowConfig {
+            idle_timeout_ns: secs_to_ns(args.idle_timeout, "idle-timeout")?,
+            active_timeout_ns: secs_to_ns(args.active_timeout, "active-timeout")?,
+            tcp_close: !args.no_tcp_close,
+            ..FlowConfig::default()
+        },
+        ..ExtractOptions::default()
+    };
+    let sink: Box<dyn Write + Send> = if to_stdout {
+        Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout()))
+    } else {
+        Box::new(BufWriter::with_capacity(1 << 20, File::create(&out_path).with_context(|| format!("cannot create {}", out_path.display()))?))
+    };
+
+    let show_progress = !args.quiet && std::io::stderr().is_terminal() && size > 16 << 20;
+    let bar = if show_progress {
+        let b = indicatif::ProgressBar::new(size);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} reading {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec}, {eta} left")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(b)
+    } else {
+        None
+    };
+
+    let started = Instant::now();
+    // Two threads: this one reads, decodes and assembles flows; the writer thread turns batches
+    // of finished flows into columns and encodes/compresses them.
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<FlowRecord>>(8);
+    let writer = std::thread::spawn(move || -> Result<u64> {
+        let mut w = FlowWriter::new(sink, format);
+        for batch in rx {
+            w.write(&batch)?;
+        }
+        Ok(w.finish()?)
+    });
+    let reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let result = extract(
+        reader,
+        &opts,
+        |batch| {
+            // A send error means the writer died; its error is reported below.
+            let _ = tx.send(batch);
+        },
+        |pos| {
+            if let Some(b) = &bar {
+                b.set_position(pos);
+            }
+        },
+    );
+    drop(tx);
+    let written = writer.join().map_err(|_| anyhow::anyhow!("the output writer thread panicked"))?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            if !to_stdout {
+                let _ = std::fs::remove_file(&out_path);
+            }
+            bail!("{}: {e}", args.capture.display());
+        }
+    };
+    let rows = written.with_context(|| format!("writing {}", out_path.display()))?;
+    let usable = summary.packets > 0 || summary.error.is_none();
+    if args.json {
+        println!("{}", summary_json(&args.capture, &summary, &out_path, rows, elapsed));
+    }
+    if !args.quiet {
+        print_summary(&args.capture, &summary, if to_stdout { None } else { Some(&out_path) }, ext, rows, elapsed, size);
+    }
+    Ok(if usable { 0 } else { 1 })
+}
+
+fn summary_json(capture: &Path, s: &Summary, out: &Path, rows: u64, secs: f64) -> serde_json::Value {
+    serde_json::json!({
+        "capture": capture.display().to_string(),
+        "format": s.format.map(|f| format!("{f:?}").to_lowercase()),
+        "packets": s.packets,
+        "packets_in_flows": s.packets_in_flows,
+        "captured_bytes": s.captured_bytes,
+        "file_bytes": s.file_bytes,
+        "flows": s.flows,
+        "rows_written": rows,
+        "skipped": s.skipped,
+        "tunneled": s.tunneled,
+        "fragments_attributed": s.fragments_attributed,
+        "peak_open_flows": s.peak_open_flows,
+        "bad_blocks": s.bad_blocks,
+        "error": s.error.as_ref().map(|e| e.to_string()),
+        "output": out.display().to_string(),
+        "seconds": secs,
+        "feature_version": weir_flow::FEATURE_VERSION,
+    })
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn print_summary(capture: &Path, s: &Summary, out: Option<&Path>, ext: &str, rows: u64, secs: f64, size: u64) {
+    let mb = s.file_bytes as f64 / 1e6;
+    let fmt = s.format.map(|f| format!("{f:?}").to_lowercase()).unwrap_or_default();
+    let mut e = std::io::stderr().lock();
+    let _ = writeln!(e, "weir flows: {} ({fmt}, {:.1} MB)", capture.display(), size as f64 / 1e6);
+    let skipped = if s.skipped.is_empty() {
+        String::new()
+    } else {
+        let parts: Vec<String> = s.skipped.iter().map(|(k, v)| format!("{k} {}", thousands(*v))).collect();
+        format!(", {} skipped ({})", thousands(s.skipped_total()), parts.join(", "))
+    };
+    let _ = writeln!(e, "  packets  {} read, {} in flows{skipped}", thousands(s.packets), thousands(s.packets_in_flows));
+    let _ = writeln!(e, "  flows    {} (at most {} open at once)", thousands(s.flows), thousands(s.peak_open_flows));
+    if s.tunneled > 0 || s.fragments_attributed > 0 {
+        let _ = writeln!(e, "  decap    {} packets from tunnels, {} later IP fragments joined their flow", thousands(s.tunneled), thousands(s.fragments_attributed));
+    }
+    match out {
+        Some(p) => {
+            let _ = writeln!(e, "  output   {} ({ext}, {} rows)", p.display(), thousands(rows));
+        }
+        None => {
+            let _ = writeln!(e, "  output   stdout ({ext}, {} rows)", thousands(rows));
+        }
+    }
+    let _ = writeln!(e, "  time     {secs:.2} s, {:.0} MB/s, {:.0} packets/s", mb / secs.max(1e-9), s.packets as f64 / secs.max(1e-9));
+    if let Some(err) = &s.error {
+        let _ = writeln!(e, "  warning  {err}");
+    }
+}

@@ -1,1 +1,32 @@
+//! # weir-flow
+//!
+//! The second and third stages of weir's data path: packets → bidirectional flows → feature
+//! vectors.
+//!
+//! ```text
+//! CaptureReader ─▶ decode ─▶ FlowTable::push ─▶ FlowRecord { tuple, counts, offsets, features }
+//! ```
+//!
+//! [`extract`] runs the whole stage over any [`std::io::Read`] and hands flows out in batches
+//! as they end, so memory is bounded by the number of open flows, never by the file size.
+//! Like `weir-capture`, this crate does no I/O beyond the reader it is given, no async, no AWS.
+#![warn(missing_docs)]
 
+pub mod community_id;
+pub mod features;
+mod extract;
+mod table;
+
+pub use extract::{extract, ExtractOptions, Summary};
+pub use features::{FEATURES, FEATURE_VERSION, N_FEATURES};
+pub use table::{EndReason, FlowConfig, FlowCounters, FlowRecord, FlowTable, PacketInfo};
+pub use weir_capture::{CaptureError, SkipReason, FLAG_ACK, FLAG_CWR, FLAG_ECE, FLAG_FIN, FLAG_PSH, FLAG_RST, FLAG_SYN, FLAG_URG};
+
+/// Direction of a packet relative to the flow's initiator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// From the initiator (the sender of the flow's first packet).
+    Forward,
+    /// From the responder.
+    Backward,
+}
