@@ -303,23 +303,11 @@ fn ip_any(data: &[u8], depth: u8) -> Result<Decoded<'_>, SkipReason> {
         }
         LaxIpSlice::Ipv6(v6) => {
             let h = v6.header();
-            let mut frag = Fragment::No;
-            for ext in v6.extensions().clone().into_iter() {
-                if let etherparse::Ipv6ExtensionSlice::Fragment(f) = ext {
-                    let id = f.identification();
-                    let off = f.fragment_offset().value();
-                    frag = if off != 0 {
-                        Fragment::Later {
-                            id,
-                            more: f.more_fragments(),
-                        }
-                    } else if f.more_fragments() {
-                        Fragment::First { id }
-                    } else {
-                        Fragment::No
-                    };
-                }
-            }
+            // Walk the extension headers ourselves: etherparse 0.21's extension iterator reads
+            // out of bounds on some malformed chains (found by the corpus test on
+            // tcpdump/ipv6_missing_jumbo_payload_option.pcap).
+            let exts = v6.extensions();
+            let frag = ipv6_fragment(exts.first_header().map(|n| n.0), exts.slice());
             (
                 IpAddr::V6(Ipv6Addr::from(h.source())),
                 IpAddr::V6(Ipv6Addr::from(h.destination())),
@@ -426,6 +414,47 @@ fn ip_any(data: &[u8], depth: u8) -> Result<Decoded<'_>, SkipReason> {
         _ => {}
     }
     Ok(d)
+}
+
+/// Find the fragment header in a chain of IPv6 extension headers (bounds-checked).
+fn ipv6_fragment(first: Option<u8>, mut b: &[u8]) -> Fragment {
+    let Some(mut next) = first else {
+        return Fragment::No;
+    };
+    for _ in 0..16 {
+        let len = match next {
+            0 | 43 | 60 | 135 | 139 | 140 => match b.get(1) {
+                Some(&l) => (usize::from(l) + 1) * 8,
+                None => return Fragment::No,
+            },
+            44 => {
+                if b.len() < 8 {
+                    return Fragment::No;
+                }
+                let off = u16::from_be_bytes([b[2], b[3]]) >> 3;
+                let more = b[3] & 1 != 0;
+                let id = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+                return if off != 0 {
+                    Fragment::Later { id, more }
+                } else if more {
+                    Fragment::First { id }
+                } else {
+                    Fragment::No
+                };
+            }
+            51 => match b.get(1) {
+                Some(&l) => (usize::from(l) + 2) * 4,
+                None => return Fragment::No,
+            },
+            _ => return Fragment::No,
+        };
+        if b.len() < len {
+            return Fragment::No;
+        }
+        next = b[0];
+        b = &b[len..];
+    }
+    Fragment::No
 }
 
 fn gre(p: &[u8], depth: u8) -> Option<Decoded<'_>> {

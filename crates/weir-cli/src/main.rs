@@ -85,7 +85,10 @@ struct FlowsArgs {
 
 fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -106,7 +109,11 @@ fn run(cli: Cli) -> Result<i32> {
             if markdown {
                 print!("{}", weir_flow::features::spec_markdown());
             } else {
-                println!("{}  ({} features)", weir_flow::FEATURE_VERSION, weir_flow::N_FEATURES);
+                println!(
+                    "{}  ({} features)",
+                    weir_flow::FEATURE_VERSION,
+                    weir_flow::N_FEATURES
+                );
                 for (i, f) in weir_flow::FEATURES.iter().enumerate() {
                     println!("{i:>3}  {:<32} {:<11} {}", f.name, f.unit, f.description);
                 }
@@ -141,11 +148,16 @@ fn flows(args: FlowsArgs) -> Result<i32> {
     let out_path = match &args.output {
         Some(p) => p.clone(),
         None => {
-            let stem = args.capture.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "capture".into());
+            let stem = args
+                .capture
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "capture".into());
             PathBuf::from(format!("{stem}.flows.{ext}"))
         }
     };
-    let file = File::open(&args.capture).with_context(|| format!("cannot open {}", args.capture.display()))?;
+    let file = File::open(&args.capture)
+        .with_context(|| format!("cannot open {}", args.capture.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let opts = ExtractOptions {
         flow: FlowConfig {
@@ -159,15 +171,21 @@ fn flows(args: FlowsArgs) -> Result<i32> {
     let sink: Box<dyn Write + Send> = if to_stdout {
         Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout()))
     } else {
-        Box::new(BufWriter::with_capacity(1 << 20, File::create(&out_path).with_context(|| format!("cannot create {}", out_path.display()))?))
+        Box::new(BufWriter::with_capacity(
+            1 << 20,
+            File::create(&out_path)
+                .with_context(|| format!("cannot create {}", out_path.display()))?,
+        ))
     };
 
     let show_progress = !args.quiet && std::io::stderr().is_terminal() && size > 16 << 20;
     let bar = if show_progress {
         let b = indicatif::ProgressBar::new(size);
         b.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} reading {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec}, {eta} left")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} reading {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec}, {eta} left",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         Some(b)
     } else {
@@ -200,7 +218,9 @@ fn flows(args: FlowsArgs) -> Result<i32> {
         },
     );
     drop(tx);
-    let written = writer.join().map_err(|_| anyhow::anyhow!("the output writer thread panicked"))?;
+    let written = writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the output writer thread panicked"))?;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -217,15 +237,32 @@ fn flows(args: FlowsArgs) -> Result<i32> {
     let rows = written.with_context(|| format!("writing {}", out_path.display()))?;
     let usable = summary.packets > 0 || summary.error.is_none();
     if args.json {
-        println!("{}", summary_json(&args.capture, &summary, &out_path, rows, elapsed));
+        println!(
+            "{}",
+            summary_json(&args.capture, &summary, &out_path, rows, elapsed)
+        );
     }
     if !args.quiet {
-        print_summary(&args.capture, &summary, if to_stdout { None } else { Some(&out_path) }, ext, rows, elapsed, size);
+        print_summary(
+            &args.capture,
+            &summary,
+            if to_stdout { None } else { Some(&out_path) },
+            ext,
+            rows,
+            elapsed,
+            size,
+        );
     }
     Ok(if usable { 0 } else { 1 })
 }
 
-fn summary_json(capture: &Path, s: &Summary, out: &Path, rows: u64, secs: f64) -> serde_json::Value {
+fn summary_json(
+    capture: &Path,
+    s: &Summary,
+    out: &Path,
+    rows: u64,
+    secs: f64,
+) -> serde_json::Value {
     serde_json::json!({
         "capture": capture.display().to_string(),
         "format": s.format.map(|f| format!("{f:?}").to_lowercase()),
@@ -259,31 +296,80 @@ fn thousands(n: u64) -> String {
     out
 }
 
-fn print_summary(capture: &Path, s: &Summary, out: Option<&Path>, ext: &str, rows: u64, secs: f64, size: u64) {
+fn print_summary(
+    capture: &Path,
+    s: &Summary,
+    out: Option<&Path>,
+    ext: &str,
+    rows: u64,
+    secs: f64,
+    size: u64,
+) {
     let mb = s.file_bytes as f64 / 1e6;
-    let fmt = s.format.map(|f| format!("{f:?}").to_lowercase()).unwrap_or_default();
+    let fmt = s
+        .format
+        .map(|f| format!("{f:?}").to_lowercase())
+        .unwrap_or_default();
     let mut e = std::io::stderr().lock();
-    let _ = writeln!(e, "weir flows: {} ({fmt}, {:.1} MB)", capture.display(), size as f64 / 1e6);
+    let _ = writeln!(
+        e,
+        "weir flows: {} ({fmt}, {:.1} MB)",
+        capture.display(),
+        size as f64 / 1e6
+    );
     let skipped = if s.skipped.is_empty() {
         String::new()
     } else {
-        let parts: Vec<String> = s.skipped.iter().map(|(k, v)| format!("{k} {}", thousands(*v))).collect();
-        format!(", {} skipped ({})", thousands(s.skipped_total()), parts.join(", "))
+        let parts: Vec<String> = s
+            .skipped
+            .iter()
+            .map(|(k, v)| format!("{k} {}", thousands(*v)))
+            .collect();
+        format!(
+            ", {} skipped ({})",
+            thousands(s.skipped_total()),
+            parts.join(", ")
+        )
     };
-    let _ = writeln!(e, "  packets  {} read, {} in flows{skipped}", thousands(s.packets), thousands(s.packets_in_flows));
-    let _ = writeln!(e, "  flows    {} (at most {} open at once)", thousands(s.flows), thousands(s.peak_open_flows));
+    let _ = writeln!(
+        e,
+        "  packets  {} read, {} in flows{skipped}",
+        thousands(s.packets),
+        thousands(s.packets_in_flows)
+    );
+    let _ = writeln!(
+        e,
+        "  flows    {} (at most {} open at once)",
+        thousands(s.flows),
+        thousands(s.peak_open_flows)
+    );
     if s.tunneled > 0 || s.fragments_attributed > 0 {
-        let _ = writeln!(e, "  decap    {} packets from tunnels, {} later IP fragments joined their flow", thousands(s.tunneled), thousands(s.fragments_attributed));
+        let _ = writeln!(
+            e,
+            "  decap    {} packets from tunnels, {} later IP fragments joined their flow",
+            thousands(s.tunneled),
+            thousands(s.fragments_attributed)
+        );
     }
     match out {
         Some(p) => {
-            let _ = writeln!(e, "  output   {} ({ext}, {} rows)", p.display(), thousands(rows));
+            let _ = writeln!(
+                e,
+                "  output   {} ({ext}, {} rows)",
+                p.display(),
+                thousands(rows)
+            );
         }
         None => {
             let _ = writeln!(e, "  output   stdout ({ext}, {} rows)", thousands(rows));
         }
     }
-    let _ = writeln!(e, "  time     {secs:.2} s, {:.0} MB/s, {:.0} packets/s", mb / secs.max(1e-9), s.packets as f64 / secs.max(1e-9));
+    let _ = writeln!(
+        e,
+        "  time     {secs:.2} s, {:.0} MB/s, {:.0} packets/s",
+        mb / secs.max(1e-9),
+        s.packets as f64 / secs.max(1e-9)
+    );
     if let Some(err) = &s.error {
         let _ = writeln!(e, "  warning  {err}");
     }

@@ -48,7 +48,11 @@ fn icmp6_counterpart(t: u8) -> Option<u8> {
 /// The port pair Community ID uses for an ICMP packet, and whether the tuple is one-way.
 /// For ICMP `sport` is the type and `dport` the code.
 pub fn icmp_ports(proto: u8, icmp_type: u8, code: u8) -> (u16, u16, bool) {
-    let cp = if proto == ICMP { icmp4_counterpart(icmp_type) } else { icmp6_counterpart(icmp_type) };
+    let cp = if proto == ICMP {
+        icmp4_counterpart(icmp_type)
+    } else {
+        icmp6_counterpart(icmp_type)
+    };
     match cp {
         Some(c) => (u16::from(icmp_type), u16::from(c), false),
         None => (u16::from(icmp_type), u16::from(code), true),
@@ -63,7 +67,14 @@ pub fn community_id(src: IpAddr, dst: IpAddr, proto: u8, sport: u16, dport: u16)
 }
 
 /// Community ID v1 with an explicit seed.
-pub fn community_id_seeded(seed: u16, src: IpAddr, dst: IpAddr, proto: u8, sport: u16, dport: u16) -> String {
+pub fn community_id_seeded(
+    seed: u16,
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    sport: u16,
+    dport: u16,
+) -> String {
     let has_ports = matches!(proto, 6 | 17 | 132 | ICMP | ICMP6);
     let (mut sp, mut dp, mut one_way) = (sport, dport, false);
     if proto == ICMP || proto == ICMP6 {
@@ -73,7 +84,11 @@ pub fn community_id_seeded(seed: u16, src: IpAddr, dst: IpAddr, proto: u8, sport
         one_way = ow;
     }
     let ordered = one_way || (src, sp) <= (dst, dp);
-    let (a, b, pa, pb) = if ordered { (src, dst, sp, dp) } else { (dst, src, dp, sp) };
+    let (a, b, pa, pb) = if ordered {
+        (src, dst, sp, dp)
+    } else {
+        (dst, src, dp, sp)
+    };
     let mut h = Sha1::new();
     h.update(seed.to_be_bytes());
     for ip in [a, b] {
@@ -103,18 +118,54 @@ mod tests {
     #[test]
     fn spec_vectors() {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert_eq!(community_id(ip("128.232.110.120"), ip("66.35.250.204"), 6, 34855, 80), "1:LQU9qZlK+B5F3KDmev6m5PMibrg=");
+        assert_eq!(
+            community_id(ip("128.232.110.120"), ip("66.35.250.204"), 6, 34855, 80),
+            "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
+        );
         // Same flow seen from the other side.
-        assert_eq!(community_id(ip("66.35.250.204"), ip("128.232.110.120"), 6, 80, 34855), "1:LQU9qZlK+B5F3KDmev6m5PMibrg=");
-        assert_eq!(community_id_seeded(1, ip("128.232.110.120"), ip("66.35.250.204"), 6, 34855, 80), "1:3V71V58M3Ksw/yuFALMcW0LAHvc=");
-        assert_eq!(community_id(ip("192.168.1.52"), ip("8.8.8.8"), 17, 54585, 53), "1:d/FP5EW3wiY1vCndhwleRRKHowQ=");
-        assert_eq!(community_id(ip("192.168.0.89"), ip("192.168.0.1"), 1, 8, 0), "1:X0snYXpgwiv9TZtqg64sgzUn6Dk=");
-        assert_eq!(community_id(ip("192.168.0.1"), ip("192.168.0.89"), 1, 0, 0), "1:X0snYXpgwiv9TZtqg64sgzUn6Dk=");
-        assert_eq!(community_id(ip("fe80::200:86ff:fe05:80da"), ip("fe80::260:97ff:fe07:69ea"), 58, 135, 0), "1:dGHyGvjMfljg6Bppwm3bg0LO8TY=");
+        assert_eq!(
+            community_id(ip("66.35.250.204"), ip("128.232.110.120"), 6, 80, 34855),
+            "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
+        );
+        assert_eq!(
+            community_id_seeded(1, ip("128.232.110.120"), ip("66.35.250.204"), 6, 34855, 80),
+            "1:3V71V58M3Ksw/yuFALMcW0LAHvc="
+        );
+        assert_eq!(
+            community_id(ip("192.168.1.52"), ip("8.8.8.8"), 17, 54585, 53),
+            "1:d/FP5EW3wiY1vCndhwleRRKHowQ="
+        );
+        assert_eq!(
+            community_id(ip("192.168.0.89"), ip("192.168.0.1"), 1, 8, 0),
+            "1:X0snYXpgwiv9TZtqg64sgzUn6Dk="
+        );
+        assert_eq!(
+            community_id(ip("192.168.0.1"), ip("192.168.0.89"), 1, 0, 0),
+            "1:X0snYXpgwiv9TZtqg64sgzUn6Dk="
+        );
+        assert_eq!(
+            community_id(
+                ip("fe80::200:86ff:fe05:80da"),
+                ip("fe80::260:97ff:fe07:69ea"),
+                58,
+                135,
+                0
+            ),
+            "1:dGHyGvjMfljg6Bppwm3bg0LO8TY="
+        );
         // Destination unreachable is one-way: the two directions hash differently.
-        assert_eq!(community_id(ip("10.0.0.1"), ip("10.0.0.2"), 1, 3, 1), "1:gkoOC4ouXvyYq0Ek/WqwbLoqcxM=");
-        assert_eq!(community_id(ip("10.0.0.2"), ip("10.0.0.1"), 1, 3, 1), "1:JHjlyD5IJJjl3wHWOMj46lLWZag=");
+        assert_eq!(
+            community_id(ip("10.0.0.1"), ip("10.0.0.2"), 1, 3, 1),
+            "1:gkoOC4ouXvyYq0Ek/WqwbLoqcxM="
+        );
+        assert_eq!(
+            community_id(ip("10.0.0.2"), ip("10.0.0.1"), 1, 3, 1),
+            "1:JHjlyD5IJJjl3wHWOMj46lLWZag="
+        );
         // A protocol without ports (GRE).
-        assert_eq!(community_id(ip("10.0.0.1"), ip("10.0.0.2"), 47, 0, 0), "1:+KlEHDT0vJgzs/eNmzHq0aSpRYw=");
+        assert_eq!(
+            community_id(ip("10.0.0.1"), ip("10.0.0.2"), 47, 0, 0),
+            "1:+KlEHDT0vJgzs/eNmzHq0aSpRYw="
+        );
     }
 }

@@ -18,7 +18,10 @@ pub struct ExtractOptions {
 
 impl Default for ExtractOptions {
     fn default() -> Self {
-        ExtractOptions { flow: FlowConfig::default(), batch: 4096 }
+        ExtractOptions {
+            flow: FlowConfig::default(),
+            batch: 4096,
+        }
     }
 }
 
@@ -93,7 +96,12 @@ pub fn extract<R: Read + Send>(
         last_ts = ts;
         match decode(pkt.linktype, pkt.data) {
             Decode::Packet(d) => {
-                let info = PacketInfo { ts_ns: ts, wire_len: pkt.orig_len.max(pkt.data.len() as u32), offset: pkt.offset, decoded: &d };
+                let info = PacketInfo {
+                    ts_ns: ts,
+                    wire_len: pkt.orig_len.max(pkt.data.len() as u32),
+                    offset: pkt.offset,
+                    decoded: &d,
+                };
                 if let Err(r) = table.push(&info, &mut out) {
                     skipped[r as usize] += 1;
                 }

@@ -44,11 +44,26 @@ pub struct FeatureSpec {
 }
 
 const fn f(name: &'static str, unit: &'static str, description: &'static str) -> FeatureSpec {
-    FeatureSpec { name, unit, description, differs_from_cic: "" }
+    FeatureSpec {
+        name,
+        unit,
+        description,
+        differs_from_cic: "",
+    }
 }
 
-const fn fx(name: &'static str, unit: &'static str, description: &'static str, differs: &'static str) -> FeatureSpec {
-    FeatureSpec { name, unit, description, differs_from_cic: differs }
+const fn fx(
+    name: &'static str,
+    unit: &'static str,
+    description: &'static str,
+    differs: &'static str,
+) -> FeatureSpec {
+    FeatureSpec {
+        name,
+        unit,
+        description,
+        differs_from_cic: differs,
+    }
 }
 
 /// Number of features in the vector.
@@ -206,7 +221,13 @@ impl Stat {
         match (a.n, b.n) {
             (0, _) => *b,
             (_, 0) => *a,
-            _ => Stat { n: a.n + b.n, sum: a.sum + b.sum, sumsq: a.sumsq + b.sumsq, min: a.min.min(b.min), max: a.max.max(b.max) },
+            _ => Stat {
+                n: a.n + b.n,
+                sum: a.sum + b.sum,
+                sumsq: a.sumsq + b.sumsq,
+                min: a.min.min(b.min),
+                max: a.max.max(b.max),
+            },
         }
     }
     fn mean(&self) -> f64 {
@@ -369,14 +390,21 @@ impl FlowStats {
             self.end_active = ts;
             self.last_us = ts;
         }
-        for (i, bit) in [0x01u8, 0x02, 0x04, 0x08, 0x10, 0x20, 0x80, 0x40].iter().enumerate() {
+        for (i, bit) in [0x01u8, 0x02, 0x04, 0x08, 0x10, 0x20, 0x80, 0x40]
+            .iter()
+            .enumerate()
+        {
             if p.flags & bit != 0 {
                 self.flags[i] += 1;
             }
         }
         let len = f64::from(p.payload_len);
         let fwd = p.dir == Direction::Forward;
-        let (this, other) = if fwd { (&mut self.fwd, &mut self.bwd) } else { (&mut self.bwd, &mut self.fwd) };
+        let (this, other) = if fwd {
+            (&mut self.fwd, &mut self.bwd)
+        } else {
+            (&mut self.bwd, &mut self.fwd)
+        };
         let is_first_in_dir = this.len.n == 0;
         if is_first_in_dir {
             this.init_win = p.window;
@@ -406,7 +434,12 @@ impl FlowStats {
                 this.payload_pkts_sampled += 1;
                 let sample = &p.payload[..p.payload.len().min(PAYLOAD_SAMPLE_BYTES)];
                 this.entropy_sum += entropy(sample);
-                this.printable += sample.iter().filter(|&&b| (0x20..0x7f).contains(&b) || b == b'\t' || b == b'\r' || b == b'\n').count() as u32;
+                this.printable += sample
+                    .iter()
+                    .filter(|&&b| {
+                        (0x20..0x7f).contains(&b) || b == b'\t' || b == b'\r' || b == b'\n'
+                    })
+                    .count() as u32;
                 this.sampled_bytes += sample.len() as u32;
                 if fwd {
                     self.tokens += count_tokens(sample);
@@ -437,8 +470,16 @@ impl FlowStats {
             if b.count == 0 {
                 return [0.0; 3];
             }
-            let rate = if b.duration_us > 0.0 { b.bytes as f64 / (b.duration_us / 1e6) } else { 0.0 };
-            [b.bytes as f64 / f64::from(b.count), b.packets as f64 / f64::from(b.count), rate]
+            let rate = if b.duration_us > 0.0 {
+                b.bytes as f64 / (b.duration_us / 1e6)
+            } else {
+                0.0
+            };
+            [
+                b.bytes as f64 / f64::from(b.count),
+                b.packets as f64 / f64::from(b.count),
+                rate,
+            ]
         };
         let (fb, bb) = (bulk(&fw.bulk), bulk(&bw.bulk));
         let mut active = self.active;
@@ -446,9 +487,27 @@ impl FlowStats {
             active.add(self.end_active - self.start_active);
         }
         let sf = f64::from(self.subflows.max(1));
-        let ent = |d: &DirStats| if d.payload_pkts_sampled == 0 { 0.0 } else { f64::from(d.entropy_sum) / f64::from(d.payload_pkts_sampled) };
-        let printable = |d: &DirStats| if d.sampled_bytes == 0 { 0.0 } else { f64::from(d.printable) / f64::from(d.sampled_bytes) };
-        let head = |i: usize| if i < usize::from(self.head_len) { f64::from(self.head[i]) } else { -1.0 };
+        let ent = |d: &DirStats| {
+            if d.payload_pkts_sampled == 0 {
+                0.0
+            } else {
+                f64::from(d.entropy_sum) / f64::from(d.payload_pkts_sampled)
+            }
+        };
+        let printable = |d: &DirStats| {
+            if d.sampled_bytes == 0 {
+                0.0
+            } else {
+                f64::from(d.printable) / f64::from(d.sampled_bytes)
+            }
+        };
+        let head = |i: usize| {
+            if i < usize::from(self.head_len) {
+                f64::from(self.head[i])
+            } else {
+                -1.0
+            }
+        };
         let (icmp_code, icmp_type) = match self.icmp {
             Some((t, c)) => (f64::from(c), f64::from(t)),
             None => (-1.0, -1.0),
@@ -507,7 +566,11 @@ impl FlowStats {
             f64::from(self.flags[5]),
             f64::from(self.flags[6]),
             f64::from(self.flags[7]),
-            if fw.len.n > 0 { bw.len.n as f64 / fw.len.n as f64 } else { 0.0 },
+            if fw.len.n > 0 {
+                bw.len.n as f64 / fw.len.n as f64
+            } else {
+                0.0
+            },
             if n_all > 0.0 { all.sum / n_all } else { 0.0 },
             fw.len.mean(),
             bw.len.mean(),
@@ -606,7 +669,10 @@ pub fn count_tokens(bytes: &[u8]) -> u32 {
         if tok.len() > bytes.len() {
             continue;
         }
-        n += bytes.windows(tok.len()).filter(|w| w.eq_ignore_ascii_case(tok)).count() as u32;
+        n += bytes
+            .windows(tok.len())
+            .filter(|w| w.eq_ignore_ascii_case(tok))
+            .count() as u32;
     }
     n
 }
@@ -622,7 +688,10 @@ pub fn spec_markdown() -> String {
          | # | name | unit | meaning | differs from CICFlowMeter |\n|---:|---|---|---|---|\n"
     );
     for (i, f) in FEATURES.iter().enumerate() {
-        s.push_str(&format!("| {} | {} | {} | {} | {} |\n", i, f.name, f.unit, f.description, f.differs_from_cic));
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            i, f.name, f.unit, f.description, f.differs_from_cic
+        ));
     }
     s
 }
@@ -632,11 +701,23 @@ mod tests {
     use super::*;
 
     fn pkt(ts_us: f64, dir: Direction, len: u32, flags: u8) -> PacketFeatures<'static> {
-        PacketFeatures { ts_us, dir, payload_len: len, header_len: 20, flags, window: 100, payload: &[], icmp: None }
+        PacketFeatures {
+            ts_us,
+            dir,
+            payload_len: len,
+            header_len: 20,
+            flags,
+            window: 100,
+            payload: &[],
+            icmp: None,
+        }
     }
 
     fn get(v: &[f64; N_FEATURES], name: &str) -> f64 {
-        v[FEATURES.iter().position(|f| f.name == name).unwrap_or_else(|| panic!("no feature {name}"))]
+        v[FEATURES
+            .iter()
+            .position(|f| f.name == name)
+            .unwrap_or_else(|| panic!("no feature {name}"))]
     }
 
     #[test]
@@ -652,8 +733,18 @@ mod tests {
         use Direction::*;
         let mut s = FlowStats::new(6, &pkt(0.0, Forward, 0, crate::FLAG_SYN));
         s.add(&pkt(1000.0, Backward, 0, crate::FLAG_SYN | crate::FLAG_ACK));
-        s.add(&pkt(2000.0, Forward, 100, crate::FLAG_ACK | crate::FLAG_PSH));
-        s.add(&pkt(6000.0, Backward, 300, crate::FLAG_ACK | crate::FLAG_PSH));
+        s.add(&pkt(
+            2000.0,
+            Forward,
+            100,
+            crate::FLAG_ACK | crate::FLAG_PSH,
+        ));
+        s.add(&pkt(
+            6000.0,
+            Backward,
+            300,
+            crate::FLAG_ACK | crate::FLAG_PSH,
+        ));
         let v = s.vector();
         assert_eq!(get(&v, "Flow Duration"), 6000.0);
         assert_eq!(get(&v, "Total Fwd Packet"), 2.0);
@@ -717,7 +808,16 @@ mod tests {
     #[test]
     fn payload_indicators() {
         let payload = b"GET /index.php?id=1' OR 1=1 UNION SELECT password FROM users HTTP/1.1\r\n";
-        let p = PacketFeatures { ts_us: 0.0, dir: Direction::Forward, payload_len: payload.len() as u32, header_len: 20, flags: 0, window: 0, payload, icmp: None };
+        let p = PacketFeatures {
+            ts_us: 0.0,
+            dir: Direction::Forward,
+            payload_len: payload.len() as u32,
+            header_len: 20,
+            flags: 0,
+            window: 0,
+            payload,
+            icmp: None,
+        };
         let v = FlowStats::new(6, &p).vector();
         assert_eq!(get(&v, "Fwd Payload Byte 0"), f64::from(b'G'));
         assert_eq!(get(&v, "Fwd Payload Printable Ratio"), 1.0);

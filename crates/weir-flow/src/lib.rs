@@ -13,14 +13,17 @@
 #![warn(missing_docs)]
 
 pub mod community_id;
-pub mod features;
 mod extract;
+pub mod features;
 mod table;
 
 pub use extract::{extract, ExtractOptions, Summary};
 pub use features::{FEATURES, FEATURE_VERSION, N_FEATURES};
 pub use table::{EndReason, FlowConfig, FlowCounters, FlowRecord, FlowTable, PacketInfo};
-pub use weir_capture::{CaptureError, SkipReason, FLAG_ACK, FLAG_CWR, FLAG_ECE, FLAG_FIN, FLAG_PSH, FLAG_RST, FLAG_SYN, FLAG_URG};
+pub use weir_capture::{
+    CaptureError, SkipReason, FLAG_ACK, FLAG_CWR, FLAG_ECE, FLAG_FIN, FLAG_PSH, FLAG_RST, FLAG_SYN,
+    FLAG_URG,
+};
 
 /// Direction of a packet relative to the flow's initiator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

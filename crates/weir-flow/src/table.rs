@@ -212,7 +212,10 @@ impl FlowTable {
             map: HashMap::with_hasher(Hasher::default()),
             slots: Vec::new(),
             free: Vec::new(),
-            lists: [List { head: NIL, tail: NIL }; 2],
+            lists: [List {
+                head: NIL,
+                tail: NIL,
+            }; 2],
             frags: HashMap::with_hasher(Hasher::default()),
             now: i64::MIN,
             last_sweep: i64::MIN,
@@ -232,7 +235,11 @@ impl FlowTable {
 
     /// Add one packet. Returns `Err(SkipReason::Fragment)` for a non-first fragment whose
     /// first fragment was not seen; flows that ended are appended to `out`.
-    pub fn push(&mut self, p: &PacketInfo<'_>, out: &mut Vec<FlowRecord>) -> Result<(), SkipReason> {
+    pub fn push(
+        &mut self,
+        p: &PacketInfo<'_>,
+        out: &mut Vec<FlowRecord>,
+    ) -> Result<(), SkipReason> {
         let d = p.decoded;
         let (mut sport, mut dport) = (d.sport, d.dport);
         let (mut header_len, mut flags) = (d.l4_header_len, d.tcp_flags);
@@ -242,7 +249,10 @@ impl FlowTable {
                 if self.frags.len() >= self.cfg.max_fragment_chains {
                     self.frags.clear();
                 }
-                self.frags.insert((d.src, d.dst, d.proto, id), (sport, dport, u16::from(flags)));
+                self.frags.insert(
+                    (d.src, d.dst, d.proto, id),
+                    (sport, dport, u16::from(flags)),
+                );
             }
             Fragment::Later { id, more } => {
                 let k = (d.src, d.dst, d.proto, id);
@@ -270,27 +280,42 @@ impl FlowTable {
         }
         let is_icmp = d.proto == 1 || d.proto == 58;
         let (kp_s, kp_d) = if is_icmp {
-            let (a, b, one_way) = crate::community_id::icmp_ports(d.proto, sport as u8, dport as u8);
-            if one_way {
-                (a, b)
-            } else {
-                (a.min(b), a.max(b))
-            }
+            // (type, counterpart type) for request/reply pairs, so both directions share a key.
+            let (a, b, _one_way) =
+                crate::community_id::icmp_ports(d.proto, sport as u8, dport as u8);
+            (a, b)
         } else {
             (sport, dport)
         };
         let fwd_order = (d.src, kp_s) <= (d.dst, kp_d);
         let key = if fwd_order {
-            FlowKey { lo_ip: d.src, hi_ip: d.dst, lo_port: kp_s, hi_port: kp_d, proto: d.proto, vlan: d.vlan }
+            FlowKey {
+                lo_ip: d.src,
+                hi_ip: d.dst,
+                lo_port: kp_s,
+                hi_port: kp_d,
+                proto: d.proto,
+                vlan: d.vlan,
+            }
         } else {
-            FlowKey { lo_ip: d.dst, hi_ip: d.src, lo_port: kp_d, hi_port: kp_s, proto: d.proto, vlan: d.vlan }
+            FlowKey {
+                lo_ip: d.dst,
+                hi_ip: d.src,
+                lo_port: kp_d,
+                hi_port: kp_s,
+                proto: d.proto,
+                vlan: d.vlan,
+            }
         };
         let is_tcp = d.proto == 6;
         let syn_only = is_tcp && flags & (FLAG_SYN | FLAG_ACK) == FLAG_SYN;
 
         let mut idx = self.map.get(&key).copied();
         if let Some(i) = idx {
-            let flow = self.slots[i as usize].flow.as_ref().expect("mapped slot holds a flow");
+            let flow = self.slots[i as usize]
+                .flow
+                .as_ref()
+                .expect("mapped slot holds a flow");
             let end = if flow.close.is_some() && syn_only {
                 Some(EndReason::Reused)
             } else if p.ts_ns.saturating_sub(flow.first_ts_ns) > self.cfg.active_timeout_ns {
@@ -306,11 +331,24 @@ impl FlowTable {
             }
         }
         let ts_us = p.ts_ns as f64 / 1000.0;
-        let icmp = if is_icmp { Some((sport as u8, dport as u8)) } else { None };
+        let icmp = if is_icmp {
+            Some((sport as u8, dport as u8))
+        } else {
+            None
+        };
         let i = match idx {
             Some(i) => i,
             None => {
-                let pf = PacketFeatures { ts_us, dir: Direction::Forward, payload_len: d.payload_len, header_len, flags, window: d.tcp_window, payload: d.payload, icmp };
+                let pf = PacketFeatures {
+                    ts_us,
+                    dir: Direction::Forward,
+                    payload_len: d.payload_len,
+                    header_len,
+                    flags,
+                    window: d.tcp_window,
+                    payload: d.payload,
+                    icmp,
+                };
                 let flow = Flow {
                     key,
                     src_ip: d.src,
@@ -333,7 +371,10 @@ impl FlowTable {
                 self.counters.flows += 1;
                 self.counters.peak_open = self.counters.peak_open.max(self.map.len() as u64);
                 self.link(i, LIST_OPEN);
-                let flow = self.slots[i as usize].flow.as_mut().expect("just allocated");
+                let flow = self.slots[i as usize]
+                    .flow
+                    .as_mut()
+                    .expect("just allocated");
                 Self::count(flow, 0, p, flags, self.cfg.tcp_close);
                 self.after_packet(i);
                 self.counters.packets += 1;
@@ -343,12 +384,23 @@ impl FlowTable {
                 return Ok(());
             }
         };
-        let flow = self.slots[i as usize].flow.as_mut().expect("mapped slot holds a flow");
-        let dir = if d.src == flow.src_ip && sport == flow.src_port { 0 } else { 1 };
+        let flow = self.slots[i as usize]
+            .flow
+            .as_mut()
+            .expect("mapped slot holds a flow");
+        let dir = if d.src == flow.src_ip && sport == flow.src_port {
+            0
+        } else {
+            1
+        };
         // Packets on the two sides of a same-address flow (e.g. a host talking to itself on one port) are forward.
         let pf = PacketFeatures {
             ts_us,
-            dir: if dir == 0 { Direction::Forward } else { Direction::Backward },
+            dir: if dir == 0 {
+                Direction::Forward
+            } else {
+                Direction::Backward
+            },
             payload_len: d.payload_len,
             header_len,
             flags,
@@ -389,19 +441,28 @@ impl FlowTable {
 
     /// Move the flow to the tail of its list (open, or closed once TCP closed it).
     fn after_packet(&mut self, i: u32) {
-        let closed = self.slots[i as usize].flow.as_ref().is_some_and(|f| f.close.is_some());
+        let closed = self.slots[i as usize]
+            .flow
+            .as_ref()
+            .is_some_and(|f| f.close.is_some());
         self.unlink(i);
         self.link(i, if closed { LIST_CLOSED } else { LIST_OPEN });
     }
 
     fn sweep(&mut self, out: &mut Vec<FlowRecord>) {
-        for (list, timeout) in [(LIST_OPEN, self.cfg.idle_timeout_ns), (LIST_CLOSED, self.cfg.closed_linger_ns)] {
+        for (list, timeout) in [
+            (LIST_OPEN, self.cfg.idle_timeout_ns),
+            (LIST_CLOSED, self.cfg.closed_linger_ns),
+        ] {
             loop {
                 let h = self.lists[list as usize].head;
                 if h == NIL {
                     break;
                 }
-                let f = self.slots[h as usize].flow.as_ref().expect("listed slot holds a flow");
+                let f = self.slots[h as usize]
+                    .flow
+                    .as_ref()
+                    .expect("listed slot holds a flow");
                 if self.now.saturating_sub(f.last_ts_ns) <= timeout {
                     break;
                 }
@@ -417,7 +478,11 @@ impl FlowTable {
         for list in [LIST_CLOSED, LIST_OPEN] {
             while self.lists[list as usize].head != NIL {
                 let h = self.lists[list as usize].head;
-                let reason = self.slots[h as usize].flow.as_ref().and_then(|f| f.close).unwrap_or(EndReason::EndOfCapture);
+                let reason = self.slots[h as usize]
+                    .flow
+                    .as_ref()
+                    .and_then(|f| f.close)
+                    .unwrap_or(EndReason::EndOfCapture);
                 self.evict(h, reason, out);
             }
         }
@@ -426,7 +491,10 @@ impl FlowTable {
 
     fn evict(&mut self, i: u32, reason: EndReason, out: &mut Vec<FlowRecord>) {
         self.unlink(i);
-        let flow = self.slots[i as usize].flow.take().expect("evicting a live slot");
+        let flow = self.slots[i as usize]
+            .flow
+            .take()
+            .expect("evicting a live slot");
         self.free.push(i);
         self.map.remove(&flow.key);
         out.push(finish_flow(flow, reason));
@@ -437,7 +505,12 @@ impl FlowTable {
             self.slots[i as usize].flow = Some(flow);
             i
         } else {
-            self.slots.push(Slot { flow: Some(flow), prev: NIL, next: NIL, list: LIST_OPEN });
+            self.slots.push(Slot {
+                flow: Some(flow),
+                prev: NIL,
+                next: NIL,
+                list: LIST_OPEN,
+            });
             (self.slots.len() - 1) as u32
         }
     }

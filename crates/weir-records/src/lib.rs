@@ -65,7 +65,10 @@ pub fn flows_to_frame(flows: &[FlowRecord]) -> PolarsResult<DataFrame> {
     let mut cols: Vec<Column> = Vec::with_capacity(FIXED_COLUMNS.len() + N_FEATURES);
     macro_rules! col {
         ($name:expr, $f:expr) => {
-            cols.push(Column::new($name.into(), flows.iter().map($f).collect::<Vec<_>>()))
+            cols.push(Column::new(
+                $name.into(),
+                flows.iter().map($f).collect::<Vec<_>>(),
+            ))
         };
     }
     col!("community_id", |f: &FlowRecord| f.community_id.as_str());
@@ -75,7 +78,9 @@ pub fn flows_to_frame(flows: &[FlowRecord]) -> PolarsResult<DataFrame> {
     col!("dst_ip", |f: &FlowRecord| f.dst_ip.to_string());
     col!("dst_port", |f: &FlowRecord| f.dst_port as u32);
     col!("vlan", |f: &FlowRecord| f.vlan as u32);
-    col!("tunnel", |f: &FlowRecord| f.tunnel.map(|t| format!("{t:?}").to_lowercase()));
+    col!("tunnel", |f: &FlowRecord| f
+        .tunnel
+        .map(|t| format!("{t:?}").to_lowercase()));
     col!("first_ts", |f: &FlowRecord| f.first_ts_ns);
     col!("last_ts", |f: &FlowRecord| f.last_ts_ns);
     col!("packets_fwd", |f: &FlowRecord| f.packets_fwd);
@@ -87,7 +92,10 @@ pub fn flows_to_frame(flows: &[FlowRecord]) -> PolarsResult<DataFrame> {
     col!("end_reason", |f: &FlowRecord| f.end_reason.name());
     col!("feature_version", |_f: &FlowRecord| FEATURE_VERSION);
     for (i, spec) in FEATURES.iter().enumerate() {
-        cols.push(Column::new(spec.name.into(), flows.iter().map(|f| f.features[i]).collect::<Vec<f64>>()));
+        cols.push(Column::new(
+            spec.name.into(),
+            flows.iter().map(|f| f.features[i]).collect::<Vec<f64>>(),
+        ));
     }
     DataFrame::new(n, cols)
 }
@@ -111,7 +119,11 @@ pub struct FlowWriter<W: Write> {
 impl<W: Write> FlowWriter<W> {
     /// A writer over `w`.
     pub fn new(w: W, format: OutputFormat) -> Self {
-        FlowWriter { format, inner: Inner::Pending(w), rows: 0 }
+        FlowWriter {
+            format,
+            inner: Inner::Pending(w),
+            rows: 0,
+        }
     }
 
     /// Rows written so far.
@@ -120,7 +132,10 @@ impl<W: Write> FlowWriter<W> {
     }
 
     fn err(&self, source: PolarsError) -> RecordError {
-        RecordError::Polars { format: self.format, source }
+        RecordError::Polars {
+            format: self.format,
+            source,
+        }
     }
 
     /// Write one batch of flows.
@@ -136,14 +151,19 @@ impl<W: Write> FlowWriter<W> {
 
     fn open(&mut self, schema: &Schema) -> Result<(), RecordError> {
         if let Inner::Pending(_) = self.inner {
-            let Inner::Pending(w) = std::mem::replace(&mut self.inner, Inner::Done) else { unreachable!() };
+            let Inner::Pending(w) = std::mem::replace(&mut self.inner, Inner::Done) else {
+                unreachable!()
+            };
             let inner = match self.format {
                 OutputFormat::Parquet => ParquetWriter::new(w)
                     .with_compression(ParquetCompression::Zstd(None))
                     .with_statistics(StatisticsOptions::full())
                     .batched(schema)
                     .map(Inner::Parquet),
-                OutputFormat::Csv => CsvWriter::new(w).include_header(true).batched(schema).map(Inner::Csv),
+                OutputFormat::Csv => CsvWriter::new(w)
+                    .include_header(true)
+                    .batched(schema)
+                    .map(Inner::Csv),
                 OutputFormat::Jsonl => Ok(Inner::Jsonl(polars::io::json::BatchedWriter::new(w))),
             };
             self.inner = inner.map_err(|e| self.err(e))?;
