@@ -111,7 +111,7 @@ pub fn extract<R: Read + Send>(
         if out.len() >= opts.batch {
             sink(std::mem::replace(&mut out, Vec::with_capacity(opts.batch)));
         }
-        if sum.packets % 8192 == 0 {
+        if sum.packets.is_multiple_of(8192) {
             progress(rd.position());
         }
     }

@@ -13,6 +13,8 @@ use crate::features::{FlowStats, PacketFeatures, N_FEATURES};
 use crate::Direction;
 
 type Hasher = foldhash::fast::RandomState;
+/// (src, dst, protocol, IP id) of a fragment chain.
+type FragKey = (IpAddr, IpAddr, u8, u32);
 
 /// Flow table settings.
 #[derive(Clone, Copy, Debug)]
@@ -198,7 +200,7 @@ pub struct FlowTable {
     slots: Vec<Slot>,
     free: Vec<u32>,
     lists: [List; 2],
-    frags: HashMap<(IpAddr, IpAddr, u8, u32), (u16, u16, u16), Hasher>,
+    frags: HashMap<FragKey, (u16, u16), Hasher>,
     now: i64,
     last_sweep: i64,
     counters: FlowCounters,
@@ -249,14 +251,12 @@ impl FlowTable {
                 if self.frags.len() >= self.cfg.max_fragment_chains {
                     self.frags.clear();
                 }
-                self.frags.insert(
-                    (d.src, d.dst, d.proto, id),
-                    (sport, dport, u16::from(flags)),
-                );
+                self.frags
+                    .insert((d.src, d.dst, d.proto, id), (sport, dport));
             }
             Fragment::Later { id, more } => {
                 let k = (d.src, d.dst, d.proto, id);
-                let Some(&(sp, dp, _)) = self.frags.get(&k) else {
+                let Some(&(sp, dp)) = self.frags.get(&k) else {
                     self.counters.fragments_orphaned += 1;
                     return Err(SkipReason::Fragment);
                 };

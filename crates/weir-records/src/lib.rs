@@ -101,7 +101,7 @@ pub fn flows_to_frame(flows: &[FlowRecord]) -> PolarsResult<DataFrame> {
 }
 
 enum Inner<W: Write> {
-    Parquet(polars::io::parquet::write::BatchedWriter<W>),
+    Parquet(Box<polars::io::parquet::write::BatchedWriter<W>>),
     Csv(polars::io::csv::write::BatchedWriter<W>),
     Jsonl(polars::io::json::BatchedWriter<W>),
     /// Nothing written yet: the batched writer is created with the first batch's schema.
@@ -159,7 +159,7 @@ impl<W: Write> FlowWriter<W> {
                     .with_compression(ParquetCompression::Zstd(None))
                     .with_statistics(StatisticsOptions::full())
                     .batched(schema)
-                    .map(Inner::Parquet),
+                    .map(|w| Inner::Parquet(Box::new(w))),
                 OutputFormat::Csv => CsvWriter::new(w)
                     .include_header(true)
                     .batched(schema)
