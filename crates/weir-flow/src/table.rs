@@ -336,19 +336,20 @@ impl FlowTable {
         } else {
             None
         };
+        let pf_for = |dir: Direction| PacketFeatures {
+            ts_us,
+            dir,
+            payload_len: d.payload_len,
+            header_len,
+            flags,
+            window: d.tcp_window,
+            payload: d.payload,
+            icmp,
+        };
         let i = match idx {
             Some(i) => i,
             None => {
-                let pf = PacketFeatures {
-                    ts_us,
-                    dir: Direction::Forward,
-                    payload_len: d.payload_len,
-                    header_len,
-                    flags,
-                    window: d.tcp_window,
-                    payload: d.payload,
-                    icmp,
-                };
+                let pf = pf_for(Direction::Forward);
                 let flow = Flow {
                     key,
                     src_ip: d.src,
@@ -393,21 +394,11 @@ impl FlowTable {
         } else {
             1
         };
-        // Packets on the two sides of a same-address flow (e.g. a host talking to itself on one port) are forward.
-        let pf = PacketFeatures {
-            ts_us,
-            dir: if dir == 0 {
-                Direction::Forward
-            } else {
-                Direction::Backward
-            },
-            payload_len: d.payload_len,
-            header_len,
-            flags,
-            window: d.tcp_window,
-            payload: d.payload,
-            icmp,
-        };
+        let pf = pf_for(if dir == 0 {
+            Direction::Forward
+        } else {
+            Direction::Backward
+        });
         flow.stats.add(&pf);
         Self::count(flow, dir, p, flags, self.cfg.tcp_close);
         self.after_packet(i);
