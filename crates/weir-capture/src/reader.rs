@@ -10,7 +10,7 @@ use std::io::Read;
 
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
-use pcap_parser::{create_reader, Linktype, PcapBlockOwned, PcapError};
+use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
 
 use crate::error::CaptureError;
 
@@ -350,11 +350,6 @@ pub mod linktype {
     pub const IPV6: u32 = 229;
     /// Linux cooked capture v2.
     pub const LINUX_SLL2: u32 = 276;
-}
-
-#[allow(dead_code)]
-fn _assert_linktype(l: Linktype) -> u32 {
-    l.0 as u32
 }
 
 #[cfg(test)]
