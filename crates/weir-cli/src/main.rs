@@ -69,6 +69,14 @@ struct FlowsArgs {
     /// End a flow after this many seconds without a packet.
     #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
     idle_timeout: f64,
+    /// End a non-TCP flow that never got an answer (one direction only) after this many
+    /// seconds without a packet: one-way beacons and scans become a flow per burst.
+    /// Capped at --idle-timeout.
+    #[arg(long, default_value_t = 45.0, value_name = "SECONDS")]
+    unanswered_timeout: f64,
+    /// The same for TCP flows that never got an answer (SYN retries back off up to 32 s).
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    unanswered_tcp_timeout: f64,
     /// Cut a flow that lasts longer than this many seconds (it continues as a new flow).
     #[arg(long, default_value_t = 1800.0, value_name = "SECONDS")]
     active_timeout: f64,
@@ -162,6 +170,11 @@ fn flows(args: FlowsArgs) -> Result<i32> {
     let opts = ExtractOptions {
         flow: FlowConfig {
             idle_timeout_ns: secs_to_ns(args.idle_timeout, "idle-timeout")?,
+            unanswered_timeout_ns: secs_to_ns(args.unanswered_timeout, "unanswered-timeout")?,
+            unanswered_tcp_timeout_ns: secs_to_ns(
+                args.unanswered_tcp_timeout,
+                "unanswered-tcp-timeout",
+            )?,
             active_timeout_ns: secs_to_ns(args.active_timeout, "active-timeout")?,
             tcp_close: !args.no_tcp_close,
             ..FlowConfig::default()

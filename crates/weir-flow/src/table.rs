@@ -1,7 +1,8 @@
 //! The flow table: bidirectional 5-tuple (+ VLAN) flows with idle and active timeouts and
 //! TCP FIN/RST ends. Memory is bounded by the number of *active* flows: flows are handed out as
-//! soon as they expire, found in O(1) per packet through two time-ordered intrusive lists
-//! (open flows, and closed TCP flows lingering for their last ACKs).
+//! soon as they expire, found in O(1) per packet through time-ordered intrusive lists, one per
+//! timeout: answered flows (idle timeout), unanswered TCP and non-TCP flows (the shorter
+//! unanswered timeouts), and closed TCP flows lingering for their last ACKs.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -19,8 +20,17 @@ type FragKey = (IpAddr, IpAddr, u8, u32);
 /// Flow table settings.
 #[derive(Clone, Copy, Debug)]
 pub struct FlowConfig {
-    /// A flow with no packet for this long ends (default 120 s).
+    /// A flow that has seen both directions ends after this long without a packet (default 120 s).
     pub idle_timeout_ns: i64,
+    /// A non-TCP flow that never got an answer (packets in one direction only) ends after this
+    /// long without a packet (default 45 s): one-way broadcasts, beacons and scans become one
+    /// flow per burst, as in Suricata (30 s for unanswered UDP/ICMP) and Zeek (60 s). 45 s sits
+    /// between the two most common announcement periods (30 s, 60 s) so jitter does not split
+    /// such a flow at random.
+    pub unanswered_timeout_ns: i64,
+    /// The same for TCP flows with packets in one direction only (default 60 s, Suricata's TCP
+    /// "new" timeout; long enough for the 1-2-4-8-16-32 s SYN retransmission backoff).
+    pub unanswered_tcp_timeout_ns: i64,
     /// A flow longer than this is cut and continues as a new flow (default 30 min).
     pub active_timeout_ns: i64,
     /// How long a TCP flow closed by FIN/FIN or RST keeps absorbing its trailing packets (default 5 s).
@@ -35,6 +45,8 @@ impl Default for FlowConfig {
     fn default() -> Self {
         FlowConfig {
             idle_timeout_ns: 120 * 1_000_000_000,
+            unanswered_timeout_ns: 45 * 1_000_000_000,
+            unanswered_tcp_timeout_ns: 60 * 1_000_000_000,
             active_timeout_ns: 1800 * 1_000_000_000,
             closed_linger_ns: 5 * 1_000_000_000,
             tcp_close: true,
@@ -143,6 +155,9 @@ struct FlowKey {
 const NIL: u32 = u32::MAX;
 const LIST_OPEN: u8 = 0;
 const LIST_CLOSED: u8 = 1;
+const LIST_NEW: u8 = 2;
+const LIST_NEW_TCP: u8 = 3;
+const N_LISTS: usize = 4;
 
 struct Flow {
     key: FlowKey,
@@ -199,7 +214,7 @@ pub struct FlowTable {
     map: HashMap<FlowKey, u32, Hasher>,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    lists: [List; 2],
+    lists: [List; N_LISTS],
     frags: HashMap<FragKey, (u16, u16), Hasher>,
     now: i64,
     last_sweep: i64,
@@ -207,8 +222,10 @@ pub struct FlowTable {
 }
 
 impl FlowTable {
-    /// An empty table.
-    pub fn new(cfg: FlowConfig) -> Self {
+    /// An empty table. Unanswered timeouts longer than the idle timeout are capped to it.
+    pub fn new(mut cfg: FlowConfig) -> Self {
+        cfg.unanswered_timeout_ns = cfg.unanswered_timeout_ns.min(cfg.idle_timeout_ns);
+        cfg.unanswered_tcp_timeout_ns = cfg.unanswered_tcp_timeout_ns.min(cfg.idle_timeout_ns);
         FlowTable {
             cfg,
             map: HashMap::with_hasher(Hasher::default()),
@@ -217,7 +234,7 @@ impl FlowTable {
             lists: [List {
                 head: NIL,
                 tail: NIL,
-            }; 2],
+            }; N_LISTS],
             frags: HashMap::with_hasher(Hasher::default()),
             now: i64::MIN,
             last_sweep: i64::MIN,
@@ -320,7 +337,7 @@ impl FlowTable {
                 Some(EndReason::Reused)
             } else if p.ts_ns.saturating_sub(flow.first_ts_ns) > self.cfg.active_timeout_ns {
                 Some(EndReason::Active)
-            } else if p.ts_ns.saturating_sub(flow.last_ts_ns) > self.cfg.idle_timeout_ns {
+            } else if p.ts_ns.saturating_sub(flow.last_ts_ns) > self.timeout_of(flow) {
                 Some(EndReason::Idle)
             } else {
                 None
@@ -371,7 +388,7 @@ impl FlowTable {
                 self.map.insert(key, i);
                 self.counters.flows += 1;
                 self.counters.peak_open = self.counters.peak_open.max(self.map.len() as u64);
-                self.link(i, LIST_OPEN);
+                self.link(i, if is_tcp { LIST_NEW_TCP } else { LIST_NEW });
                 let flow = self.slots[i as usize]
                     .flow
                     .as_mut()
@@ -430,20 +447,47 @@ impl FlowTable {
         }
     }
 
-    /// Move the flow to the tail of its list (open, or closed once TCP closed it).
+    /// The list a flow belongs on: closed (TCP FIN/RST), unanswered, or open.
+    fn list_of(f: &Flow) -> u8 {
+        if f.close.is_some() {
+            LIST_CLOSED
+        } else if f.packets[1] == 0 {
+            if f.key.proto == 6 {
+                LIST_NEW_TCP
+            } else {
+                LIST_NEW
+            }
+        } else {
+            LIST_OPEN
+        }
+    }
+
+    /// How long the flow may stay silent before it ends.
+    fn timeout_of(&self, f: &Flow) -> i64 {
+        match Self::list_of(f) {
+            LIST_CLOSED => self.cfg.closed_linger_ns,
+            LIST_NEW => self.cfg.unanswered_timeout_ns,
+            LIST_NEW_TCP => self.cfg.unanswered_tcp_timeout_ns,
+            _ => self.cfg.idle_timeout_ns,
+        }
+    }
+
+    /// Move the flow to the tail of its list.
     fn after_packet(&mut self, i: u32) {
-        let closed = self.slots[i as usize]
+        let list = self.slots[i as usize]
             .flow
             .as_ref()
-            .is_some_and(|f| f.close.is_some());
+            .map_or(LIST_OPEN, Self::list_of);
         self.unlink(i);
-        self.link(i, if closed { LIST_CLOSED } else { LIST_OPEN });
+        self.link(i, list);
     }
 
     fn sweep(&mut self, out: &mut Vec<FlowRecord>) {
         for (list, timeout) in [
             (LIST_OPEN, self.cfg.idle_timeout_ns),
             (LIST_CLOSED, self.cfg.closed_linger_ns),
+            (LIST_NEW, self.cfg.unanswered_timeout_ns),
+            (LIST_NEW_TCP, self.cfg.unanswered_tcp_timeout_ns),
         ] {
             loop {
                 let h = self.lists[list as usize].head;
@@ -466,7 +510,7 @@ impl FlowTable {
     /// End every open flow (end of capture). The table can be reused afterwards.
     pub fn finish(&mut self, out: &mut Vec<FlowRecord>) {
         // Oldest first, so output order is by last activity.
-        for list in [LIST_CLOSED, LIST_OPEN] {
+        for list in [LIST_CLOSED, LIST_NEW, LIST_NEW_TCP, LIST_OPEN] {
             while self.lists[list as usize].head != NIL {
                 let h = self.lists[list as usize].head;
                 let reason = self.slots[h as usize]
@@ -684,10 +728,33 @@ mod tests {
     #[test]
     fn idle_and_active_timeouts() {
         let u = |ts| (ts, pkt(A, 5000, B, 53, 17, 0));
-        // 121 s of silence ends the flow (default idle 120 s).
-        let out = run(&[u(0), u(S), u(122 * S)], FlowConfig::default());
+        let r = |ts| (ts, pkt(B, 53, A, 5000, 17, 0));
+        // An answered flow survives 119 s of silence; 121 s ends it (default idle 120 s).
+        let out = run(&[u(0), r(S), u(120 * S), u(241 * S)], FlowConfig::default());
         assert_eq!(out.len(), 2);
+        assert_eq!((out[0].packets_fwd, out[0].packets_bwd), (2, 1));
         assert_eq!(out[0].end_reason, EndReason::Idle);
+        // An unanswered flow ends after 45 s (UDP) or 60 s (TCP) of silence.
+        let out = run(&[u(0), u(44 * S), u(90 * S)], FlowConfig::default());
+        assert_eq!(
+            out.iter().map(|f| f.packets_fwd).collect::<Vec<_>>(),
+            vec![2, 1]
+        );
+        let syn = |ts| (ts, pkt(A, 5000, B, 80, 6, FLAG_SYN));
+        let out = run(
+            &[syn(0), syn(32 * S), syn(59 * S), syn(150 * S)],
+            FlowConfig::default(),
+        );
+        assert_eq!(
+            out.iter().map(|f| f.packets_fwd).collect::<Vec<_>>(),
+            vec![3, 1]
+        );
+        // Once answered, the idle timeout applies, and unanswered timeouts never exceed it.
+        let cfg = FlowConfig {
+            idle_timeout_ns: 10 * S,
+            ..FlowConfig::default()
+        };
+        assert_eq!(run(&[u(0), u(11 * S)], cfg).len(), 2);
         // A steady flow is cut at the active timeout.
         let cfg = FlowConfig {
             active_timeout_ns: 10 * S,

@@ -6,7 +6,8 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use common::{flows_of, shared};
+use common::{flows_of, flows_with, shared};
+use weir_flow::{ExtractOptions, FlowConfig};
 
 #[derive(Debug, Clone)]
 struct Conv {
@@ -129,7 +130,11 @@ fn same_tuples_packets_and_bytes_as_tshark() {
 }
 
 fn counts(file: &str) -> BTreeMap<u8, usize> {
-    let (flows, _) = flows_of(&shared().join("corpus").join(file));
+    counts_with(file, &ExtractOptions::default())
+}
+
+fn counts_with(file: &str, opts: &ExtractOptions) -> BTreeMap<u8, usize> {
+    let (flows, _) = flows_with(&shared().join("corpus").join(file), opts);
     let mut m = BTreeMap::new();
     for f in flows {
         *m.entry(f.proto).or_default() += 1;
@@ -164,14 +169,29 @@ fn flow_counts_per_protocol_vs_suricata() {
     // whatsapp_login_call.pcap — Suricata: TCP 28, UDP 31; weir: TCP 27, UDP 29, ICMP 1.
     // * TCP +1 in Suricata: 192.168.2.4:49193 <-> 17.110.229.14:5223 is picked up mid-stream
     //   (no SYN), which Suricata keeps in its "new" state with a 60 s timeout; a 101 s gap splits
-    //   it in two. weir's idle timeout is 120 s for every flow (tshark also has one conversation).
+    //   it in two. weir's flow has packets both ways, so its 120 s idle timeout applies (tshark
+    //   also has one conversation).
     // * UDP +2 in Suricata: 192.168.2.1:57621 -> 192.168.2.255:57621 broadcasts come ~38 s
-    //   apart, beyond Suricata's 30 s timeout for unanswered UDP flows: 3 flows there, 1 here.
+    //   apart: beyond Suricata's 30 s timeout for unanswered UDP flows (3 flows there), within
+    //   weir's 45 s (1 flow here). With `unanswered_timeout` at 31 s weir has Suricata's 31 UDP
+    //   flows (the Dropbox broadcasts to port 17500 come 30.05 s apart and Suricata compares
+    //   whole seconds).
     // * ICMP: weir has one flow of 10 ICMP port-unreachable messages (192.168.2.4 ->
-    //   91.253.176.65); Suricata attaches ICMP errors to the flow of the packet they quote and
+    //   91.253.176.65); Suricata attaches ICMPv4 errors to the flow of the packet they quote and
     //   makes no flow for them.
     assert_eq!(
         counts("realistic/ndpi/whatsapp_login_call.pcap"),
         BTreeMap::from([(1, 1), (6, 27), (17, 29)])
+    );
+    let suricata_like = ExtractOptions {
+        flow: FlowConfig {
+            unanswered_timeout_ns: 31_000_000_000,
+            ..FlowConfig::default()
+        },
+        ..ExtractOptions::default()
+    };
+    assert_eq!(
+        counts_with("realistic/ndpi/whatsapp_login_call.pcap", &suricata_like)[&17],
+        31
     );
 }

@@ -22,14 +22,14 @@ pub fn shared() -> PathBuf {
 
 /// Run the flow stage over a file with default options.
 pub fn flows_of(path: &std::path::Path) -> (Vec<FlowRecord>, Summary) {
+    flows_with(path, &ExtractOptions::default())
+}
+
+/// Run the flow stage over a file with the given options.
+pub fn flows_with(path: &std::path::Path, opts: &ExtractOptions) -> (Vec<FlowRecord>, Summary) {
     let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut all = Vec::new();
-    let s = extract(
-        std::io::BufReader::new(f),
-        &ExtractOptions::default(),
-        |b| all.extend(b),
-        |_| {},
-    )
-    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let s = extract(std::io::BufReader::new(f), opts, |b| all.extend(b), |_| {})
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (all, s)
 }
