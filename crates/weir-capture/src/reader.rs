@@ -129,10 +129,13 @@ impl<'r> CaptureReader<'r> {
         if self.done {
             return Ok(None);
         }
-        // Loop over non-packet blocks and refills; the borrow checker needs the packet to be
-        // produced from a fresh `next()` call, hence the two-phase structure.
+        // Loop over non-packet blocks and refills. A packet is parsed once; its data is handed
+        // out as a range of the buffer once the parse's borrow has ended.
         loop {
             let offset = self.inner.consumed() as u64;
+            // Packet data is returned as a range of the reader's buffer, found from this base.
+            let base = self.inner.data().as_ptr() as usize;
+            let legacy = self.legacy;
             let step = match self.inner.next() {
                 Ok((len, block)) => match block {
                     PcapBlockOwned::LegacyHeader(h) => {
@@ -149,7 +152,25 @@ impl<'r> CaptureReader<'r> {
                         });
                         Step::Skip(len)
                     }
-                    PcapBlockOwned::Legacy(_) => Step::Packet(len),
+                    PcapBlockOwned::Legacy(b) => {
+                        let iface = legacy.unwrap_or(Interface {
+                            linktype: 1,
+                            ts_per_sec: 1_000_000,
+                            ts_offset_s: 0,
+                        });
+                        let frac = if iface.ts_per_sec == 1_000_000_000 {
+                            i64::from(b.ts_usec)
+                        } else {
+                            i64::from(b.ts_usec) * 1000
+                        };
+                        Step::Packet(Found {
+                            len,
+                            ts_ns: (i64::from(b.ts_sec) + iface.ts_offset_s) * 1_000_000_000 + frac,
+                            linktype: iface.linktype,
+                            data: span(base, b.data),
+                            orig_len: b.origlen,
+                        })
+                    }
                     PcapBlockOwned::NG(b) => {
                         self.format = Format::PcapNg;
                         match b {
@@ -168,19 +189,35 @@ impl<'r> CaptureReader<'r> {
                                 Step::Skip(len)
                             }
                             Block::EnhancedPacket(epb) => {
-                                if (epb.if_id as usize) < self.interfaces.len() {
-                                    Step::Packet(len)
+                                if let Some(iface) = self.interfaces.get(epb.if_id as usize) {
+                                    let raw =
+                                        (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                                    let n = (epb.caplen as usize).min(epb.data.len());
+                                    Step::Packet(Found {
+                                        len,
+                                        ts_ns: ts_to_ns(raw, iface.ts_per_sec, iface.ts_offset_s),
+                                        linktype: iface.linktype,
+                                        data: span(base, &epb.data[..n]),
+                                        orig_len: epb.origlen,
+                                    })
                                 } else {
                                     self.bad_blocks += 1;
                                     Step::Skip(len)
                                 }
                             }
-                            Block::SimplePacket(_) => {
-                                if self.interfaces.is_empty() {
+                            Block::SimplePacket(spb) => {
+                                if let Some(iface) = self.interfaces.first() {
+                                    let n = (spb.origlen as usize).min(spb.data.len());
+                                    Step::Packet(Found {
+                                        len,
+                                        ts_ns: 0,
+                                        linktype: iface.linktype,
+                                        data: span(base, &spb.data[..n]),
+                                        orig_len: spb.origlen,
+                                    })
+                                } else {
                                     self.bad_blocks += 1;
                                     Step::Skip(len)
-                                } else {
-                                    Step::Packet(len)
                                 }
                             }
                             _ => Step::Skip(len),
@@ -241,78 +278,42 @@ impl<'r> CaptureReader<'r> {
                         Some(e) => Err(e),
                     };
                 }
-                Step::Packet(len) => {
-                    self.pending_consume = len;
-                    return Ok(Some(self.current_packet(offset, len)));
+                Step::Packet(f) => {
+                    self.pending_consume = f.len;
+                    let data = self.inner.data().get(f.data.0..f.data.1).unwrap_or(&[]);
+                    return Ok(Some(Packet {
+                        ts_ns: f.ts_ns,
+                        linktype: f.linktype,
+                        data,
+                        orig_len: f.orig_len,
+                        offset,
+                        record_len: f.len as u32,
+                    }));
                 }
             }
-        }
-    }
-
-    fn current_packet(&mut self, offset: u64, len: usize) -> Packet<'_> {
-        let legacy = self.legacy;
-        let interfaces = &self.interfaces;
-        // Re-parse the block at the head of the buffer; `next` is idempotent until `consume`.
-        match self.inner.next() {
-            Ok((_, PcapBlockOwned::Legacy(b))) => {
-                let iface = legacy.unwrap_or(Interface {
-                    linktype: 1,
-                    ts_per_sec: 1_000_000,
-                    ts_offset_s: 0,
-                });
-                let frac = if iface.ts_per_sec == 1_000_000_000 {
-                    i64::from(b.ts_usec)
-                } else {
-                    i64::from(b.ts_usec) * 1000
-                };
-                Packet {
-                    ts_ns: (i64::from(b.ts_sec) + iface.ts_offset_s) * 1_000_000_000 + frac,
-                    linktype: iface.linktype,
-                    data: b.data,
-                    orig_len: b.origlen,
-                    offset,
-                    record_len: len as u32,
-                }
-            }
-            Ok((_, PcapBlockOwned::NG(Block::EnhancedPacket(epb)))) => {
-                let iface = interfaces[epb.if_id as usize];
-                let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-                Packet {
-                    ts_ns: ts_to_ns(raw, iface.ts_per_sec, iface.ts_offset_s),
-                    linktype: iface.linktype,
-                    data: &epb.data[..(epb.caplen as usize).min(epb.data.len())],
-                    orig_len: epb.origlen,
-                    offset,
-                    record_len: len as u32,
-                }
-            }
-            Ok((_, PcapBlockOwned::NG(Block::SimplePacket(spb)))) => {
-                let iface = interfaces[0];
-                Packet {
-                    ts_ns: 0,
-                    linktype: iface.linktype,
-                    data: &spb.data[..(spb.origlen as usize).min(spb.data.len())],
-                    orig_len: spb.origlen,
-                    offset,
-                    record_len: len as u32,
-                }
-            }
-            // Unreachable in practice: the same bytes parsed as a packet a moment ago.
-            _ => Packet {
-                ts_ns: 0,
-                linktype: u32::MAX,
-                data: &[],
-                orig_len: 0,
-                offset,
-                record_len: len as u32,
-            },
         }
     }
 }
 
+/// A packet record found at the head of the buffer: its fields, and where its data lies in
+/// the buffer (as a range, so the borrow of the parse can end before the packet is returned).
+struct Found {
+    len: usize,
+    ts_ns: i64,
+    linktype: u32,
+    data: (usize, usize),
+    orig_len: u32,
+}
+
+/// The range of `part` within the buffer that starts at address `base`.
+fn span(base: usize, part: &[u8]) -> (usize, usize) {
+    let start = (part.as_ptr() as usize).wrapping_sub(base);
+    (start, start.wrapping_add(part.len()))
+}
+
 enum Step {
     Skip(usize),
-    Packet(usize),
+    Packet(Found),
     Refill,
     Grow,
     End(Option<CaptureError>),

@@ -80,6 +80,10 @@ struct FlowsArgs {
     /// Cut a flow that lasts longer than this many seconds (it continues as a new flow).
     #[arg(long, default_value_t = 1800.0, value_name = "SECONDS")]
     active_timeout: f64,
+    /// Flow-table threads (default: one per core). Flows are sharded by address pair; the
+    /// output is the same whatever the count. Reading and writing have threads of their own.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
     /// Do not end TCP flows on FIN/RST (only timeouts end flows).
     #[arg(long)]
     no_tcp_close: bool,
@@ -179,6 +183,9 @@ fn flows(args: FlowsArgs) -> Result<i32> {
             tcp_close: !args.no_tcp_close,
             ..FlowConfig::default()
         },
+        shards: args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8))),
         ..ExtractOptions::default()
     };
     let sink: Box<dyn Write + Send> = if to_stdout {
@@ -216,9 +223,9 @@ fn flows(args: FlowsArgs) -> Result<i32> {
         }
         Ok(w.finish()?)
     });
-    let reader = std::io::BufReader::with_capacity(1 << 20, file);
+    // No BufReader: the capture reader reads in 1 MiB blocks into its own buffer.
     let result = extract(
-        reader,
+        file,
         &opts,
         |batch| {
             // A send error means the writer died; its error is reported below.

@@ -662,17 +662,30 @@ pub fn entropy(bytes: &[u8]) -> f32 {
     h
 }
 
-/// Count occurrences of [`SUSPICIOUS_TOKENS`] (ASCII case-insensitive).
+/// Count occurrences of [`SUSPICIOUS_TOKENS`] (ASCII case-insensitive, overlapping matches
+/// counted). One pass over the bytes: only positions whose byte can start a token are compared.
 pub fn count_tokens(bytes: &[u8]) -> u32 {
-    let mut n = 0;
-    for tok in SUSPICIOUS_TOKENS.iter() {
-        if tok.len() > bytes.len() {
-            continue;
+    // Which tokens can start with each (lower-cased) byte, as a bit set over SUSPICIOUS_TOKENS.
+    const STARTS: [u16; 256] = {
+        let mut t = [0u16; 256];
+        let mut i = 0;
+        while i < SUSPICIOUS_TOKENS.len() {
+            t[SUSPICIOUS_TOKENS[i][0] as usize] |= 1 << i;
+            i += 1;
         }
-        n += bytes
-            .windows(tok.len())
-            .filter(|w| w.eq_ignore_ascii_case(tok))
-            .count() as u32;
+        t
+    };
+    let mut n = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let mut cands = STARTS[b.to_ascii_lowercase() as usize];
+        while cands != 0 {
+            let k = cands.trailing_zeros() as usize;
+            cands &= cands - 1;
+            let tok = SUSPICIOUS_TOKENS[k];
+            if bytes.len() - i >= tok.len() && bytes[i..i + tok.len()].eq_ignore_ascii_case(tok) {
+                n += 1;
+            }
+        }
     }
     n
 }
@@ -803,6 +816,47 @@ mod tests {
             s.add(&pkt(f64::from(i) * 1000.0, dir, 100, 0));
         }
         assert_eq!(get(&s.vector(), "Fwd Bytes/Bulk Avg"), 0.0);
+    }
+
+    #[test]
+    fn token_counter_matches_a_naive_scan() {
+        let naive = |bytes: &[u8]| -> u32 {
+            SUSPICIOUS_TOKENS
+                .iter()
+                .map(|t| {
+                    bytes
+                        .windows(t.len())
+                        .filter(|w| w.eq_ignore_ascii_case(t))
+                        .count() as u32
+                })
+                .sum()
+        };
+        assert!(SUSPICIOUS_TOKENS
+            .iter()
+            .all(|t| t.to_ascii_lowercase() == *t));
+        let mut samples: Vec<Vec<u8>> = vec![
+            b"GET /?id=1' OR 1=1 UNION SELECT * FROM users -- <ScRiPt>../../../etc/passwd".to_vec(),
+            b"....//....%2F..%2f /BIN/SH cmd.EXE javascript:onerror=".to_vec(),
+            vec![0x90; 40],
+            b"union selec".to_vec(),
+            Vec::new(),
+        ];
+        // Every token cut at each end, and a pseudo-random mix of token pieces.
+        let mut x = 12345u32;
+        for _ in 0..200 {
+            let mut v = Vec::new();
+            for _ in 0..8 {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                let t = SUSPICIOUS_TOKENS[(x >> 16) as usize % SUSPICIOUS_TOKENS.len()];
+                let cut = (x >> 8) as usize % (t.len() + 1);
+                v.extend_from_slice(if x & 1 == 0 { &t[..cut] } else { t });
+            }
+            samples.push(v);
+        }
+        for s in &samples {
+            assert_eq!(count_tokens(s), naive(s), "{}", String::from_utf8_lossy(s));
+        }
+        assert_eq!(count_tokens(&[0x90; 10]), 3);
     }
 
     #[test]

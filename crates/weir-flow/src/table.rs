@@ -87,7 +87,7 @@ impl EndReason {
 }
 
 /// One finished flow with its features.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FlowRecord {
     /// Community ID v1 (seed 0).
     pub community_id: String,
@@ -252,6 +252,20 @@ impl FlowTable {
         self.map.len()
     }
 
+    /// Move the table's clock to `ts_ns` (if later) and end the flows that expired by then.
+    /// [`FlowTable::push`] does this itself; call it for packets seen but not pushed (e.g.
+    /// those of another shard) so that flows end at the same packet whatever the sharding.
+    pub fn advance(&mut self, ts_ns: i64, out: &mut Vec<FlowRecord>) {
+        if ts_ns > self.now {
+            self.now = ts_ns;
+        }
+        // Sweep expired flows at most once per second of capture time.
+        if self.now.saturating_sub(self.last_sweep) >= 1_000_000_000 {
+            self.sweep(out);
+            self.last_sweep = self.now;
+        }
+    }
+
     /// Add one packet. Returns `Err(SkipReason::Fragment)` for a non-first fragment whose
     /// first fragment was not seen; flows that ended are appended to `out`.
     pub fn push(
@@ -259,6 +273,7 @@ impl FlowTable {
         p: &PacketInfo<'_>,
         out: &mut Vec<FlowRecord>,
     ) -> Result<(), SkipReason> {
+        self.advance(p.ts_ns, out);
         let d = p.decoded;
         let (mut sport, mut dport) = (d.sport, d.dport);
         let (mut header_len, mut flags) = (d.l4_header_len, d.tcp_flags);
@@ -286,14 +301,6 @@ impl FlowTable {
                 flags = 0;
                 self.counters.fragments_attributed += 1;
             }
-        }
-        if p.ts_ns > self.now {
-            self.now = p.ts_ns;
-        }
-        // Sweep expired flows at most once per second of capture time.
-        if self.now.saturating_sub(self.last_sweep) >= 1_000_000_000 {
-            self.sweep(out);
-            self.last_sweep = self.now;
         }
         let is_icmp = d.proto == 1 || d.proto == 58;
         let (kp_s, kp_d) = if is_icmp {
