@@ -16,3 +16,7 @@ bench-flows:
 # Regenerate docs/FEATURES.md from the feature spec in code.
 features-doc:
     cargo run -q -p weir-cli -- features --markdown > docs/FEATURES.md
+
+# Fuzz the reader, decoder and flow table (TARGET: capture or packets), seeded from ../shared.
+fuzz target="capture" seconds="600":
+    bash scripts/fuzz.sh {{target}} {{seconds}}

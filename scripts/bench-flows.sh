@@ -65,7 +65,35 @@ awk -v size="$size" -v pk="$packets" '
       printf "%-10s %9.2f %10.0f %13.0f %12.0f %12s\n", name[i], wall[i], size / w / 1e6, pk / w, rss[i] / 1024, (i == 1 ? "-" : sprintf("%.1fx", w / (wall[1] > 0 ? wall[1] : 0.001)))
     }
   }' "$tmp/results"
-"$weir" flows -q --json "$cap" -o "$tmp/flows.parquet" | python3 -c '
-import json, sys
-s = json.loads(sys.stdin.readline())
-print(f"weir: {s[\"flows\"]} flows, skipped {s[\"skipped\"]}, peak {s[\"peak_open_flows\"]} open flows")'
+# Flow counts per protocol next to Suricata's (its eve.json flow records, same file).
+mkdir -p "$tmp/eve"
+suricata -r "$cap" --runmode single -l "$tmp/eve" -k none >/dev/null 2>&1
+"$weir" flows -q --json "$cap" -o "$tmp/flows.parquet" > "$tmp/weir.json"
+python3 - "$tmp/weir.json" "$tmp/eve/eve.json" <<'PY'
+import collections, json, sys
+w = json.load(open(sys.argv[1]))
+s = collections.Counter()
+for line in open(sys.argv[2]):
+    e = json.loads(line)
+    if e.get("event_type") == "flow":
+        s[e["proto"]] += 1
+# weir's protocol names -> Suricata's; Suricata makes flows for these protocols only.
+names = {"TCP": "TCP", "UDP": "UDP", "ICMP": "ICMP", "ICMPv6": "IPv6-ICMP", "SCTP": "SCTP",
+         "ESP": "ESP", "IPv6-in-IP": "IPv6", "GRE": "GRE"}
+wp = collections.Counter({names.get(k, k): v for k, v in w["flows_by_proto"].items()})
+print(f"\nweir: {w['flows']} flows, skipped {w['skipped']}, peak {w['peak_open_flows']} open flows")
+print(f"{'protocol':<12} {'weir':>8} {'suricata':>9} {'diff':>8}")
+def row(name, a, b):
+    d = f"{100 * (a - b) / b:+.1f}%" if b else "-"
+    print(f"{name:<12} {a:>8} {b:>9} {d:>8}")
+for p in ["TCP", "UDP"]:
+    row(p, wp[p], s[p])
+other = [p for p in set(s) | {n for n in wp if n in names.values()} if p not in ("TCP", "UDP")]
+row("other", sum(wp[p] for p in other), sum(s[p] for p in other))
+for p in sorted(other, key=lambda p: -(wp[p] + s[p])):
+    row("  " + p, wp[p], s[p])
+extra = {p: n for p, n in wp.items() if p not in names.values()}
+if extra:
+    print("weir only (Suricata keeps no flows for these protocols):",
+          ", ".join(f"{p} {n}" for p, n in sorted(extra.items(), key=lambda x: -x[1])))
+PY

@@ -291,6 +291,7 @@ fn summary_json(
         "captured_bytes": s.captured_bytes,
         "file_bytes": s.file_bytes,
         "flows": s.flows,
+        "flows_by_proto": s.flows_by_proto.iter().map(|(p, n)| (proto_name(*p), serde_json::json!(n))).collect::<serde_json::Map<_, _>>(),
         "rows_written": rows,
         "skipped": s.skipped,
         "tunneled": s.tunneled,
@@ -302,6 +303,26 @@ fn summary_json(
         "seconds": secs,
         "feature_version": weir_flow::FEATURE_VERSION,
     })
+}
+
+/// The usual name of an IP protocol number (IANA), or the number.
+fn proto_name(p: u8) -> String {
+    match p {
+        1 => "ICMP".into(),
+        2 => "IGMP".into(),
+        6 => "TCP".into(),
+        17 => "UDP".into(),
+        41 => "IPv6-in-IP".into(),
+        47 => "GRE".into(),
+        50 => "ESP".into(),
+        51 => "AH".into(),
+        58 => "ICMPv6".into(),
+        89 => "OSPF".into(),
+        103 => "PIM".into(),
+        112 => "VRRP".into(),
+        132 => "SCTP".into(),
+        n => format!("proto-{n}"),
+    }
 }
 
 fn thousands(n: u64) -> String {
@@ -357,10 +378,17 @@ fn print_summary(
         thousands(s.packets),
         thousands(s.packets_in_flows)
     );
+    let mut by_proto: Vec<(u8, u64)> = s.flows_by_proto.iter().map(|(p, n)| (*p, *n)).collect();
+    by_proto.sort_by_key(|p| std::cmp::Reverse(p.1));
+    let parts: Vec<String> = by_proto
+        .iter()
+        .map(|(p, n)| format!("{} {}", proto_name(*p), thousands(*n)))
+        .collect();
     let _ = writeln!(
         e,
-        "  flows    {} (at most {} open at once)",
+        "  flows    {} ({}; at most {} open at once)",
         thousands(s.flows),
+        parts.join(", "),
         thousands(s.peak_open_flows)
     );
     if s.tunneled > 0 || s.fragments_attributed > 0 {

@@ -48,6 +48,8 @@ pub struct Summary {
     pub file_bytes: u64,
     /// Flows produced.
     pub flows: u64,
+    /// Flows produced, by IP protocol number.
+    pub flows_by_proto: BTreeMap<u8, u64>,
     /// Packets not turned into flows, by reason ([`SkipReason::name`]).
     pub skipped: BTreeMap<&'static str, u64>,
     /// Packets that were decapsulated from a tunnel.
@@ -208,6 +210,11 @@ fn shard_of(d: &Decoded<'_>, n: usize) -> usize {
 impl Summary {
     fn add_shard(&mut self, c: &FlowCounters, skipped: &[u64; SkipReason::ALL.len()]) {
         self.flows += c.flows;
+        for (proto, &n) in c.by_proto.iter().enumerate() {
+            if n > 0 {
+                *self.flows_by_proto.entry(proto as u8).or_default() += n;
+            }
+        }
         self.packets_in_flows += c.packets;
         self.tunneled += c.tunneled;
         self.fragments_attributed += c.fragments_attributed;

@@ -191,7 +191,7 @@ struct List {
 }
 
 /// Counters of the flow table.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowCounters {
     /// Packets that joined a flow.
     pub packets: u64,
@@ -205,6 +205,22 @@ pub struct FlowCounters {
     pub tunneled: u64,
     /// Highest number of flows open at once.
     pub peak_open: u64,
+    /// Flows handed out, by IP protocol number.
+    pub by_proto: [u64; 256],
+}
+
+impl Default for FlowCounters {
+    fn default() -> Self {
+        FlowCounters {
+            packets: 0,
+            flows: 0,
+            fragments_attributed: 0,
+            fragments_orphaned: 0,
+            tunneled: 0,
+            peak_open: 0,
+            by_proto: [0; 256],
+        }
+    }
 }
 
 /// The flow table. Feed packets in capture order with [`FlowTable::push`], then call
@@ -539,6 +555,7 @@ impl FlowTable {
             .expect("evicting a live slot");
         self.free.push(i);
         self.map.remove(&flow.key);
+        self.counters.by_proto[usize::from(flow.key.proto)] += 1;
         out.push(finish_flow(flow, reason));
     }
 

@@ -155,9 +155,11 @@ impl<W: Write> FlowWriter<W> {
                 unreachable!()
             };
             let inner = match self.format {
+                // Min, max and null counts per row group: what pruning needs. (Distinct counts
+                // cost 6% of `weir flows` and no reader uses them.)
                 OutputFormat::Parquet => ParquetWriter::new(w)
                     .with_compression(ParquetCompression::Zstd(None))
-                    .with_statistics(StatisticsOptions::full())
+                    .with_statistics(StatisticsOptions::default())
                     .batched(schema)
                     .map(|w| Inner::Parquet(Box::new(w))),
                 OutputFormat::Csv => CsvWriter::new(w)
