@@ -647,19 +647,35 @@ pub fn entropy(bytes: &[u8]) -> f32 {
     if bytes.is_empty() {
         return 0.0;
     }
-    let mut hist = [0u16; 256];
+    // H = log2(n) - sum(c * log2(c)) / n over the byte counts c; c * log2(c) comes from a
+    // table for the counts a payload sample can have (log2 was 5% of `weir flows`).
+    static C_LOG_C: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    let table = C_LOG_C.get_or_init(|| {
+        (0..=PAYLOAD_SAMPLE_BYTES)
+            .map(|c| {
+                if c == 0 {
+                    0.0
+                } else {
+                    c as f64 * (c as f64).log2()
+                }
+            })
+            .collect()
+    });
+    let mut hist = [0u32; 256];
     for &b in bytes {
         hist[usize::from(b)] += 1;
     }
-    let n = bytes.len() as f32;
-    let mut h = 0.0f32;
+    let n = bytes.len() as f64;
+    let mut sum = 0.0f64;
     for &c in hist.iter() {
         if c > 0 {
-            let p = f32::from(c) / n;
-            h -= p * p.log2();
+            sum += match table.get(c as usize) {
+                Some(v) => *v,
+                None => f64::from(c) * f64::from(c).log2(),
+            };
         }
     }
-    h
+    (n.log2() - sum / n).max(0.0) as f32
 }
 
 /// Count occurrences of [`SUSPICIOUS_TOKENS`] (ASCII case-insensitive, overlapping matches
