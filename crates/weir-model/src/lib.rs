@@ -1,0 +1,426 @@
+//! # weir-model
+//!
+//! The classifier model over weir's flow feature vector: a multilayer perceptron with the
+//! feature normalization inside it, its ONNX export (what `weir-classify` runs through ONNX
+//! Runtime, on CUDA or CPU) and a reference forward pass in plain Rust (what tests compare the
+//! runtime against, and what training and federated averaging work on).
+//!
+//! Graph of the exported model, for a batch of N flows:
+//!
+//! ```text
+//! features [N, F] ─ Sub(mean) ─ Div(std) ─ Gemm ─ Relu ─ … ─ Gemm ─ logits [N, C]
+//!                                                               ├─ Softmax ─ probabilities [N, C]
+//!                                                               └─ -LogSumExp ─ energy [N]
+//! ```
+//!
+//! The anomaly score is the energy score `-log Σ exp(logit)` (Liu et al., 2020): high for
+//! inputs unlike the training data. Metadata carried in the ONNX file: model version, feature
+//! spec version, class names.
+#![warn(missing_docs)]
+
+pub mod onnx;
+
+use prost::Message;
+use serde::{Deserialize, Serialize};
+
+use onnx::*;
+
+/// Errors reading a model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The bytes are not an ONNX model.
+    #[error("not an ONNX model: {0}")]
+    Decode(String),
+    /// An ONNX model, but not one weir wrote (metadata missing or inconsistent).
+    #[error("not a weir model: {0}")]
+    NotWeir(String),
+}
+
+/// One fully connected layer: `y = x · Wᵀ + b`, weights row-major `[out][in]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dense {
+    /// Input width.
+    pub inputs: usize,
+    /// Output width.
+    pub outputs: usize,
+    /// `outputs × inputs` weights, row-major.
+    pub weight: Vec<f32>,
+    /// `outputs` biases.
+    pub bias: Vec<f32>,
+}
+
+/// What the model file says about itself (ONNX metadata_props `weir.*`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// Model version, e.g. `weir-mlp/1`.
+    pub model_version: String,
+    /// The feature spec the model was trained on (`weir_flow::FEATURE_VERSION`).
+    pub feature_version: String,
+    /// Class names, in output order.
+    pub classes: Vec<String>,
+    /// Feature names, in input order.
+    pub features: Vec<String>,
+}
+
+/// The MLP: normalization, then dense layers with ReLU between them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Mlp {
+    /// Self-description.
+    pub info: ModelInfo,
+    /// Per-feature mean subtracted first.
+    pub mean: Vec<f32>,
+    /// Per-feature scale divided by next (never 0).
+    pub std: Vec<f32>,
+    /// The layers; ReLU after every one but the last.
+    pub layers: Vec<Dense>,
+}
+
+/// Outputs of the model for a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outputs {
+    /// `N × C` class probabilities, row-major.
+    pub probabilities: Vec<f32>,
+    /// `N` energy scores (higher = less like the training data).
+    pub energy: Vec<f32>,
+}
+
+/// Names of the graph's inputs and outputs.
+pub const INPUT: &str = "features";
+/// Probabilities output.
+pub const OUT_PROBABILITIES: &str = "probabilities";
+/// Energy (anomaly) output.
+pub const OUT_ENERGY: &str = "energy";
+/// Logits output.
+pub const OUT_LOGITS: &str = "logits";
+const OPSET: i64 = 18;
+
+impl Mlp {
+    /// Input width.
+    pub fn n_features(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// Output width.
+    pub fn n_classes(&self) -> usize {
+        self.layers.last().map_or(0, |l| l.outputs)
+    }
+
+    /// Reference forward pass over `n` rows of `x` (row-major `n × F`), in f32 like the runtime.
+    pub fn forward(&self, x: &[f32]) -> Outputs {
+        let f = self.n_features();
+        let n = x.len().checked_div(f).unwrap_or(0);
+        let c = self.n_classes();
+        let mut probabilities = Vec::with_capacity(n * c);
+        let mut energy = Vec::with_capacity(n);
+        let mut cur: Vec<f32> = Vec::new();
+        let mut next: Vec<f32> = Vec::new();
+        for row in x.chunks_exact(f).take(n) {
+            cur.clear();
+            cur.extend(
+                row.iter()
+                    .zip(self.mean.iter().zip(&self.std))
+                    .map(|(v, (m, s))| (v - m) / s),
+            );
+            for (k, l) in self.layers.iter().enumerate() {
+                next.clear();
+                for o in 0..l.outputs {
+                    let w = &l.weight[o * l.inputs..(o + 1) * l.inputs];
+                    let mut acc = 0.0f32;
+                    for (a, b) in w.iter().zip(&cur) {
+                        acc += a * b;
+                    }
+                    acc += l.bias[o];
+                    next.push(if k + 1 < self.layers.len() {
+                        acc.max(0.0)
+                    } else {
+                        acc
+                    });
+                }
+                std::mem::swap(&mut cur, &mut next);
+            }
+            let m = cur.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f32 = cur.iter().map(|v| (v - m).exp()).sum();
+            probabilities.extend(cur.iter().map(|v| (v - m).exp() / sum));
+            energy.push(-(m + sum.ln()));
+        }
+        Outputs {
+            probabilities,
+            energy,
+        }
+    }
+
+    /// The model as an ONNX file (IR 10, opset 18), with metadata.
+    pub fn to_onnx(&self) -> Vec<u8> {
+        let f = self.n_features() as i64;
+        let c = self.n_classes() as i64;
+        let mut init = vec![
+            tensor("mean", &[1, f], &self.mean),
+            tensor("std", &[1, f], &self.std),
+            TensorProto {
+                dims: vec![1],
+                data_type: Some(INT64),
+                int64_data: vec![1],
+                name: Some("axis1".into()),
+                ..Default::default()
+            },
+        ];
+        let mut nodes = vec![
+            node("Sub", &[INPUT, "mean"], &["centered"], vec![]),
+            node("Div", &["centered", "std"], &["x0"], vec![]),
+        ];
+        let mut x = "x0".to_string();
+        for (k, l) in self.layers.iter().enumerate() {
+            let (w, b) = (format!("w{k}"), format!("b{k}"));
+            init.push(tensor(&w, &[l.outputs as i64, l.inputs as i64], &l.weight));
+            init.push(tensor(&b, &[l.outputs as i64], &l.bias));
+            let last = k + 1 == self.layers.len();
+            let y = if last {
+                OUT_LOGITS.to_string()
+            } else {
+                format!("h{k}")
+            };
+            nodes.push(node(
+                "Gemm",
+                &[&x, &w, &b],
+                &[&y],
+                vec![attr_int("transB", 1)],
+            ));
+            if last {
+                x = y;
+            } else {
+                let r = format!("r{k}");
+                nodes.push(node("Relu", &[&y], &[&r], vec![]));
+                x = r;
+            }
+        }
+        nodes.push(node(
+            "Softmax",
+            &[&x],
+            &[OUT_PROBABILITIES],
+            vec![attr_int("axis", 1)],
+        ));
+        nodes.push(node(
+            "ReduceLogSumExp",
+            &[&x, "axis1"],
+            &["lse"],
+            vec![attr_int("keepdims", 0)],
+        ));
+        nodes.push(node("Neg", &["lse"], &[OUT_ENERGY], vec![]));
+        let info = &self.info;
+        let meta = [
+            ("weir.model_version", info.model_version.clone()),
+            ("weir.feature_version", info.feature_version.clone()),
+            (
+                "weir.classes",
+                serde_json::to_string(&info.classes).unwrap_or_default(),
+            ),
+            (
+                "weir.features",
+                serde_json::to_string(&info.features).unwrap_or_default(),
+            ),
+        ];
+        let model = ModelProto {
+            ir_version: Some(10),
+            opset_import: vec![OperatorSetIdProto {
+                domain: Some(String::new()),
+                version: Some(OPSET),
+            }],
+            producer_name: Some("weir".into()),
+            producer_version: Some(env!("CARGO_PKG_VERSION").into()),
+            model_version: Some(1),
+            doc_string: Some(
+                "weir flow classifier: class probabilities and an energy anomaly score".into(),
+            ),
+            graph: Some(GraphProto {
+                node: nodes,
+                name: Some("weir_mlp".into()),
+                initializer: init,
+                input: vec![value_info(INPUT, &[None, Some(f)])],
+                output: vec![
+                    value_info(OUT_PROBABILITIES, &[None, Some(c)]),
+                    value_info(OUT_ENERGY, &[None]),
+                    value_info(OUT_LOGITS, &[None, Some(c)]),
+                ],
+                ..Default::default()
+            }),
+            metadata_props: meta
+                .into_iter()
+                .map(|(k, v)| StringStringEntryProto {
+                    key: Some(k.into()),
+                    value: Some(v),
+                })
+                .collect(),
+            ..Default::default()
+        };
+        model.encode_to_vec()
+    }
+}
+
+/// Read the weir metadata of an ONNX file (checks it is one weir wrote).
+pub fn read_info(onnx_bytes: &[u8]) -> Result<ModelInfo, ModelError> {
+    let m = ModelProto::decode(onnx_bytes).map_err(|e| ModelError::Decode(e.to_string()))?;
+    if m.graph.is_none() {
+        return Err(ModelError::Decode("no graph".into()));
+    }
+    let get = |k: &str| {
+        m.metadata_props
+            .iter()
+            .find(|e| e.key.as_deref() == Some(k))
+            .and_then(|e| e.value.clone())
+            .ok_or_else(|| ModelError::NotWeir(format!("metadata {k} missing")))
+    };
+    let list = |k: &str| -> Result<Vec<String>, ModelError> {
+        serde_json::from_str(&get(k)?).map_err(|e| ModelError::NotWeir(format!("{k}: {e}")))
+    };
+    Ok(ModelInfo {
+        model_version: get("weir.model_version")?,
+        feature_version: get("weir.feature_version")?,
+        classes: list("weir.classes")?,
+        features: list("weir.features")?,
+    })
+}
+
+fn tensor(name: &str, dims: &[i64], data: &[f32]) -> TensorProto {
+    let mut raw = Vec::with_capacity(data.len() * 4);
+    for v in data {
+        raw.extend_from_slice(&v.to_le_bytes());
+    }
+    TensorProto {
+        dims: dims.to_vec(),
+        data_type: Some(FLOAT),
+        name: Some(name.into()),
+        raw_data: Some(raw),
+        ..Default::default()
+    }
+}
+
+fn node(op: &str, inputs: &[&str], outputs: &[&str], attribute: Vec<AttributeProto>) -> NodeProto {
+    NodeProto {
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: outputs.iter().map(|s| s.to_string()).collect(),
+        name: Some(format!("{op}_{}", outputs[0])),
+        op_type: Some(op.into()),
+        domain: Some(String::new()),
+        attribute,
+    }
+}
+
+fn attr_int(name: &str, v: i64) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(ATTR_INT),
+        i: Some(v),
+        ..Default::default()
+    }
+}
+
+fn value_info(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: Some(FLOAT),
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|d| match d {
+                            Some(v) => Dimension {
+                                dim_value: Some(*v),
+                                dim_param: None,
+                            },
+                            None => Dimension {
+                                dim_value: None,
+                                dim_param: Some("N".into()),
+                            },
+                        })
+                        .collect(),
+                }),
+            }),
+        }),
+        doc_string: None,
+    }
+}
+
+/// A small deterministic model for tests (pseudo-random weights from `seed`).
+pub fn test_model(features: usize, hidden: usize, classes: usize, seed: u64) -> Mlp {
+    let mut s = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    let mut rnd = move || {
+        s = s
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+    };
+    let mut dense = |i: usize, o: usize| Dense {
+        inputs: i,
+        outputs: o,
+        weight: (0..i * o).map(|_| rnd()).collect(),
+        bias: (0..o).map(|_| rnd() * 0.1).collect(),
+    };
+    let layers = vec![
+        dense(features, hidden),
+        dense(hidden, hidden),
+        dense(hidden, classes),
+    ];
+    Mlp {
+        info: ModelInfo {
+            model_version: "weir-mlp/test".into(),
+            feature_version: "test".into(),
+            classes: (0..classes).map(|c| format!("class{c}")).collect(),
+            features: (0..features).map(|f| format!("f{f}")).collect(),
+        },
+        mean: (0..features).map(|i| i as f32 * 0.5).collect(),
+        std: (0..features).map(|i| 1.0 + i as f32 * 0.25).collect(),
+        layers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forward_gives_probabilities_and_energy() {
+        let m = test_model(5, 8, 3, 7);
+        let x: Vec<f32> = (0..20).map(|i| i as f32 * 0.3 - 2.0).collect();
+        let out = m.forward(&x);
+        assert_eq!(out.probabilities.len(), 12);
+        assert_eq!(out.energy.len(), 4);
+        for row in out.probabilities.chunks(3) {
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+            assert!(row.iter().all(|p| (0.0..=1.0).contains(p)));
+        }
+    }
+
+    #[test]
+    fn onnx_round_trip_keeps_metadata_and_weights() {
+        let m = test_model(4, 6, 3, 1);
+        let bytes = m.to_onnx();
+        let info = read_info(&bytes).unwrap();
+        assert_eq!(info, m.info);
+        let decoded = ModelProto::decode(bytes.as_slice()).unwrap();
+        let g = decoded.graph.unwrap();
+        let w0 = g
+            .initializer
+            .iter()
+            .find(|t| t.name.as_deref() == Some("w0"))
+            .unwrap();
+        assert_eq!(w0.dims, vec![6, 4]);
+        let raw = w0.raw_data.as_ref().unwrap();
+        assert_eq!(
+            f32::from_le_bytes(raw[0..4].try_into().unwrap()),
+            m.layers[0].weight[0]
+        );
+        assert!(matches!(
+            read_info(b"not a model"),
+            Err(ModelError::Decode(_))
+        ));
+        let foreign = ModelProto {
+            graph: Some(GraphProto::default()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            read_info(&foreign.encode_to_vec()),
+            Err(ModelError::NotWeir(_))
+        ));
+    }
+}
