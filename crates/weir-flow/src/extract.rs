@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
-use weir_capture::{decode, CaptureError, CaptureReader, Decode, Decoded, Format, SkipReason};
+use weir_capture::{
+    decode, CaptureError, CaptureReader, Decode, Decoded, Format, Packet, SkipReason,
+};
 
 use crate::table::{FlowConfig, FlowCounters, FlowRecord, FlowTable, PacketInfo};
 
@@ -101,21 +103,7 @@ fn extract_serial(
     let mut shard = Shard::new(opts, 0, 1);
     let mut sum = Summary::default();
     let mut last_ts = 0i64;
-    loop {
-        let pkt = match rd.next_packet() {
-            Ok(Some(p)) => p,
-            Ok(None) => break,
-            Err(e) => {
-                sum.error = Some(e);
-                break;
-            }
-        };
-        sum.packets += 1;
-        sum.captured_bytes += pkt.data.len() as u64;
-        // Simple Packet Blocks carry no timestamp: they inherit the previous packet's.
-        let ts = if pkt.ts_ns == 0 { last_ts } else { pkt.ts_ns };
-        last_ts = ts;
-        let wire_len = pkt.orig_len.max(pkt.data.len() as u32);
+    while let Some((pkt, ts, wire_len)) = next_counted(&mut rd, &mut sum, &mut last_ts) {
         shard.packet(pkt.linktype, pkt.data, ts, wire_len, pkt.offset);
         if shard.out.len() >= opts.batch {
             sink(std::mem::replace(
@@ -135,6 +123,31 @@ fn extract_serial(
     sum.finish_reading(&rd);
     progress(sum.file_bytes);
     sum
+}
+
+/// The next packet with its timestamp and wire length, counted in `sum`. `None` at the end
+/// of the file, or at damage (recorded in `sum.error`).
+#[inline]
+fn next_counted<'a>(
+    rd: &'a mut CaptureReader<'_>,
+    sum: &mut Summary,
+    last_ts: &mut i64,
+) -> Option<(Packet<'a>, i64, u32)> {
+    let pkt = match rd.next_packet() {
+        Ok(Some(p)) => p,
+        Ok(None) => return None,
+        Err(e) => {
+            sum.error = Some(e);
+            return None;
+        }
+    };
+    sum.packets += 1;
+    sum.captured_bytes += pkt.data.len() as u64;
+    // Simple Packet Blocks carry no timestamp: they inherit the previous packet's.
+    let ts = if pkt.ts_ns == 0 { *last_ts } else { pkt.ts_ns };
+    *last_ts = ts;
+    let wire_len = pkt.orig_len.max(pkt.data.len() as u32);
+    Some((pkt, ts, wire_len))
 }
 
 /// One flow table and the packets that belong to it.
@@ -299,20 +312,7 @@ fn extract_sharded(
                 let c = Arc::new(c);
                 chunk_txs.iter().all(|tx| tx.send(Arc::clone(&c)).is_ok())
             };
-            loop {
-                let pkt = match rd.next_packet() {
-                    Ok(Some(p)) => p,
-                    Ok(None) => break,
-                    Err(e) => {
-                        sum.error = Some(e);
-                        break;
-                    }
-                };
-                sum.packets += 1;
-                sum.captured_bytes += pkt.data.len() as u64;
-                let ts = if pkt.ts_ns == 0 { last_ts } else { pkt.ts_ns };
-                last_ts = ts;
-                let wire = pkt.orig_len.max(pkt.data.len() as u32);
+            while let Some((pkt, ts, wire)) = next_counted(&mut rd, &mut sum, &mut last_ts) {
                 chunk.packets.push((
                     chunk.data.len() as u32,
                     pkt.data.len() as u32,
