@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The test command of the README and of CI: formatting, lints, then every test.
-# Needs only the Rust toolchain and ../shared beside the repository (WEIR_SHARED overrides).
+# Needs only the Rust toolchain, python3 (pip) and ../shared beside the repository (WEIR_SHARED
+# overrides). Fetches the ONNX Runtime library the classifier tests run against.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Build outside the clone so repeated runs (and CI on the same machine) reuse the artefacts.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+bash scripts/setup-ort.sh >/dev/null
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked

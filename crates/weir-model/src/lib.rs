@@ -8,10 +8,15 @@
 //! Graph of the exported model, for a batch of N flows:
 //!
 //! ```text
-//! features [N, F] ─ Sub(mean) ─ Div(std) ─ Gemm ─ Relu ─ … ─ Gemm ─ logits [N, C]
-//!                                                               ├─ Softmax ─ probabilities [N, C]
-//!                                                               └─ -LogSumExp ─ energy [N]
+//! features [N, F] ─ slog ─ Sub(mean) ─ Div(std) ─ NaN→0 ─ Clip(±30) ─ Gemm ─ Relu ─ … ─ Gemm ─ logits [N, C]
+//!                                                                       ├─ Softmax ─ probabilities [N, C]
+//!                                                                       └─ -LogSumExp ─ energy [N]
 //! ```
+//!
+//! `slog(x) = sign(x)·ln(1 + |x|)` tames the heavy tails of byte counts, rates and times (they
+//! span ten orders of magnitude); `mean` and `std` are those of the transformed features. After
+//! normalization a NaN feature becomes 0 (the training mean: "unknown") and ±∞ or extreme values
+//! are clipped to ±30 standard deviations, so no input makes the outputs NaN.
 //!
 //! The anomaly score is the energy score `-log Σ exp(logit)` (Liu et al., 2020): high for
 //! inputs unlike the training data. Metadata carried in the ONNX file: model version, feature
@@ -19,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod onnx;
+pub mod train;
 
 use prost::Message;
 use serde::{Deserialize, Serialize};
@@ -67,9 +73,9 @@ pub struct ModelInfo {
 pub struct Mlp {
     /// Self-description.
     pub info: ModelInfo,
-    /// Per-feature mean subtracted first.
+    /// Per-feature mean of the transformed features ([`slog`]), subtracted first.
     pub mean: Vec<f32>,
-    /// Per-feature scale divided by next (never 0).
+    /// Per-feature scale of the transformed features, divided by next (never 0).
     pub std: Vec<f32>,
     /// The layers; ReLU after every one but the last.
     pub layers: Vec<Dense>,
@@ -93,6 +99,28 @@ pub const OUT_ENERGY: &str = "energy";
 /// Logits output.
 pub const OUT_LOGITS: &str = "logits";
 const OPSET: i64 = 18;
+/// Normalized features are clipped to ±`CLIP` standard deviations.
+pub const CLIP: f32 = 30.0;
+
+/// The input transform before normalization: `sign(x)·ln(1 + |x|)`.
+#[inline]
+pub fn slog(x: f32) -> f32 {
+    if x.is_nan() {
+        return x;
+    }
+    (1.0 + x.abs()).ln().copysign(x)
+}
+
+/// Normalize one transformed feature: NaN becomes 0, the rest is clipped to ±[`CLIP`].
+#[inline]
+pub fn normalize(v: f32, mean: f32, std: f32) -> f32 {
+    let z = (slog(v) - mean) / std;
+    if z.is_nan() {
+        0.0
+    } else {
+        z.clamp(-CLIP, CLIP)
+    }
+}
 
 impl Mlp {
     /// Input width.
@@ -119,7 +147,7 @@ impl Mlp {
             cur.extend(
                 row.iter()
                     .zip(self.mean.iter().zip(&self.std))
-                    .map(|(v, (m, s))| (v - m) / s),
+                    .map(|(v, (m, s))| normalize(*v, *m, *s)),
             );
             for (k, l) in self.layers.iter().enumerate() {
                 next.clear();
@@ -163,10 +191,23 @@ impl Mlp {
                 name: Some("axis1".into()),
                 ..Default::default()
             },
+            tensor("one", &[], &[1.0]),
+            tensor("zero", &[], &[0.0]),
+            tensor("clip_lo", &[], &[-CLIP]),
+            tensor("clip_hi", &[], &[CLIP]),
         ];
         let mut nodes = vec![
-            node("Sub", &[INPUT, "mean"], &["centered"], vec![]),
-            node("Div", &["centered", "std"], &["x0"], vec![]),
+            // slog(x) = sign(x) * ln(1 + |x|); NaN stays NaN (Sign(NaN) is 0 or NaN, Log is NaN)
+            node("Abs", &[INPUT], &["abs"], vec![]),
+            node("Add", &["abs", "one"], &["abs1"], vec![]),
+            node("Log", &["abs1"], &["logabs"], vec![]),
+            node("Sign", &[INPUT], &["sign"], vec![]),
+            node("Mul", &["sign", "logabs"], &["slog"], vec![]),
+            node("Sub", &["slog", "mean"], &["centered"], vec![]),
+            node("Div", &["centered", "std"], &["z"], vec![]),
+            node("IsNaN", &["z"], &["z_nan"], vec![]),
+            node("Where", &["z_nan", "zero", "z"], &["z_known"], vec![]),
+            node("Clip", &["z_known", "clip_lo", "clip_hi"], &["x0"], vec![]),
         ];
         let mut x = "x0".to_string();
         for (k, l) in self.layers.iter().enumerate() {
