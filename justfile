@@ -20,3 +20,22 @@ features-doc:
 # Fuzz the reader, decoder and flow table (TARGET: capture or packets), seeded from ../shared.
 fuzz target="capture" seconds="600":
     bash scripts/fuzz.sh {{target}} {{seconds}}
+
+# Train the shipped model (models/weir-mlp.onnx) from ../shared; same data and seed, same bytes.
+train:
+    bash scripts/setup-ort.sh >/dev/null
+    cargo run --release --locked -p weir-cli -- train -o models/weir-mlp.onnx
+
+# Capture-level 5-fold cross-validation of the training recipe (the figures of models/MODEL_CARD.md).
+eval:
+    bash scripts/setup-ort.sh >/dev/null
+    cargo run --release --locked -p weir-cli -- eval --withhold Heartbleed,Worms,Backdoor --markdown models/EVAL.md
+
+# Flows/s through ONNX Runtime on the CPU at batch 1..65536, 1 and 2 threads, vs the CPU ceiling.
+bench-classify:
+    bash scripts/setup-ort.sh >/dev/null
+    cargo run --release --locked -p weir-classify --example bench_classify -- models/weir-mlp.onnx
+
+# The same on CUDA (needs an NVIDIA GPU; fetches the onnxruntime-gpu provider, see scripts/bench-gpu.sh).
+bench-gpu:
+    bash scripts/bench-gpu.sh

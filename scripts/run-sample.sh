@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# The README's first command: turn the shipped sample capture into flows and show them.
+# The README's first command: analyze the shipped sample capture with the built-in model
+# (flows -> classification -> Parquet results + summary) and show what was found.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
+bash scripts/setup-ort.sh >/dev/null
 cargo build --release --locked -p weir-cli
 weir="$CARGO_TARGET_DIR/release/weir"
-mkdir -p data
-"$weir" flows samples/loopback.pcapng -o data/loopback.flows.parquet
-"$weir" flows samples/loopback.pcapng -f csv -o data/loopback.flows.csv -q
+"$weir" analyze samples/loopback.pcapng --data-dir data
 echo
-echo "First flows (data/loopback.flows.csv; Parquet in data/loopback.flows.parquet):"
-cut -d, -f2-6,11-14,17 data/loopback.flows.csv | head -12 | column -s, -t
+echo "Results: data/captures/loopback.pcapng/flows.parquet (one row per flow: tuple, features, class,"
+echo "class probabilities, anomaly score) and data/captures/loopback.pcapng/summary.json."

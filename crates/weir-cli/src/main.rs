@@ -12,11 +12,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 use weir_flow::{extract, ExtractOptions, FlowConfig, FlowRecord, Summary};
 use weir_records::{FlowWriter, OutputFormat};
 
+mod analyze;
+mod model;
+
 /// weir finds attacks in packet captures.
 ///
 /// The data path is: capture -> flows -> features -> classification -> Parquet -> search.
-/// This build has the first stages: `weir flows` turns a PCAP/PCAPNG capture into one record
-/// per bidirectional flow with its feature vector.
+/// `weir analyze` runs it all in one process; `weir flows` stops after the features;
+/// `weir train` and `weir eval` build and check the model.
 #[derive(Parser, Debug)]
 #[command(name = "weir", version, about, long_about, propagate_version = true)]
 struct Cli {
@@ -41,6 +44,59 @@ enum Command {
     ///   weir flows big.pcap -o flows.parquet --json  # machine-readable summary on stdout
     #[command(verbatim_doc_comment)]
     Flows(FlowsArgs),
+    /// Analyze a capture: flows, classification, Parquet results and a summary.
+    ///
+    /// Every flow gets a predicted class (24 classes: Normal and 23 attack types), the
+    /// probability of every class and an anomaly score (high = unlike the training data).
+    /// Results go to DIR/captures/<capture name>/flows.parquet with summary.json beside it.
+    ///
+    /// Examples:
+    ///   weir analyze capture.pcap                        # summary table on stderr
+    ///   weir analyze capture.pcap --json                 # summary as JSON on stdout
+    ///   weir analyze big.pcap --data-dir /data --device cuda
+    #[command(verbatim_doc_comment)]
+    Analyze(analyze::AnalyzeArgs),
+    /// Train the model on the labelled data and write it as ONNX.
+    ///
+    /// Reads the captures of models/captures.csv and NORMAL_FROM_CORPUS.txt from the shared
+    /// data folder, labels their flows, adds the CIC-IDS2017 flow rows, and trains the MLP
+    /// (same data, seed and settings give the same model).
+    ///
+    /// Example:
+    ///   weir train --shared ../shared -o models/weir-mlp.onnx
+    #[command(verbatim_doc_comment)]
+    Train {
+        #[command(flatten)]
+        data: model::DataArgs,
+        /// Where to write the model.
+        #[arg(short, long, default_value = "models/weir-mlp.onnx")]
+        output: PathBuf,
+    },
+    /// Evaluate the training recipe by capture-level cross-validation.
+    ///
+    /// Every labelled capture is classified by a model trained without it (k folds of whole
+    /// captures); prints per-class precision/recall/F1, the confusion matrix, whether each
+    /// attack capture's class was found, and the share of benign flows flagged.
+    ///
+    /// Example:
+    ///   weir eval --folds 5 --withhold Heartbleed,Worms --markdown eval.md
+    #[command(verbatim_doc_comment)]
+    Eval {
+        #[command(flatten)]
+        data: model::DataArgs,
+        /// Number of folds.
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        /// Also train without these classes and report the anomaly score's AUROC on them.
+        #[arg(long, value_delimiter = ',', value_name = "CLASS,...")]
+        withhold: Vec<String>,
+        /// Write the report as Markdown to this file too.
+        #[arg(long, value_name = "FILE")]
+        markdown: Option<PathBuf>,
+        /// Print the evaluation as JSON instead of the report.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the feature spec (name, unit, meaning) of this build.
     Features {
         /// Print the spec as the Markdown table of docs/FEATURES.md.
@@ -118,6 +174,15 @@ fn main() {
 fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Flows(args) => flows(args),
+        Command::Analyze(args) => analyze::analyze(args),
+        Command::Train { data, output } => model::train(&data, &output),
+        Command::Eval {
+            data,
+            folds,
+            withhold,
+            markdown,
+            json,
+        } => model::eval(&data, folds, markdown.as_deref(), json, &withhold),
         Command::Features { markdown } => {
             if markdown {
                 print!("{}", weir_flow::features::spec_markdown());

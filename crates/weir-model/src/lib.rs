@@ -297,6 +297,23 @@ impl Mlp {
     }
 }
 
+/// `(outputs, inputs)` of every Gemm weight in an ONNX file, in graph order (for FLOP counts).
+pub fn onnx_dense_shapes(onnx_bytes: &[u8]) -> Result<Vec<(usize, usize)>, ModelError> {
+    let m = ModelProto::decode(onnx_bytes).map_err(|e| ModelError::Decode(e.to_string()))?;
+    let g = m
+        .graph
+        .ok_or_else(|| ModelError::Decode("no graph".into()))?;
+    Ok(g.node
+        .iter()
+        .filter(|n| n.op_type.as_deref() == Some("Gemm"))
+        .filter_map(|n| {
+            let w = n.input.get(1)?;
+            let t = g.initializer.iter().find(|t| t.name.as_ref() == Some(w))?;
+            Some((*t.dims.first()? as usize, *t.dims.get(1)? as usize))
+        })
+        .collect())
+}
+
 /// Read the weir metadata of an ONNX file (checks it is one weir wrote).
 pub fn read_info(onnx_bytes: &[u8]) -> Result<ModelInfo, ModelError> {
     let m = ModelProto::decode(onnx_bytes).map_err(|e| ModelError::Decode(e.to_string()))?;

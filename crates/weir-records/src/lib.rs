@@ -100,6 +100,78 @@ pub fn flows_to_frame(flows: &[FlowRecord]) -> PolarsResult<DataFrame> {
     DataFrame::new(n, cols)
 }
 
+/// Classification of a batch of flows, added as columns after the features: `class` (the
+/// predicted class), `class_probability`, `alert` (class is not Normal), `anomaly` (the
+/// model's anomaly score), `model_version`, then `p_<class>` for every class.
+#[derive(Clone, Copy, Debug)]
+pub struct Verdicts<'a> {
+    /// Class names in model output order.
+    pub classes: &'a [String],
+    /// The model's version string.
+    pub model_version: &'a str,
+    /// Predicted class index per flow.
+    pub predicted: &'a [u16],
+    /// `flows × classes` probabilities, row-major.
+    pub probabilities: &'a [f32],
+    /// Anomaly score per flow.
+    pub anomaly: &'a [f32],
+}
+
+/// Name of the benign class (flows of any other class are alerts).
+pub const NORMAL_CLASS: &str = "Normal";
+
+/// [`flows_to_frame`] plus the classification columns of [`Verdicts`].
+pub fn classified_to_frame(flows: &[FlowRecord], v: &Verdicts<'_>) -> PolarsResult<DataFrame> {
+    let n = flows.len();
+    let k = v.classes.len();
+    if v.predicted.len() != n || v.anomaly.len() != n || v.probabilities.len() != n * k {
+        return Err(PolarsError::ShapeMismatch(
+            format!(
+                "{n} flows but {} predictions, {} scores, {} probabilities for {k} classes",
+                v.predicted.len(),
+                v.anomaly.len(),
+                v.probabilities.len()
+            )
+            .into(),
+        ));
+    }
+    let mut df = flows_to_frame(flows)?;
+    let name = |i: u16| v.classes.get(i as usize).map_or("?", String::as_str);
+    let mut cols = vec![
+        Column::new(
+            "class".into(),
+            v.predicted.iter().map(|p| name(*p)).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "class_probability".into(),
+            v.predicted
+                .iter()
+                .enumerate()
+                .map(|(i, p)| v.probabilities[i * k + *p as usize])
+                .collect::<Vec<f32>>(),
+        ),
+        Column::new(
+            "alert".into(),
+            v.predicted
+                .iter()
+                .map(|p| name(*p) != NORMAL_CLASS)
+                .collect::<Vec<bool>>(),
+        ),
+        Column::new("anomaly".into(), v.anomaly.to_vec()),
+        Column::new("model_version".into(), vec![v.model_version; n]),
+    ];
+    for (j, c) in v.classes.iter().enumerate() {
+        cols.push(Column::new(
+            format!("p_{c}").into(),
+            (0..n)
+                .map(|i| v.probabilities[i * k + j])
+                .collect::<Vec<f32>>(),
+        ));
+    }
+    df.hstack_mut(&cols)?;
+    Ok(df)
+}
+
 enum Inner<W: Write> {
     Parquet(Box<polars::io::parquet::write::BatchedWriter<W>>),
     Csv(polars::io::csv::write::BatchedWriter<W>),
@@ -114,6 +186,8 @@ pub struct FlowWriter<W: Write> {
     format: OutputFormat,
     inner: Inner<W>,
     rows: u64,
+    /// Classes and model version when the output is classified (for an empty output's schema).
+    classified: Option<(Vec<String>, String)>,
 }
 
 impl<W: Write> FlowWriter<W> {
@@ -123,7 +197,15 @@ impl<W: Write> FlowWriter<W> {
             format,
             inner: Inner::Pending(w),
             rows: 0,
+            classified: None,
         }
+    }
+
+    /// Declare the output classified (see [`Verdicts`]), so that even an empty output has the
+    /// classification columns.
+    pub fn classified(mut self, classes: &[String], model_version: &str) -> Self {
+        self.classified = Some((classes.to_vec(), model_version.to_string()));
+        self
     }
 
     /// Rows written so far.
@@ -144,6 +226,21 @@ impl<W: Write> FlowWriter<W> {
             return Ok(());
         }
         let mut df = flows_to_frame(flows).map_err(|e| self.err(e))?;
+        self.write_frame(&mut df)?;
+        self.rows += flows.len() as u64;
+        Ok(())
+    }
+
+    /// Write one batch of flows with their classification ([`classified_to_frame`]).
+    pub fn write_classified(
+        &mut self,
+        flows: &[FlowRecord],
+        verdicts: &Verdicts<'_>,
+    ) -> Result<(), RecordError> {
+        if flows.is_empty() {
+            return Ok(());
+        }
+        let mut df = classified_to_frame(flows, verdicts).map_err(|e| self.err(e))?;
         self.write_frame(&mut df)?;
         self.rows += flows.len() as u64;
         Ok(())
@@ -188,7 +285,20 @@ impl<W: Write> FlowWriter<W> {
     /// Finish the output (Parquet footer). An empty output still gets a valid file with the schema.
     pub fn finish(mut self) -> Result<u64, RecordError> {
         if let Inner::Pending(_) = self.inner {
-            let mut empty = flows_to_frame(&[]).map_err(|e| self.err(e))?;
+            let empty = match &self.classified {
+                Some((classes, version)) => classified_to_frame(
+                    &[],
+                    &Verdicts {
+                        classes,
+                        model_version: version,
+                        predicted: &[],
+                        probabilities: &[],
+                        anomaly: &[],
+                    },
+                ),
+                None => flows_to_frame(&[]),
+            };
+            let mut empty = empty.map_err(|e| self.err(e))?;
             self.open(&empty.schema().clone())?;
             if self.format == OutputFormat::Csv {
                 self.write_frame(&mut empty)?;

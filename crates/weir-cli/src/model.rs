@@ -1,0 +1,286 @@
+//! `weir train` and `weir eval`: thin adapters over weir-train (data, splits, metrics),
+//! weir-model (training, ONNX export) and weir-classify (inference through ONNX Runtime).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use weir_classify::{Classifier, Device, Options};
+use weir_train::data::{label_capture, load_flow_csv, load_manifest, LabelledCapture};
+use weir_train::eval::Evaluation;
+use weir_train::{class_index, dataset, folds, Corpus, Recipe, CLASSES, NORMAL};
+
+/// Where the labelled data and the manifest are, and how to train.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DataArgs {
+    /// The shared data folder (holds labeled/ and corpus/). Default: $WEIR_SHARED, else
+    /// ../shared.
+    #[arg(long, value_name = "DIR")]
+    shared: Option<PathBuf>,
+    /// Capture labels and per-flow rules.
+    #[arg(long, default_value = "models/captures.csv", value_name = "CSV")]
+    manifest: PathBuf,
+    /// Leave out the CIC-IDS2017 flow rows.
+    #[arg(long)]
+    no_cic: bool,
+    /// Passes over the training data.
+    #[arg(long, default_value_t = 30)]
+    epochs: usize,
+    /// Seed of the initial weights, shuffling and payload dropout.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Hidden layer widths.
+    #[arg(long, default_value = "128,128", value_delimiter = ',')]
+    hidden: Vec<usize>,
+    /// Total loss weight of Normal flows relative to one attack class.
+    #[arg(long, default_value_t = 8.0)]
+    normal_weight: f32,
+    /// Print nothing but the result.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+impl DataArgs {
+    fn recipe(&self) -> Recipe {
+        let mut r = Recipe {
+            cic: !self.no_cic,
+            normal_weight: self.normal_weight,
+            ..Recipe::default()
+        };
+        r.train.epochs = self.epochs;
+        r.train.seed = self.seed;
+        r.train.hidden = self.hidden.clone();
+        r
+    }
+
+    fn shared(&self) -> PathBuf {
+        self.shared.clone().unwrap_or_else(|| {
+            std::env::var_os("WEIR_SHARED")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("../shared"))
+        })
+    }
+}
+
+/// Read every labelled capture (two threads) and the CIC rows.
+fn load_corpus(args: &DataArgs) -> Result<Corpus> {
+    let shared = args.shared();
+    if !shared.join("labeled").is_dir() {
+        bail!(
+            "labelled data not found in {} (expected labeled/ and corpus/ there): pass --shared DIR or set WEIR_SHARED",
+            shared.display()
+        );
+    }
+    let started = Instant::now();
+    let entries = load_manifest(&args.manifest, &shared)
+        .with_context(|| format!("reading {}", args.manifest.display()))?;
+    let next = AtomicUsize::new(0);
+    let out: Mutex<Vec<Option<Result<LabelledCapture>>>> =
+        Mutex::new((0..entries.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(e) = entries.get(i) else { break };
+                let r = label_capture(&shared, e).map_err(anyhow::Error::from);
+                if let Ok(mut o) = out.lock() {
+                    o[i] = Some(r);
+                }
+            });
+        }
+    });
+    let mut captures = Vec::new();
+    for r in out.into_inner().unwrap_or_default().into_iter().flatten() {
+        let c = r?;
+        if let Some(w) = &c.warning {
+            eprintln!("note: {}: {w} (flows before it kept)", c.entry.file);
+        }
+        captures.push(c);
+    }
+    let cic = if args.no_cic {
+        Default::default()
+    } else {
+        let p = shared.join("labeled/flows/cicids2017_improved_stratified.csv");
+        load_flow_csv(&p).with_context(|| format!("reading {}", p.display()))?
+    };
+    if !args.quiet {
+        let flows: usize = captures.iter().map(|c| c.flows.len()).sum();
+        let attack: usize = captures.iter().map(|c| c.attack_flows()).sum();
+        eprintln!(
+            "data: {} captures, {flows} flows ({attack} attack), {} CIC-IDS2017 rows ({} weir features not in them: payload), read in {:.1} s",
+            captures.len(),
+            cic.y.len(),
+            cic.missing.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(Corpus { captures, cic })
+}
+
+fn train_one(
+    corpus: &Corpus,
+    take: impl Fn(usize) -> bool,
+    args: &DataArgs,
+    what: &str,
+) -> weir_model::Mlp {
+    let recipe = args.recipe();
+    let d = dataset(corpus, take, &recipe);
+    let started = Instant::now();
+    let quiet = args.quiet;
+    let epochs = recipe.train.epochs;
+    let m = weir_train::train(&d, &recipe, |r| {
+        if !quiet && (r.epoch == 1 || r.epoch == epochs || r.epoch % 10 == 0) {
+            eprintln!(
+                "  {what}: epoch {:>3}/{epochs}  loss {:.4}  accuracy {:.3}  ({:.0} s)",
+                r.epoch,
+                r.loss,
+                r.accuracy,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    });
+    if !quiet {
+        eprintln!(
+            "  {what}: {} rows, {:.1} s",
+            d.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    m
+}
+
+/// `weir train`: train on every labelled capture (and the CIC rows), write the ONNX model.
+pub fn train(args: &DataArgs, out: &Path) -> Result<i32> {
+    let corpus = load_corpus(args)?;
+    let m = train_one(&corpus, |_| true, args, "train");
+    let bytes = m.to_onnx();
+    std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "wrote {} ({} bytes, {}, {} classes, {} features)",
+        out.display(),
+        bytes.len(),
+        m.info.model_version,
+        m.n_classes(),
+        m.n_features()
+    );
+    Ok(0)
+}
+
+/// Classify the flows of held-out captures with a model through ONNX Runtime.
+fn evaluate(
+    model: &weir_model::Mlp,
+    captures: &[&LabelledCapture],
+    e: &mut Evaluation,
+) -> Result<()> {
+    let mut c = Classifier::from_bytes(
+        &model.to_onnx(),
+        &Options {
+            device: Device::Cpu,
+            ..Options::default()
+        },
+    )?;
+    for cap in captures {
+        let x: Vec<f32> = cap
+            .flows
+            .iter()
+            .flat_map(weir_train::data::feature_row)
+            .collect();
+        let p = c.classify(&x)?;
+        e.add(cap, &p.predicted, &p.anomaly);
+    }
+    Ok(())
+}
+
+/// `weir eval`: capture-level k-fold cross-validation. Every capture is classified by a model
+/// that never saw it; prints the report (and writes it as Markdown / JSON when asked).
+pub fn eval(
+    args: &DataArgs,
+    folds_n: usize,
+    markdown: Option<&Path>,
+    json: bool,
+    withhold: &[String],
+) -> Result<i32> {
+    let corpus = load_corpus(args)?;
+    let fold = folds(&corpus.captures, folds_n);
+    let mut e = Evaluation::new();
+    for k in 0..folds_n.max(1) {
+        let held: Vec<&LabelledCapture> = corpus
+            .captures
+            .iter()
+            .zip(&fold)
+            .filter(|(_, f)| **f == k)
+            .map(|(c, _)| c)
+            .collect();
+        if !args.quiet {
+            eprintln!("fold {}/{folds_n}: {} held-out captures", k + 1, held.len());
+        }
+        let m = train_one(&corpus, |i| fold[i] != k, args, &format!("fold {}", k + 1));
+        evaluate(&m, &held, &mut e)?;
+    }
+    let mut report = e.report();
+    // anomaly score on attacks of classes withheld from training entirely
+    if !withhold.is_empty() {
+        let ids: Vec<u16> = withhold
+            .iter()
+            .map(|w| class_index(w).with_context(|| format!("unknown class {w:?}")))
+            .collect::<Result<_>>()?;
+        let mut c2 = corpus.clone();
+        let normal = class_index(NORMAL).unwrap_or(0);
+        // drop the withheld classes' flows and CIC rows from training; keep fold 1 out too
+        let f = weir_flow::N_FEATURES;
+        let keep: Vec<usize> = (0..c2.cic.y.len())
+            .filter(|i| !ids.contains(&c2.cic.y[*i]))
+            .collect();
+        c2.cic.x = keep
+            .iter()
+            .flat_map(|i| c2.cic.x[i * f..(i + 1) * f].to_vec())
+            .collect();
+        c2.cic.y = keep.iter().map(|i| c2.cic.y[*i]).collect();
+        let m = train_one(
+            &c2,
+            |i| {
+                fold[i] != 0
+                    && !ids.contains(&class_index(&c2.captures[i].entry.class).unwrap_or(normal))
+            },
+            args,
+            "withheld",
+        );
+        let test: Vec<&LabelledCapture> = corpus
+            .captures
+            .iter()
+            .zip(&fold)
+            .filter(|(c, f)| {
+                let y = class_index(&c.entry.class).unwrap_or(normal);
+                ids.contains(&y) || (**f == 0 && y == normal)
+            })
+            .map(|(c, _)| c)
+            .collect();
+        let mut e2 = Evaluation::new();
+        evaluate(&m, &test, &mut e2)?;
+        report.push_str(
+            "\nanomaly score (energy) AUROC, classes withheld from training vs held-out Normal flows:\n",
+        );
+        report.push_str("| withheld class | AUROC |\n|---|---:|\n");
+        for id in &ids {
+            let a = e2
+                .auroc(&[*id])
+                .map_or("no flows".into(), |a| format!("{a:.3}"));
+            report.push_str(&format!("| {} | {a} |\n", CLASSES[*id as usize]));
+        }
+        let all = e2
+            .auroc(&ids)
+            .map_or("no flows".into(), |a| format!("{a:.3}"));
+        report.push_str(&format!("| all of them | {all} |\n"));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&e)?);
+    } else {
+        println!("{report}");
+    }
+    if let Some(p) = markdown {
+        std::fs::write(p, &report).with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(0)
+}

@@ -1,0 +1,281 @@
+//! # weir-train
+//!
+//! Everything between labelled data and a shipped model: the class list, the labelled data
+//! ([`data`]: real captures labelled per flow by `models/captures.csv`, benign corpus captures,
+//! CIC-IDS2017 flow rows), training sets with weights, capture-level cross-validation and the
+//! evaluation report ([`eval`]). The model and the optimizer live in `weir_model`.
+//!
+//! Splits keep every capture whole on one side: a capture's flows are all in training or all in
+//! testing, so a test capture's attack was never seen, only its class.
+#![warn(missing_docs)]
+
+pub mod data;
+pub mod eval;
+pub mod rule;
+
+use std::path::PathBuf;
+
+use weir_flow::{FEATURES, FEATURE_VERSION, N_FEATURES};
+use weir_model::train::{Dataset, EpochReport, Pcg, TrainConfig};
+use weir_model::{Mlp, ModelInfo};
+
+use data::{feature_row, FlowRows, LabelledCapture};
+
+/// The 24 classes (Smart IDS's label space), in model output order.
+pub const CLASSES: [&str; 24] = [
+    "Analysis",
+    "Backdoor",
+    "Bot",
+    "DDoS",
+    "DoS",
+    "DoS GoldenEye",
+    "DoS Hulk",
+    "DoS SlowHTTPTest",
+    "DoS Slowloris",
+    "Exploits",
+    "FTP Patator",
+    "Fuzzers",
+    "Generic",
+    "Heartbleed",
+    "Infiltration",
+    "Normal",
+    "Port Scan",
+    "Reconnaissance",
+    "SSH Patator",
+    "Shellcode",
+    "Web Attack - Brute Force",
+    "Web Attack - SQL Injection",
+    "Web Attack - XSS",
+    "Worms",
+];
+
+/// The benign class.
+pub const NORMAL: &str = "Normal";
+
+/// The version string of models this code trains.
+pub const MODEL_VERSION: &str = "weir-mlp/1";
+
+/// Index of a class name.
+pub fn class_index(name: &str) -> Option<u16> {
+    CLASSES.iter().position(|c| *c == name).map(|i| i as u16)
+}
+
+/// A class's family for "was the attack found": every DoS variant counts for DoS, Port Scan and
+/// Reconnaissance for each other; other classes stand alone.
+pub fn family(class: &str) -> &str {
+    match class {
+        "DoS" | "DDoS" | "DoS GoldenEye" | "DoS Hulk" | "DoS SlowHTTPTest" | "DoS Slowloris" => {
+            "DoS"
+        }
+        "Port Scan" | "Reconnaissance" => "Scan",
+        c => c,
+    }
+}
+
+/// Errors reading labelled data.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// A file could not be read.
+    #[error("{0}: {1}")]
+    Io(PathBuf, String),
+    /// A manifest or CSV line is wrong.
+    #[error("{0}:{1}: {2}")]
+    Manifest(PathBuf, usize, String),
+    /// A capture could not be opened as a capture.
+    #[error("{0}: {1}")]
+    Capture(PathBuf, String),
+}
+
+/// The model's self-description for this engine.
+pub fn model_info() -> ModelInfo {
+    ModelInfo {
+        model_version: MODEL_VERSION.into(),
+        feature_version: FEATURE_VERSION.into(),
+        classes: CLASSES.iter().map(|c| c.to_string()).collect(),
+        features: FEATURES.iter().map(|s| s.name.to_string()).collect(),
+    }
+}
+
+/// Index of the first payload feature (`Fwd Payload Entropy`): CIC rows have none of them.
+pub fn first_payload_feature() -> usize {
+    FEATURES
+        .iter()
+        .position(|s| s.name == "Fwd Payload Entropy")
+        .unwrap_or(N_FEATURES)
+}
+
+/// How a training set is weighted and augmented, with the optimizer's settings.
+#[derive(Clone, Debug)]
+pub struct Recipe {
+    /// Optimizer settings.
+    pub train: TrainConfig,
+    /// Total weight of Normal rows relative to one attack class.
+    pub normal_weight: f32,
+    /// Share of capture rows whose payload features are hidden (NaN), so the model also learns
+    /// to classify without them, as it must for CIC rows.
+    pub payload_dropout: f32,
+    /// Use the CIC-IDS2017 rows.
+    pub cic: bool,
+    /// Folds of the capture-level cross-validation.
+    pub folds: usize,
+}
+
+impl Default for Recipe {
+    fn default() -> Self {
+        Recipe {
+            train: TrainConfig::default(),
+            normal_weight: 8.0,
+            payload_dropout: 0.3,
+            cic: true,
+            folds: 5,
+        }
+    }
+}
+
+/// All labelled data, loaded.
+#[derive(Clone, Debug, Default)]
+pub struct Corpus {
+    /// Real captures with per-flow labels.
+    pub captures: Vec<LabelledCapture>,
+    /// CIC-IDS2017 rows.
+    pub cic: FlowRows,
+}
+
+/// Rows from one source with one class share a weight budget: n rows count as √n, so ten
+/// thousand near-identical flood flows do not drown a 40-flow capture.
+fn add_group(
+    d: &mut Dataset,
+    rows: &[[f32; N_FEATURES]],
+    class: u16,
+    dropout: f32,
+    rng: &mut Pcg,
+    totals: &mut [f64],
+) {
+    if rows.is_empty() {
+        return;
+    }
+    let w = 1.0 / (rows.len() as f32).sqrt();
+    let p0 = first_payload_feature();
+    for r in rows {
+        if dropout > 0.0 && rng.unit() < dropout {
+            let mut r = *r;
+            r[p0..].iter_mut().for_each(|v| *v = f32::NAN);
+            d.push(&r, class, w);
+        } else {
+            d.push(r, class, w);
+        }
+    }
+    totals[class as usize] += f64::from(w) * rows.len() as f64;
+}
+
+/// The training set over the captures `take` keeps (and the CIC rows if the recipe says so),
+/// weighted so every attack class present has total weight 1 and Normal `normal_weight`,
+/// then scaled to a mean row weight of 1.
+pub fn dataset(corpus: &Corpus, take: impl Fn(usize) -> bool, recipe: &Recipe) -> Dataset {
+    let mut d = Dataset::new(N_FEATURES);
+    let mut totals = vec![0f64; CLASSES.len()];
+    let mut rng = Pcg::new(recipe.train.seed ^ 0xda7a);
+    for (_, c) in corpus.captures.iter().enumerate().filter(|(i, _)| take(*i)) {
+        for class in 0..CLASSES.len() as u16 {
+            let rows: Vec<[f32; N_FEATURES]> = c
+                .flows
+                .iter()
+                .zip(&c.labels)
+                .filter(|(_, l)| **l == class)
+                .map(|(f, _)| feature_row(f))
+                .collect();
+            add_group(
+                &mut d,
+                &rows,
+                class,
+                recipe.payload_dropout,
+                &mut rng,
+                &mut totals,
+            );
+        }
+    }
+    if recipe.cic {
+        for class in 0..CLASSES.len() as u16 {
+            let rows: Vec<[f32; N_FEATURES]> = corpus
+                .cic
+                .y
+                .iter()
+                .enumerate()
+                .filter(|(_, y)| **y == class)
+                .map(|(i, _)| {
+                    let mut r = [0f32; N_FEATURES];
+                    r.copy_from_slice(&corpus.cic.x[i * N_FEATURES..(i + 1) * N_FEATURES]);
+                    r
+                })
+                .collect();
+            add_group(&mut d, &rows, class, 0.0, &mut rng, &mut totals);
+        }
+    }
+    let normal = class_index(NORMAL).unwrap_or(0) as usize;
+    let scale: Vec<f64> = totals
+        .iter()
+        .enumerate()
+        .map(|(c, t)| {
+            let target = if c == normal {
+                f64::from(recipe.normal_weight)
+            } else {
+                1.0
+            };
+            if *t > 0.0 {
+                target / t
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    for (w, y) in d.weight.iter_mut().zip(&d.y) {
+        *w *= scale[*y as usize] as f32;
+    }
+    let mean = d.weight.iter().map(|w| f64::from(*w)).sum::<f64>() / d.len().max(1) as f64;
+    if mean > 0.0 {
+        d.weight
+            .iter_mut()
+            .for_each(|w| *w = (f64::from(*w) / mean) as f32);
+    }
+    d
+}
+
+/// Train a model on a dataset with the recipe's optimizer settings.
+pub fn train(d: &Dataset, recipe: &Recipe, progress: impl FnMut(&EpochReport)) -> Mlp {
+    weir_model::train::train(model_info(), d, &recipe.train, progress)
+}
+
+/// The fold of each capture: within each class, captures in manifest order go round-robin,
+/// continuing where the previous class stopped, so a class's captures spread over the folds.
+pub fn folds(captures: &[LabelledCapture], k: usize) -> Vec<usize> {
+    let k = k.max(1);
+    let mut fold = vec![0; captures.len()];
+    let mut next = 0;
+    for class in CLASSES {
+        for (i, c) in captures.iter().enumerate() {
+            if c.entry.class == class {
+                fold[i] = next % k;
+                next += 1;
+            }
+        }
+    }
+    fold
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_are_the_24_of_smart_ids_sorted() {
+        assert_eq!(CLASSES.len(), 24);
+        let mut s = CLASSES.to_vec();
+        s.sort();
+        assert_eq!(s, CLASSES.to_vec());
+        assert_eq!(class_index("Normal"), Some(15));
+        assert_eq!(class_index("normal"), None);
+        assert_eq!(family("DoS Hulk"), family("DDoS"));
+        assert_eq!(family("Port Scan"), family("Reconnaissance"));
+        assert_ne!(family("Exploits"), family("Worms"));
+    }
+}
