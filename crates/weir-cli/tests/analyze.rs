@@ -13,14 +13,15 @@ fn weir() -> Command {
     Command::new(env!("CARGO_BIN_EXE_weir"))
 }
 
-#[test]
-fn analyze_writes_results_and_a_summary_that_agree_with_the_flow_stage() {
-    let cap = shared().join("labeled/attacks/eternalsafety/metasploit-ms017-010-win7x64.pcap");
-    let dir = tempfile::tempdir().unwrap();
+/// `weir analyze --json` on the CPU into `dir`: the process output and the parsed summary.
+fn analyze_json(
+    dir: &std::path::Path,
+    cap: &std::path::Path,
+) -> (std::process::Output, serde_json::Value) {
     let out = weir()
         .args(["analyze", "--json", "-q", "--device", "cpu", "--data-dir"])
-        .arg(dir.path())
-        .arg(&cap)
+        .arg(dir)
+        .arg(cap)
         .output()
         .unwrap();
     assert!(
@@ -28,7 +29,15 @@ fn analyze_writes_results_and_a_summary_that_agree_with_the_flow_stage() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = serde_json::from_slice(&out.stdout).unwrap();
+    (out, s)
+}
+
+#[test]
+fn analyze_writes_results_and_a_summary_that_agree_with_the_flow_stage() {
+    let cap = shared().join("labeled/attacks/eternalsafety/metasploit-ms017-010-win7x64.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let (_, s) = analyze_json(dir.path(), &cap);
     // the flow count is the flow stage's
     let flows = weir()
         .args(["flows", "--json", "-q", "-o"])
@@ -66,18 +75,7 @@ fn analyze_keeps_what_a_truncated_capture_holds() {
     let dir = tempfile::tempdir().unwrap();
     let cut = dir.path().join("cut.pcap");
     std::fs::write(&cut, &full[..full.len() / 2 + 7]).unwrap();
-    let out = weir()
-        .args(["analyze", "--json", "-q", "--device", "cpu", "--data-dir"])
-        .arg(dir.path())
-        .arg(&cut)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, s) = analyze_json(dir.path(), &cut);
     assert_eq!(s["status"], "done-with-warnings", "{s}");
     assert!(s["warning"].as_str().is_some_and(|w| !w.is_empty()), "{s}");
     let n = s["flows"].as_u64().unwrap();

@@ -211,71 +211,63 @@ pub fn train(
     model
 }
 
-/// `c = a · bᵀ` (+ `c` when `acc`), `a: m×k`, `b: n×k`, `c: m×n`, all row-major.
-fn matmul_bt(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], acc: bool) {
-    assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
-    // SAFETY: the assertion above keeps every index the strides reach inside the slices.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            k as isize,
-            1,
-            b.as_ptr(),
-            1,
-            k as isize,
-            if acc { 1.0 } else { 0.0 },
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
+/// One stored row-major matrix (`rows × cols`), read as is or transposed.
+#[derive(Clone, Copy)]
+struct Mat<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    transposed: bool,
+}
+
+impl<'a> Mat<'a> {
+    fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Mat {
+            data,
+            rows,
+            cols,
+            transposed: false,
+        }
+    }
+
+    fn t(self) -> Self {
+        Mat {
+            transposed: !self.transposed,
+            ..self
+        }
+    }
+
+    /// (rows, cols, row stride, column stride) as read.
+    fn view(&self) -> (usize, usize, isize, isize) {
+        if self.transposed {
+            (self.cols, self.rows, 1, self.cols as isize)
+        } else {
+            (self.rows, self.cols, self.cols as isize, 1)
+        }
     }
 }
 
-/// `c = aᵀ · b`, `a: m×k`, `b: m×n`, `c: k×n`.
-fn matmul_at(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-    assert!(a.len() >= m * k && b.len() >= m * n && c.len() >= k * n);
-    // SAFETY: as in matmul_bt.
-    unsafe {
-        matrixmultiply::sgemm(
-            k,
-            m,
-            n,
-            1.0,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            n as isize,
-            1,
-            0.0,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
-}
-
-/// `c = a · b`, `a: m×k`, `b: k×n`, `c: m×n`.
-fn matmul(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
-    // SAFETY: as in matmul_bt.
+/// `c = a · b + beta · c`, `c` row-major `m × n`.
+fn gemm(a: Mat<'_>, b: Mat<'_>, c: &mut [f32], beta: f32) {
+    let (m, k, rsa, csa) = a.view();
+    let (kb, n, rsb, csb) = b.view();
+    assert!(k == kb, "inner dimensions {k} and {kb}");
+    assert!(a.data.len() >= a.rows * a.cols && b.data.len() >= b.rows * b.cols);
+    assert!(c.len() >= m * n);
+    // SAFETY: the assertions keep every index the strides reach inside the three slices.
     unsafe {
         matrixmultiply::sgemm(
             m,
             k,
             n,
             1.0,
-            a.as_ptr(),
-            k as isize,
-            1,
-            b.as_ptr(),
-            n as isize,
-            1,
-            0.0,
+            a.data.as_ptr(),
+            rsa,
+            csa,
+            b.data.as_ptr(),
+            rsb,
+            csb,
+            beta,
             c.as_mut_ptr(),
             n as isize,
             1,
@@ -370,7 +362,12 @@ impl Workspace {
             for r in 0..b {
                 y[r * l.outputs..(r + 1) * l.outputs].copy_from_slice(&l.bias);
             }
-            matmul_bt(b, l.inputs, l.outputs, x, &l.weight, y, true);
+            gemm(
+                Mat::new(x, b, l.inputs),
+                Mat::new(&l.weight, l.outputs, l.inputs).t(),
+                y,
+                1.0,
+            );
             if k + 1 < nl {
                 for v in &mut y[..b * l.outputs] {
                     *v = v.max(0.0);
@@ -406,7 +403,13 @@ impl Workspace {
         for k in (0..nl).rev() {
             let l = &model.layers[k];
             let x = &self.acts[k];
-            matmul_at(b, l.outputs, l.inputs, &self.delta, x, &mut self.grad_w[k]);
+            let delta = Mat::new(&self.delta, b, l.outputs);
+            gemm(
+                delta.t(),
+                Mat::new(x, b, l.inputs),
+                &mut self.grad_w[k],
+                0.0,
+            );
             let gb = &mut self.grad_b[k];
             gb.iter_mut().for_each(|v| *v = 0.0);
             for r in 0..b {
@@ -418,14 +421,8 @@ impl Workspace {
                 }
             }
             if k > 0 {
-                matmul(
-                    b,
-                    l.outputs,
-                    l.inputs,
-                    &self.delta,
-                    &l.weight,
-                    &mut self.delta_prev,
-                );
+                let w = Mat::new(&l.weight, l.outputs, l.inputs);
+                gemm(delta, w, &mut self.delta_prev, 0.0);
                 for (d, a) in self.delta_prev[..b * l.inputs]
                     .iter_mut()
                     .zip(&x[..b * l.inputs])
