@@ -201,33 +201,38 @@ struct Runtime {
     path: PathBuf,
 }
 
-static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+/// Why the process-wide runtime could not be set up (kept, so every later call reports the
+/// library that was actually tried).
+enum InitError {
+    Missing(PathBuf),
+    Load(PathBuf, String),
+}
+
+static RUNTIME: OnceLock<Result<Runtime, InitError>> = OnceLock::new();
 
 fn runtime(gpu: bool) -> Result<&'static Runtime, ClassifyError> {
-    let path = runtime_path(gpu);
     let rt = RUNTIME.get_or_init(|| {
+        let path = runtime_path(gpu);
         if !path.exists() {
-            return Err(format!("missing:{}", path.display()));
+            return Err(InitError::Missing(path));
         }
-        let builder = ort::init_from(&path).map_err(|e| e.to_string())?;
-        let env = builder
-            .with_name("weir")
-            .build()
-            .map_err(|e| e.message().to_string())?;
+        let env = ort::init_from(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| {
+                b.with_name("weir")
+                    .build()
+                    .map_err(|e| e.message().to_string())
+            })
+            .map_err(|reason| InitError::Load(path.clone(), reason))?;
         info!(library = %path.display(), "ONNX Runtime loaded");
-        Ok(Runtime {
-            env,
-            path: path.clone(),
-        })
+        Ok(Runtime { env, path })
     });
     match rt {
         Ok(r) => Ok(r),
-        Err(e) if e.starts_with("missing:") => Err(ClassifyError::RuntimeMissing(PathBuf::from(
-            &e["missing:".len()..],
-        ))),
-        Err(e) => Err(ClassifyError::RuntimeLoad {
-            path,
-            reason: e.clone(),
+        Err(InitError::Missing(p)) => Err(ClassifyError::RuntimeMissing(p.clone())),
+        Err(InitError::Load(path, reason)) => Err(ClassifyError::RuntimeLoad {
+            path: path.clone(),
+            reason: reason.clone(),
         }),
     }
 }

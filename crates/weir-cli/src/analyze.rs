@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, IsTerminal};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -100,16 +100,7 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
         File::create(&tmp_path).with_context(|| format!("cannot create {}", tmp_path.display()))?,
     );
 
-    let bar = (!args.quiet && std::io::stderr().is_terminal() && size > 8 << 20).then(|| {
-        let b = indicatif::ProgressBar::new(size);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} analyzing {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec}, {eta} left",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    });
+    let bar = crate::progress_bar("analyzing", size, !args.quiet && size > 8 << 20);
 
     let (tx, rx) = crossbeam_channel::bounded::<Vec<FlowRecord>>(8);
     let info2 = info.clone();

@@ -262,19 +262,7 @@ fn flows(args: FlowsArgs) -> Result<i32> {
         ))
     };
 
-    let show_progress = !args.quiet && std::io::stderr().is_terminal() && size > 16 << 20;
-    let bar = if show_progress {
-        let b = indicatif::ProgressBar::new(size);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} reading {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec}, {eta} left",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        Some(b)
-    } else {
-        None
-    };
+    let bar = progress_bar("reading", size, !args.quiet && size > 16 << 20);
 
     let started = Instant::now();
     // Two threads: this one reads, decodes and assembles flows; the writer thread turns batches
@@ -382,6 +370,20 @@ fn default_shards() -> usize {
 }
 
 /// The usual name of an IP protocol number (IANA), or the number.
+/// A byte progress bar on stderr, only when `wanted` and stderr is a terminal.
+fn progress_bar(verb: &str, size: u64, wanted: bool) -> Option<indicatif::ProgressBar> {
+    (wanted && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new(size);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(&format!(
+                "{{spinner}} {verb} {{bytes}}/{{total_bytes}} [{{bar:30}}] {{bytes_per_sec}}, {{eta}} left"
+            ))
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    })
+}
+
 fn proto_name(p: u8) -> String {
     match p {
         1 => "ICMP".into(),
