@@ -6,7 +6,7 @@ use weir_classify::{Classifier, ClassifyError, Device, Options};
 #[test]
 fn missing_runtime_says_how_to_fetch_it() {
     std::env::set_var("WEIR_ORT_LIB", "/nonexistent/libonnxruntime.so.1.31.1");
-    let m = weir_model::test_model(95, 8, 24, 1);
+    let m = weir_model::test_model(weir_flow::N_FEATURES, 8, 24, 1);
     let opts = Options {
         device: Device::Cpu,
         feature_version: m.info.feature_version.clone(),

@@ -60,21 +60,21 @@ fn assert_matches(c: &mut Classifier, m: &Mlp, x: &[f32]) {
 
 #[test]
 fn onnx_matches_the_rust_forward_pass_in_batches() {
-    let m = test_model(95, 32, 24, 3);
+    let m = test_model(weir_flow::N_FEATURES, 32, 24, 3);
     let mut c = Classifier::from_bytes(&m.to_onnx(), &opts_for(&m)).unwrap();
     assert_eq!(c.provider(), Provider::Cpu);
     assert_eq!(c.info(), &m.info);
     // 20 rows through batches of 7: 7 + 7 + 6
-    assert_matches(&mut c, &m, &rows(20, 95, 1, false));
+    assert_matches(&mut c, &m, &rows(20, weir_flow::N_FEATURES, 1, false));
     let empty = c.classify(&[]).unwrap();
     assert!(empty.is_empty());
 }
 
 #[test]
 fn nan_and_infinite_features_are_handled_not_propagated() {
-    let m = test_model(95, 32, 24, 4);
+    let m = test_model(weir_flow::N_FEATURES, 32, 24, 4);
     let mut c = Classifier::from_bytes(&m.to_onnx(), &opts_for(&m)).unwrap();
-    let x = rows(30, 95, 2, true);
+    let x = rows(30, weir_flow::N_FEATURES, 2, true);
     let p = c.classify(&x).unwrap();
     assert!(p.nonfinite_rows > 0);
     assert!(p.probabilities.iter().all(|v| v.is_finite()));
@@ -83,7 +83,7 @@ fn nan_and_infinite_features_are_handled_not_propagated() {
         c.classify(&x[..100]),
         Err(ClassifyError::Shape {
             len: 100,
-            features: 95
+            features: weir_flow::N_FEATURES
         })
     ));
 }
@@ -120,7 +120,7 @@ fn a_trained_model_runs_the_same_in_ort() {
 
 #[test]
 fn bad_models_give_clear_errors() {
-    let m = test_model(95, 8, 24, 5);
+    let m = test_model(weir_flow::N_FEATURES, 8, 24, 5);
     let opts = opts_for(&m);
     let bytes = m.to_onnx();
     // not ONNX at all
@@ -155,7 +155,7 @@ fn bad_models_give_clear_errors() {
 
 #[test]
 fn cuda_is_loud_when_it_cannot_be_used_and_auto_falls_back() {
-    let m = test_model(95, 8, 24, 6);
+    let m = test_model(weir_flow::N_FEATURES, 8, 24, 6);
     let gpu_lib = weir_classify::runtime_path(true);
     if gpu_lib.parent().is_some_and(|d| d.ends_with("gpu")) {
         eprintln!(

@@ -10,6 +10,7 @@ use weir_capture::{
     decode, CaptureError, CaptureReader, Decode, Decoded, Format, Packet, SkipReason,
 };
 
+use crate::context::{ContextTracker, FlowStart};
 use crate::table::{FlowConfig, FlowCounters, FlowRecord, FlowTable, PacketInfo};
 
 /// Options of [`extract`].
@@ -101,22 +102,26 @@ fn extract_serial(
     mut progress: impl FnMut(u64),
 ) -> Summary {
     let mut shard = Shard::new(opts, 0, 1);
+    let mut ctx = ContextTracker::new();
     let mut sum = Summary::default();
     let mut last_ts = 0i64;
     while let Some((pkt, ts, wire_len)) = next_counted(&mut rd, &mut sum, &mut last_ts) {
         shard.packet(pkt.linktype, pkt.data, ts, wire_len, pkt.offset);
+        for s in shard.table.drain_starts() {
+            ctx.start(&s);
+        }
         if shard.out.len() >= opts.batch {
-            sink(std::mem::replace(
-                &mut shard.out,
-                Vec::with_capacity(opts.batch),
-            ));
+            let mut flows = std::mem::replace(&mut shard.out, Vec::with_capacity(opts.batch));
+            ctx.fill(&mut flows);
+            sink(flows);
         }
         if sum.packets.is_multiple_of(8192) {
             progress(rd.position());
         }
     }
-    let (flows, counters, skipped) = shard.finish();
+    let (mut flows, counters, skipped) = shard.finish();
     if !flows.is_empty() {
+        ctx.fill(&mut flows);
         sink(flows);
     }
     sum.add_shard(&counters, &skipped);
@@ -161,8 +166,10 @@ struct Shard {
 
 impl Shard {
     fn new(opts: &ExtractOptions, id: usize, n: usize) -> Self {
+        let mut table = FlowTable::new(opts.flow);
+        table.record_starts();
         Shard {
-            table: FlowTable::new(opts.flow),
+            table,
             out: Vec::with_capacity(opts.batch),
             skipped: [0; SkipReason::ALL.len()],
             id,
@@ -247,6 +254,10 @@ impl Summary {
     }
 }
 
+/// What a shard hands the merge after each chunk: the file position, the flows that started
+/// and the flows that ended.
+type ShardOutput = (u64, Vec<FlowStart>, Vec<FlowRecord>);
+
 /// Packets copied out of the reader's buffer, handed to every shard.
 #[derive(Default)]
 struct Chunk {
@@ -271,11 +282,11 @@ fn extract_sharded(
     let (free_tx, free_rx) = bounded::<Chunk>(4 * n + 4);
     std::thread::scope(|s| {
         let mut chunk_txs: Vec<Sender<Arc<Chunk>>> = Vec::with_capacity(n);
-        let mut flow_rxs: Vec<Receiver<(u64, Vec<FlowRecord>)>> = Vec::with_capacity(n);
+        let mut flow_rxs: Vec<Receiver<ShardOutput>> = Vec::with_capacity(n);
         let mut workers = Vec::with_capacity(n);
         for id in 0..n {
             let (ctx, crx) = bounded::<Arc<Chunk>>(4);
-            let (ftx, frx) = bounded::<(u64, Vec<FlowRecord>)>(4);
+            let (ftx, frx) = bounded::<ShardOutput>(4);
             chunk_txs.push(ctx);
             flow_rxs.push(frx);
             let free_tx = free_tx.clone();
@@ -294,12 +305,13 @@ fn extract_sharded(
                         let _ = free_tx.try_send(c);
                     }
                     let flows = std::mem::take(&mut shard.out);
-                    if ftx.send((position, flows)).is_err() {
+                    let starts = shard.table.drain_starts().collect();
+                    if ftx.send((position, starts, flows)).is_err() {
                         return None;
                     }
                 }
                 let (flows, counters, skipped) = shard.finish();
-                let _ = ftx.send((u64::MAX, flows));
+                let _ = ftx.send((u64::MAX, Vec::new(), flows));
                 Some((counters, skipped))
             }));
         }
@@ -341,15 +353,20 @@ fn extract_sharded(
             sum
         });
         // Merge on this thread: chunk by chunk, shard 0's flows first, so the order of the
-        // output depends only on the input.
+        // output depends only on the input. The chunk's flow starts go to the context tracker
+        // in packet order before its flows are filled in (a flow never ends before it starts).
+        let mut ctx = ContextTracker::new();
+        let mut starts: Vec<FlowStart> = Vec::new();
         let mut out: Vec<FlowRecord> = Vec::with_capacity(opts.batch);
         let mut open = n;
         while open > 0 {
             let mut position = 0;
+            let done = out.len();
             for rx in &flow_rxs {
                 match rx.recv() {
-                    Ok((pos, flows)) => {
+                    Ok((pos, s, flows)) => {
                         position = pos;
+                        starts.extend(s);
                         out.extend(flows);
                         if pos == u64::MAX {
                             open -= 1;
@@ -358,6 +375,11 @@ fn extract_sharded(
                     Err(_) => open = 0,
                 }
             }
+            starts.sort_unstable_by_key(|s| s.offset);
+            for s in starts.drain(..) {
+                ctx.start(&s);
+            }
+            ctx.fill(&mut out[done..]);
             if out.len() >= opts.batch {
                 sink(std::mem::replace(&mut out, Vec::with_capacity(opts.batch)));
             }

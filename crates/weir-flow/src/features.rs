@@ -15,7 +15,7 @@ use crate::Direction;
 
 /// Version of the feature vector. Bump it whenever a feature's name, order, unit or
 /// computation changes; models carry the version they were trained on.
-pub const FEATURE_VERSION: &str = "weir-features/1";
+pub const FEATURE_VERSION: &str = "weir-features/2";
 
 /// Activity timeout (µs) separating active and idle periods (CICFlowMeter's 5 s).
 pub const ACTIVITY_TIMEOUT_US: f64 = 5_000_000.0;
@@ -67,7 +67,7 @@ const fn fx(
 }
 
 /// Number of features in the vector.
-pub const N_FEATURES: usize = 95;
+pub const N_FEATURES: usize = 101;
 
 /// The spec: names, units and meanings, in vector order.
 pub static FEATURES: [FeatureSpec; N_FEATURES] = [
@@ -167,7 +167,18 @@ pub static FEATURES: [FeatureSpec; N_FEATURES] = [
     f("Fwd Payload Byte 5", "byte value", "sixth byte of the first forward payload, -1 if none"),
     f("Fwd Payload Byte 6", "byte value", "seventh byte of the first forward payload, -1 if none"),
     f("Fwd Payload Byte 7", "byte value", "eighth byte of the first forward payload, -1 if none"),
+    // ---- weir context: what the flow's hosts did in the 30 s up to its first packet ----
+    f("Src Flows 30s", "flows", "flows the initiator started in the 30 s up to this flow's start, this one included (see crate::context; NaN when unknown)"),
+    f("Src Dst Hosts 30s", "hosts", "distinct responder addresses among those flows"),
+    f("Src Dst Ports 30s", "ports", "distinct (protocol, responder port) pairs among those flows (ICMP counts as one port)"),
+    f("Src Same Service 30s", "flows", "those of the flows that went to this flow's responder address, protocol and port"),
+    f("Dst Flows 30s", "flows", "flows started towards this flow's responder address in the same 30 s, this one included"),
+    f("Dst Src Hosts 30s", "hosts", "distinct initiator addresses among those flows"),
 ];
+
+/// Index of the first context feature; the context block runs to the end of the vector and
+/// is filled by [`crate::context::ContextTracker`] (NaN until then).
+pub const CONTEXT_FIRST: usize = N_FEATURES - crate::context::N_CONTEXT;
 
 /// Tokens counted by "Fwd Payload Suspicious Tokens" (matched case-insensitively).
 pub const SUSPICIOUS_TOKENS: [&[u8]; 16] = [
@@ -612,6 +623,12 @@ impl FlowStats {
             head(5),
             head(6),
             head(7),
+            f64::NAN,
+            f64::NAN,
+            f64::NAN,
+            f64::NAN,
+            f64::NAN,
+            f64::NAN,
         ]
     }
 }
@@ -900,7 +917,9 @@ mod tests {
     #[test]
     fn zero_duration_rates_are_zero_not_infinite() {
         let v = FlowStats::new(17, &pkt(5.0, Direction::Forward, 10, 0)).vector();
-        assert!(v.iter().all(|x| x.is_finite()));
+        assert!(v[..CONTEXT_FIRST].iter().all(|x| x.is_finite()));
+        // The context block is unknown until the context tracker fills it in.
+        assert!(v[CONTEXT_FIRST..].iter().all(|x| x.is_nan()));
         assert_eq!(get(&v, "Flow Bytes/s"), 0.0);
     }
 }

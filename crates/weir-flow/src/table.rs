@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use weir_capture::{Decoded, Fragment, SkipReason, Tunnel, FLAG_ACK, FLAG_FIN, FLAG_RST, FLAG_SYN};
 
 use crate::community_id::community_id;
+use crate::context::FlowStart;
 use crate::features::{FlowStats, PacketFeatures, N_FEATURES};
 use crate::Direction;
 
@@ -235,6 +236,7 @@ pub struct FlowTable {
     now: i64,
     last_sweep: i64,
     counters: FlowCounters,
+    starts: Option<Vec<FlowStart>>,
 }
 
 impl FlowTable {
@@ -255,7 +257,19 @@ impl FlowTable {
             now: i64::MIN,
             last_sweep: i64::MIN,
             counters: FlowCounters::default(),
+            starts: None,
         }
+    }
+
+    /// From now on, remember every flow start for [`FlowTable::drain_starts`] (the input of
+    /// the context features). Whoever turns this on must drain the starts regularly.
+    pub fn record_starts(&mut self) {
+        self.starts.get_or_insert_with(Vec::new);
+    }
+
+    /// The flow starts recorded since the last call, in packet order.
+    pub fn drain_starts(&mut self) -> std::vec::Drain<'_, FlowStart> {
+        self.starts.get_or_insert_with(Vec::new).drain(..)
     }
 
     /// Counters so far.
@@ -407,6 +421,16 @@ impl FlowTable {
                     close: None,
                     stats: FlowStats::new(d.proto, &pf),
                 };
+                if let Some(starts) = &mut self.starts {
+                    starts.push(FlowStart {
+                        offset: p.offset,
+                        ts_ns: p.ts_ns,
+                        src: d.src,
+                        dst: d.dst,
+                        proto: d.proto,
+                        dport,
+                    });
+                }
                 let i = self.alloc(flow);
                 self.map.insert(key, i);
                 self.counters.flows += 1;

@@ -19,7 +19,8 @@ pub struct TrainConfig {
     pub epochs: usize,
     /// Rows per step.
     pub batch: usize,
-    /// Adam learning rate.
+    /// Adam learning rate at the start; it follows a half cosine down to 0 over the run, so
+    /// the last epochs settle instead of jumping between minima.
     pub learning_rate: f32,
     /// Decoupled weight decay (AdamW), per step, times the learning rate.
     pub weight_decay: f32,
@@ -482,6 +483,7 @@ pub fn fit(
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = Pcg::new(cfg.seed ^ 0x5eed);
     let mut t = 0i32;
+    let total_steps = (cfg.epochs * n.div_ceil(bmax)).max(1) as f64;
     for epoch in 1..=cfg.epochs {
         for i in (1..n).rev() {
             order.swap(i, rng.below(i + 1));
@@ -492,9 +494,12 @@ pub fn fit(
             loss_sum += bl.weighted_loss;
             weight_sum += bl.weight;
             correct += bl.correct;
+            let progress = f64::from(t) / total_steps;
+            let lr =
+                cfg.learning_rate * (0.5 * (1.0 + (std::f64::consts::PI * progress).cos())) as f32;
             t += 1;
             for (k, l) in model.layers.iter_mut().enumerate() {
-                let (lr, decay) = (cfg.learning_rate, cfg.weight_decay);
+                let decay = cfg.weight_decay;
                 adam_w[k].step(&mut l.weight, &ws.grad_w[k], lr, decay, t);
                 adam_b[k].step(&mut l.bias, &ws.grad_b[k], lr, 0.0, t);
             }

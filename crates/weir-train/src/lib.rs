@@ -15,7 +15,7 @@ pub mod rule;
 
 use std::path::PathBuf;
 
-use weir_flow::{FEATURES, FEATURE_VERSION, N_FEATURES};
+use weir_flow::{CONTEXT_FIRST, FEATURES, FEATURE_VERSION, N_FEATURES};
 use weir_model::train::{Dataset, EpochReport, Pcg, TrainConfig};
 use weir_model::{Mlp, ModelInfo};
 
@@ -114,6 +114,9 @@ pub struct Recipe {
     /// Share of capture rows whose payload features are hidden (NaN), so the model also learns
     /// to classify without them, as it must for CIC rows.
     pub payload_dropout: f32,
+    /// Share of capture rows whose context features are hidden (NaN), likewise (CIC rows have
+    /// no context).
+    pub context_dropout: f32,
     /// Use the CIC-IDS2017 rows.
     pub cic: bool,
     /// Folds of the capture-level cross-validation.
@@ -126,6 +129,7 @@ impl Default for Recipe {
             train: TrainConfig::default(),
             normal_weight: 8.0,
             payload_dropout: 0.3,
+            context_dropout: 0.2,
             cic: true,
             folds: 5,
         }
@@ -147,7 +151,7 @@ fn add_group(
     d: &mut Dataset,
     rows: &[[f32; N_FEATURES]],
     class: u16,
-    dropout: f32,
+    dropout: [f32; 2],
     rng: &mut Pcg,
     totals: &mut [f64],
 ) {
@@ -155,15 +159,20 @@ fn add_group(
         return;
     }
     let w = 1.0 / (rows.len() as f32).sqrt();
-    let p0 = first_payload_feature();
+    let blocks = [
+        first_payload_feature()..CONTEXT_FIRST,
+        CONTEXT_FIRST..N_FEATURES,
+    ];
     for r in rows {
-        if dropout > 0.0 && rng.unit() < dropout {
-            let mut r = *r;
-            r[p0..].iter_mut().for_each(|v| *v = f32::NAN);
-            d.push(&r, class, w);
-        } else {
-            d.push(r, class, w);
+        let mut r = *r;
+        for (p, block) in dropout.iter().zip(&blocks) {
+            // Draw for every row, so one block's rate does not shift the other's draws.
+            let hide = rng.unit() < *p;
+            if *p > 0.0 && hide {
+                r[block.clone()].iter_mut().for_each(|v| *v = f32::NAN);
+            }
         }
+        d.push(&r, class, w);
     }
     totals[class as usize] += f64::from(w) * rows.len() as f64;
 }
@@ -188,7 +197,7 @@ pub fn dataset(corpus: &Corpus, take: impl Fn(usize) -> bool, recipe: &Recipe) -
                 &mut d,
                 &rows,
                 class,
-                recipe.payload_dropout,
+                [recipe.payload_dropout, recipe.context_dropout],
                 &mut rng,
                 &mut totals,
             );
@@ -208,7 +217,7 @@ pub fn dataset(corpus: &Corpus, take: impl Fn(usize) -> bool, recipe: &Recipe) -
                     r
                 })
                 .collect();
-            add_group(&mut d, &rows, class, 0.0, &mut rng, &mut totals);
+            add_group(&mut d, &rows, class, [0.0; 2], &mut rng, &mut totals);
         }
     }
     let normal = class_index(NORMAL).unwrap_or(0) as usize;
