@@ -39,3 +39,7 @@ bench-classify:
 # The same on CUDA (needs an NVIDIA GPU; fetches the onnxruntime-gpu provider, see scripts/bench-gpu.sh).
 bench-gpu:
     bash scripts/bench-gpu.sh
+
+# Labelled synthetic captures into synth/ (one per scenario; `weir synth --help` for more).
+synth *ARGS:
+    cargo run --release --locked -p weir-cli -- synth {{ARGS}}

@@ -14,6 +14,7 @@ use weir_records::{FlowWriter, OutputFormat};
 
 mod analyze;
 mod model;
+mod synth;
 
 /// weir finds attacks in packet captures.
 ///
@@ -97,6 +98,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write labelled synthetic captures: normal traffic and attacks.
+    ///
+    /// Each capture is a few minutes of benign traffic from a handful of LAN hosts (DNS,
+    /// HTTP, TLS, SSH, NTP, ping) with, for an attack scenario, the attack inside it; rates,
+    /// sizes, counts, timing and addresses are drawn from the seed. Beside every NAME-SEED.pcap
+    /// goes NAME-SEED.labels.csv: one line per flow (src,sport,dst,dport,proto,class).
+    /// The same seed always gives the same bytes. `weir train` uses these scenarios too.
+    ///
+    /// Examples:
+    ///   weir synth --list
+    ///   weir synth --only port-scan,ddos --count 3 --out /tmp/synth
+    #[command(verbatim_doc_comment)]
+    Synth(synth::SynthArgs),
     /// Print the feature spec (name, unit, meaning) of this build.
     Features {
         /// Print the spec as the Markdown table of docs/FEATURES.md.
@@ -175,6 +189,7 @@ fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Flows(args) => flows(args),
         Command::Analyze(args) => analyze::analyze(args),
+        Command::Synth(args) => synth::synth(args),
         Command::Train { data, output } => model::train(&data, &output),
         Command::Eval {
             data,

@@ -10,7 +10,10 @@ use anyhow::{bail, Context, Result};
 use weir_classify::{Classifier, Device, Options};
 use weir_train::data::{label_capture, load_flow_csv, load_manifest, LabelledCapture};
 use weir_train::eval::Evaluation;
-use weir_train::{class_index, dataset, folds, Corpus, Recipe, CLASSES, NORMAL};
+use weir_train::{
+    class_index, dataset, folds, synthetic_suite, Corpus, Recipe, CLASSES, NORMAL, SYNTH_TEST,
+    SYNTH_TRAIN,
+};
 
 /// Where the labelled data and the manifest are, and how to train.
 #[derive(clap::Args, Debug, Clone)]
@@ -25,6 +28,10 @@ pub struct DataArgs {
     /// Leave out the CIC-IDS2017 flow rows.
     #[arg(long)]
     no_cic: bool,
+    /// Weight of synthetic captures (`weir synth` scenarios) relative to real ones; 0 trains
+    /// on real data only.
+    #[arg(long, default_value_t = 0.5, value_name = "W")]
+    synthetic_weight: f32,
     /// Passes over the training data.
     #[arg(long, default_value_t = 30)]
     epochs: usize,
@@ -47,6 +54,7 @@ impl DataArgs {
         let mut r = Recipe {
             cic: !self.no_cic,
             normal_weight: self.normal_weight,
+            synthetic_weight: self.synthetic_weight,
             ..Recipe::default()
         };
         r.train.epochs = self.epochs;
@@ -105,18 +113,34 @@ fn load_corpus(args: &DataArgs) -> Result<Corpus> {
         let p = shared.join("labeled/flows/cicids2017_improved_stratified.csv");
         load_flow_csv(&p).with_context(|| format!("reading {}", p.display()))?
     };
+    let synthetic = if args.synthetic_weight > 0.0 {
+        synthetic_suite(SYNTH_TRAIN, 2)?
+    } else {
+        Vec::new()
+    };
     if !args.quiet {
         let flows: usize = captures.iter().map(|c| c.flows.len()).sum();
         let attack: usize = captures.iter().map(|c| c.attack_flows()).sum();
+        let sflows: usize = synthetic.iter().map(|c| c.flows.len()).sum();
         eprintln!(
-            "data: {} captures, {flows} flows ({attack} attack), {} CIC-IDS2017 rows ({} weir features not in them: payload), read in {:.1} s",
+            "data: {} captures, {flows} flows ({attack} attack), {} CIC-IDS2017 rows ({} weir features not in them: payload and context), {} synthetic captures ({sflows} flows), read in {:.1} s",
             captures.len(),
             cic.y.len(),
             cic.missing.len(),
+            synthetic.len(),
             started.elapsed().as_secs_f64()
         );
     }
-    Ok(Corpus { captures, cic })
+    for c in &synthetic {
+        if let Some(w) = &c.warning {
+            eprintln!("note: {}: {w}", c.entry.file);
+        }
+    }
+    Ok(Corpus {
+        captures,
+        cic,
+        synthetic,
+    })
 }
 
 fn train_one(
@@ -220,6 +244,23 @@ pub fn eval(
         evaluate(&m, &held, &mut e)?;
     }
     let mut report = e.report();
+    // Synthetic captures of other seeds, classified by the model `weir train` ships.
+    if args.synthetic_weight > 0.0 {
+        let test = synthetic_suite(SYNTH_TEST, 2)?;
+        if !args.quiet {
+            eprintln!(
+                "synthetic test suite: {} captures of seeds never trained on",
+                test.len()
+            );
+        }
+        let m = train_one(&corpus, |_| true, args, "all");
+        let mut es = Evaluation::new();
+        evaluate(&m, &test.iter().collect::<Vec<_>>(), &mut es)?;
+        report.push_str(
+            "\n## Synthetic test suite\n\nThe model trained on everything (real captures, CIC rows, the synthetic training suite) on synthetic captures of seeds it never saw. For Analysis, Fuzzers, Generic and Shellcode this is the only test there is.\n\n",
+        );
+        report.push_str(&es.report());
+    }
     // anomaly score on attacks of classes withheld from training entirely
     if !withhold.is_empty() {
         let ids: Vec<u16> = withhold
@@ -228,6 +269,8 @@ pub fn eval(
             .collect::<Result<_>>()?;
         let mut c2 = corpus.clone();
         let normal = class_index(NORMAL).unwrap_or(0);
+        c2.synthetic
+            .retain(|c| !ids.contains(&class_index(&c.entry.class).unwrap_or(normal)));
         // drop the withheld classes' flows and CIC rows from training; keep fold 1 out too
         let f = weir_flow::N_FEATURES;
         let keep: Vec<usize> = (0..c2.cic.y.len())

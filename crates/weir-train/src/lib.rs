@@ -119,6 +119,9 @@ pub struct Recipe {
     pub context_dropout: f32,
     /// Use the CIC-IDS2017 rows.
     pub cic: bool,
+    /// Weight of a synthetic capture's rows relative to a real capture's of the same size
+    /// (0 leaves synthetic data out).
+    pub synthetic_weight: f32,
     /// Folds of the capture-level cross-validation.
     pub folds: usize,
 }
@@ -131,6 +134,7 @@ impl Default for Recipe {
             payload_dropout: 0.3,
             context_dropout: 0.2,
             cic: true,
+            synthetic_weight: 0.5,
             folds: 5,
         }
     }
@@ -143,6 +147,44 @@ pub struct Corpus {
     pub captures: Vec<LabelledCapture>,
     /// CIC-IDS2017 rows.
     pub cic: FlowRows,
+    /// Synthetic captures for training (always on the training side of every split).
+    pub synthetic: Vec<LabelledCapture>,
+}
+
+/// Seeds of the synthetic training suite: 3 captures per scenario, 12 benign.
+pub const SYNTH_TRAIN: (u64, u64, u64) = (1000, 3, 9);
+/// Seeds of the synthetic test suite (never trained on): 2 per scenario, 4 benign.
+pub const SYNTH_TEST: (u64, u64, u64) = (9000, 2, 2);
+
+/// Generate and label a synthetic suite `(base seed, per scenario, extra benign)` on `threads`
+/// threads; the result is in suite order whatever the thread count.
+pub fn synthetic_suite(
+    (seed, per, extra): (u64, u64, u64),
+    threads: usize,
+) -> Result<Vec<LabelledCapture>, DataError> {
+    let jobs = weir_synth::suite(seed, per, extra);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let out: std::sync::Mutex<Vec<Option<Result<LabelledCapture, DataError>>>> =
+        std::sync::Mutex::new((0..jobs.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&(sc, seed)) = jobs.get(i) else {
+                    break;
+                };
+                let r = data::synthetic_capture(&weir_synth::generate(sc, seed));
+                if let Ok(mut o) = out.lock() {
+                    o[i] = Some(r);
+                }
+            });
+        }
+    });
+    out.into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// Rows from one source with one class share a weight budget: n rows count as √n, so ten
@@ -154,11 +196,12 @@ fn add_group(
     dropout: [f32; 2],
     rng: &mut Pcg,
     totals: &mut [f64],
+    scale: f32,
 ) {
-    if rows.is_empty() {
+    if rows.is_empty() || scale <= 0.0 {
         return;
     }
-    let w = 1.0 / (rows.len() as f32).sqrt();
+    let w = scale / (rows.len() as f32).sqrt();
     let blocks = [
         first_payload_feature()..CONTEXT_FIRST,
         CONTEXT_FIRST..N_FEATURES,
@@ -184,7 +227,17 @@ pub fn dataset(corpus: &Corpus, take: impl Fn(usize) -> bool, recipe: &Recipe) -
     let mut d = Dataset::new(N_FEATURES);
     let mut totals = vec![0f64; CLASSES.len()];
     let mut rng = Pcg::new(recipe.train.seed ^ 0xda7a);
-    for (_, c) in corpus.captures.iter().enumerate().filter(|(i, _)| take(*i)) {
+    let real = corpus
+        .captures
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| take(*i))
+        .map(|(_, c)| (c, 1.0));
+    let synthetic = corpus
+        .synthetic
+        .iter()
+        .map(|c| (c, recipe.synthetic_weight));
+    for (c, scale) in real.chain(synthetic) {
         for class in 0..CLASSES.len() as u16 {
             let rows: Vec<[f32; N_FEATURES]> = c
                 .flows
@@ -200,6 +253,7 @@ pub fn dataset(corpus: &Corpus, take: impl Fn(usize) -> bool, recipe: &Recipe) -
                 [recipe.payload_dropout, recipe.context_dropout],
                 &mut rng,
                 &mut totals,
+                scale,
             );
         }
     }
@@ -217,7 +271,7 @@ pub fn dataset(corpus: &Corpus, take: impl Fn(usize) -> bool, recipe: &Recipe) -
                     r
                 })
                 .collect();
-            add_group(&mut d, &rows, class, [0.0; 2], &mut rng, &mut totals);
+            add_group(&mut d, &rows, class, [0.0; 2], &mut rng, &mut totals, 1.0);
         }
     }
     let normal = class_index(NORMAL).unwrap_or(0) as usize;
