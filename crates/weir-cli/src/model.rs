@@ -39,7 +39,7 @@ pub struct DataArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Hidden layer widths.
-    #[arg(long, default_value = "128,128", value_delimiter = ',')]
+    #[arg(long, default_value = "256,256", value_delimiter = ',')]
     hidden: Vec<usize>,
     /// Total loss weight of Normal flows relative to one attack class.
     #[arg(long, default_value_t = 8.0)]

@@ -31,7 +31,7 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
-            hidden: vec![128, 128],
+            hidden: vec![256, 256],
             epochs: 30,
             batch: 256,
             learning_rate: 2e-3,
