@@ -122,7 +122,15 @@ pub const NORMAL_CLASS: &str = "Normal";
 
 /// [`flows_to_frame`] plus the classification columns of [`Verdicts`].
 pub fn classified_to_frame(flows: &[FlowRecord], v: &Verdicts<'_>) -> PolarsResult<DataFrame> {
-    let n = flows.len();
+    let mut df = flows_to_frame(flows)?;
+    let cols = verdict_columns(flows.len(), v)?;
+    df.hstack_mut(&cols)?;
+    Ok(df)
+}
+
+/// The classification columns of [`Verdicts`] for `n` flows, to add after a flow frame's
+/// columns (a shard read back from Parquet gets them the same way as fresh flows).
+pub fn verdict_columns(n: usize, v: &Verdicts<'_>) -> PolarsResult<Vec<Column>> {
     let k = v.classes.len();
     if v.predicted.len() != n || v.anomaly.len() != n || v.probabilities.len() != n * k {
         return Err(PolarsError::ShapeMismatch(
@@ -135,7 +143,6 @@ pub fn classified_to_frame(flows: &[FlowRecord], v: &Verdicts<'_>) -> PolarsResu
             .into(),
         ));
     }
-    let mut df = flows_to_frame(flows)?;
     let name = |i: u16| v.classes.get(i as usize).map_or("?", String::as_str);
     let mut cols = vec![
         Column::new(
@@ -168,8 +175,38 @@ pub fn classified_to_frame(flows: &[FlowRecord], v: &Verdicts<'_>) -> PolarsResu
                 .collect::<Vec<f32>>(),
         ));
     }
-    df.hstack_mut(&cols)?;
-    Ok(df)
+    Ok(cols)
+}
+
+/// A frame as one Parquet object (zstd, row-group statistics), e.g. a flow shard.
+pub fn frame_to_parquet(df: &mut DataFrame) -> PolarsResult<Vec<u8>> {
+    let mut out = Vec::new();
+    ParquetWriter::new(&mut out)
+        .with_compression(ParquetCompression::Zstd(None))
+        .with_statistics(StatisticsOptions::default())
+        .finish(df)?;
+    Ok(out)
+}
+
+/// A Parquet object read back as a frame.
+pub fn parquet_to_frame(bytes: &[u8]) -> PolarsResult<DataFrame> {
+    ParquetReader::new(std::io::Cursor::new(bytes)).finish()
+}
+
+/// The feature vectors of a flow frame, `rows × N_FEATURES` f32 in [`FEATURES`] order (the
+/// model's input). Errors if a feature column is missing: the frame is of another version.
+pub fn feature_matrix(df: &DataFrame) -> PolarsResult<Vec<f32>> {
+    let n = df.height();
+    let mut x = vec![0f32; n * N_FEATURES];
+    for (j, f) in FEATURES.iter().enumerate() {
+        let col = df.column(f.name)?.cast(&DataType::Float32)?;
+        let ca = col.f32()?;
+        let values = ca.downcast_iter().flat_map(|a| a.iter());
+        for (i, v) in values.enumerate() {
+            x[i * N_FEATURES + j] = v.copied().unwrap_or(f32::NAN);
+        }
+    }
+    Ok(x)
 }
 
 enum Inner<W: Write> {

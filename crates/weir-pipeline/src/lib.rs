@@ -1,0 +1,390 @@
+//! # weir-pipeline
+//!
+//! The stages of weir's pipeline as library functions over a [`Store`]: the splitter
+//! ([`split`]: a capture → flow shards + one small message per shard) and the classifier
+//! ([`classify_shard`]: one shard → one result object), with the capture's [`Status`]
+//! derived from what is in the store. The Lambda and worker binaries are thin adapters over
+//! these functions (S3 store, SQS messages); `weir analyze` runs the same functions with a
+//! [`LocalStore`] and an in-memory queue.
+//!
+//! Layout of one capture (`ID` from [`capture_id`]), the same on S3 and on disk:
+//!
+//! ```text
+//! captures/ID/status.json              state, reason, warnings (written by each stage)
+//! captures/ID/split.json               what the splitter read: shards, flows, damage
+//! captures/ID/shards/00000.parquet     flows + features, SHARD_FLOWS flows each
+//! captures/ID/results/00000.parquet    the same rows + class, probabilities, anomaly
+//! ```
+//!
+//! Delivery: every object has a deterministic key, so a redelivered or duplicated message
+//! rewrites the same object with the same bytes, and progress is counted from the objects
+//! present, never from counters a duplicate could bump twice.
+#![warn(missing_docs)]
+
+mod store;
+
+pub use store::{LocalStore, Store};
+
+use serde::{Deserialize, Serialize};
+use weir_classify::Classifier;
+use weir_flow::{extract, CaptureError, ExtractOptions, FlowRecord};
+
+/// Flows per shard: about 3 MB of Parquet, far from any memory limit, and enough rows for a
+/// GPU batch.
+pub const SHARD_FLOWS: usize = 10_000;
+
+/// Errors of the stages.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The store failed for a key.
+    #[error("object {0}: {1}")]
+    Store(String, String),
+    /// The object is not a capture at all (nothing was read).
+    #[error("{0} is not a readable capture: {1}")]
+    NotACapture(String, CaptureError),
+    /// A shard or result could not be encoded or decoded.
+    #[error("object {0}: {1}")]
+    Data(String, String),
+    /// Classification failed.
+    #[error("classifying {0}: {1}")]
+    Classify(String, weir_classify::ClassifyError),
+    /// A message was not understood.
+    #[error("message: {0}")]
+    Message(String),
+}
+
+/// The id of a capture from its key: the file name without extension, cut to
+/// `[A-Za-z0-9._-]`, then 8 hex digits of the whole key, so `a/x.pcap` and `b/x.pcap` differ.
+pub fn capture_id(key: &str) -> String {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+    let clean: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    let h = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{clean}-{:08x}", h as u32)
+}
+
+/// Key of a capture's status object.
+pub fn status_key(id: &str) -> String {
+    format!("captures/{id}/status.json")
+}
+
+/// Key of a capture's split report.
+pub fn split_key(id: &str) -> String {
+    format!("captures/{id}/split.json")
+}
+
+/// Key of shard `n` of a capture.
+pub fn shard_key(id: &str, n: u32) -> String {
+    format!("captures/{id}/shards/{n:05}.parquet")
+}
+
+/// Key of the result of shard `n`.
+pub fn result_key(id: &str, n: u32) -> String {
+    format!("captures/{id}/results/{n:05}.parquet")
+}
+
+/// The message the splitter sends per shard (a claim check: a pointer, a few hundred bytes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardMessage {
+    /// Capture id.
+    pub capture: String,
+    /// Shard number (0, 1, ...).
+    pub shard: u32,
+    /// Where the shard is.
+    pub key: String,
+    /// Flows in it.
+    pub flows: u64,
+}
+
+impl ShardMessage {
+    /// The message as JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// A message from JSON.
+    pub fn from_json(s: &str) -> Result<Self, PipelineError> {
+        serde_json::from_str(s).map_err(|e| PipelineError::Message(e.to_string()))
+    }
+}
+
+/// Where a capture is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// Uploaded, not started.
+    Queued,
+    /// The splitter is reading it.
+    Splitting,
+    /// Shards are being classified.
+    Classifying,
+    /// The summary is being built.
+    Aggregating,
+    /// Finished.
+    Done,
+    /// Finished; part of the capture was damaged (flows up to the damage are kept).
+    DoneWithWarnings,
+    /// Nothing usable; `reason` says why.
+    Failed,
+}
+
+/// A capture's status object.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// Capture id.
+    pub capture: String,
+    /// The key it was read from.
+    pub source: String,
+    /// Where it is.
+    pub state: State,
+    /// Shards written by the splitter (known once splitting ended).
+    pub shards: Option<u32>,
+    /// Shards classified so far.
+    pub shards_done: u32,
+    /// Flows found.
+    pub flows: u64,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// Damage met while reading (flows before it kept).
+    pub warnings: Vec<String>,
+}
+
+impl Status {
+    /// A fresh status.
+    pub fn new(capture: &str, source: &str, state: State) -> Self {
+        Status {
+            capture: capture.into(),
+            source: source.into(),
+            state,
+            shards: None,
+            shards_done: 0,
+            flows: 0,
+            reason: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Store it at [`status_key`].
+    pub fn save(&self, store: &dyn Store) -> Result<(), PipelineError> {
+        let json = serde_json::to_vec_pretty(self).unwrap_or_default();
+        store.put(&status_key(&self.capture), &json)
+    }
+
+    /// Read a capture's status.
+    pub fn load(store: &dyn Store, id: &str) -> Result<Status, PipelineError> {
+        let key = status_key(id);
+        serde_json::from_slice(&store.get(&key)?)
+            .map_err(|e| PipelineError::Data(key, e.to_string()))
+    }
+}
+
+/// What the splitter read, stored at [`split_key`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SplitReport {
+    /// Capture id.
+    pub capture: String,
+    /// Shards written.
+    pub shards: u32,
+    /// Flows in them.
+    pub flows: u64,
+    /// Packets read.
+    pub packets: u64,
+    /// Bytes of the capture read.
+    pub bytes: u64,
+    /// Damage that ended reading early.
+    pub damage: Option<String>,
+}
+
+/// Split a capture: stream it from `store`, assemble flows, write them as Parquet shards of
+/// `shard_flows` flows, and hand one [`ShardMessage`] per shard to `send` as soon as its
+/// shard is stored. Status goes splitting → classifying (or failed with the reason when the
+/// object is not a capture). Memory: the flow table plus one shard.
+pub fn split(
+    store: &dyn Store,
+    source: &str,
+    shard_flows: usize,
+    opts: &ExtractOptions,
+    mut send: impl FnMut(&ShardMessage) -> Result<(), PipelineError>,
+) -> Result<SplitReport, PipelineError> {
+    let id = capture_id(source);
+    Status::new(&id, source, State::Splitting).save(store)?;
+    let reader = store.open(source)?;
+    let shard_flows = shard_flows.max(1);
+    let mut pending: Vec<FlowRecord> = Vec::with_capacity(shard_flows);
+    let mut shards = 0u32;
+    let mut flows = 0u64;
+    let mut failure: Option<PipelineError> = None;
+    let mut emit = |batch: &mut Vec<FlowRecord>, shards: &mut u32| -> Result<(), PipelineError> {
+        let key = shard_key(&id, *shards);
+        let mut df = weir_records::flows_to_frame(batch)
+            .map_err(|e| PipelineError::Data(key.clone(), e.to_string()))?;
+        let bytes = weir_records::frame_to_parquet(&mut df)
+            .map_err(|e| PipelineError::Data(key.clone(), e.to_string()))?;
+        store.put(&key, &bytes)?;
+        send(&ShardMessage {
+            capture: id.clone(),
+            shard: *shards,
+            key,
+            flows: batch.len() as u64,
+        })?;
+        *shards += 1;
+        batch.clear();
+        Ok(())
+    };
+    let summary = extract(
+        reader,
+        opts,
+        |batch| {
+            flows += batch.len() as u64;
+            for f in batch {
+                pending.push(f);
+                if pending.len() >= shard_flows && failure.is_none() {
+                    if let Err(e) = emit(&mut pending, &mut shards) {
+                        failure = Some(e);
+                    }
+                }
+            }
+            if failure.is_some() {
+                pending.clear();
+            }
+        },
+        |_| {},
+    );
+    let summary = match summary {
+        Ok(s) => s,
+        Err(e) => {
+            let err = PipelineError::NotACapture(source.to_string(), e);
+            let mut st = Status::new(&id, source, State::Failed);
+            st.reason = Some(err.to_string());
+            st.save(store)?;
+            return Err(err);
+        }
+    };
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if !pending.is_empty() {
+        emit(&mut pending, &mut shards)?;
+    }
+    let report = SplitReport {
+        capture: id.clone(),
+        shards,
+        flows,
+        packets: summary.packets,
+        bytes: summary.file_bytes,
+        damage: summary.error.as_ref().map(|e| e.to_string()),
+    };
+    store.put(
+        &split_key(&id),
+        &serde_json::to_vec_pretty(&report).unwrap_or_default(),
+    )?;
+    progress(store, &id)?;
+    Ok(report)
+}
+
+/// Classify one shard and store its result at [`result_key`]: the shard's rows with the
+/// classification columns after them. Idempotent: the same shard and model give the same
+/// object under the same key. Returns the number of flows.
+pub fn classify_shard(
+    store: &dyn Store,
+    classifier: &mut Classifier,
+    msg: &ShardMessage,
+) -> Result<u64, PipelineError> {
+    let data = |e: String| PipelineError::Data(msg.key.clone(), e);
+    let mut df =
+        weir_records::parquet_to_frame(&store.get(&msg.key)?).map_err(|e| data(e.to_string()))?;
+    let x = weir_records::feature_matrix(&df).map_err(|e| data(e.to_string()))?;
+    let p = classifier
+        .classify(&x)
+        .map_err(|e| PipelineError::Classify(msg.key.clone(), e))?;
+    let classes = classifier.info().classes.clone();
+    let version = classifier.info().model_version.clone();
+    let cols = weir_records::verdict_columns(
+        df.height(),
+        &weir_records::Verdicts {
+            classes: &classes,
+            model_version: &version,
+            predicted: &p.predicted,
+            probabilities: &p.probabilities,
+            anomaly: &p.anomaly,
+        },
+    )
+    .map_err(|e| data(e.to_string()))?;
+    df.hstack_mut(&cols).map_err(|e| data(e.to_string()))?;
+    let key = result_key(&msg.capture, msg.shard);
+    let bytes = weir_records::frame_to_parquet(&mut df)
+        .map_err(|e| PipelineError::Data(key.clone(), e.to_string()))?;
+    store.put(&key, &bytes)?;
+    Ok(df.height() as u64)
+}
+
+/// Recompute a capture's status from the objects present (split report, results) and store
+/// it: classifying k/n until every shard has its result, then aggregating. Safe to call any
+/// number of times from any worker.
+pub fn progress(store: &dyn Store, id: &str) -> Result<Status, PipelineError> {
+    let mut st = Status::load(store, id)?;
+    if matches!(
+        st.state,
+        State::Failed | State::Done | State::DoneWithWarnings
+    ) {
+        return Ok(st);
+    }
+    let key = split_key(id);
+    if !store.exists(&key)? {
+        return Ok(st);
+    }
+    let report: SplitReport = serde_json::from_slice(&store.get(&key)?)
+        .map_err(|e| PipelineError::Data(key, e.to_string()))?;
+    let done = store.list(&format!("captures/{id}/results/"))?.len() as u32;
+    st.shards = Some(report.shards);
+    st.shards_done = done.min(report.shards);
+    st.flows = report.flows;
+    st.warnings = report.damage.into_iter().collect();
+    st.state = if st.shards_done >= report.shards {
+        State::Aggregating
+    } else {
+        State::Classifying
+    };
+    st.save(store)?;
+    Ok(st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_clean_and_tell_keys_apart() {
+        let a = capture_id("uploads/a/my capture (1).pcap");
+        assert!(a.starts_with("my_capture__1_-"), "{a}");
+        assert_ne!(capture_id("a/x.pcap"), capture_id("b/x.pcap"));
+        assert_eq!(capture_id("a/x.pcap"), capture_id("a/x.pcap"));
+        assert!(capture_id("../../etc/passwd").starts_with("passwd-"));
+    }
+
+    #[test]
+    fn messages_round_trip_and_stay_small() {
+        let m = ShardMessage {
+            capture: capture_id("x.pcap"),
+            shard: 12,
+            key: shard_key(&capture_id("x.pcap"), 12),
+            flows: 10_000,
+        };
+        let j = m.to_json();
+        assert!(j.len() < 256, "{j}");
+        assert_eq!(ShardMessage::from_json(&j).unwrap(), m);
+        assert!(ShardMessage::from_json("{\"shard\":1}").is_err());
+    }
+}

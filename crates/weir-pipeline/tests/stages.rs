@@ -1,0 +1,157 @@
+//! The stages against a real capture, the real flow engine and the real ONNX Runtime, with a
+//! directory as the store and a Vec as the queue: shards and messages, idempotent results,
+//! status from the objects, damage and non-captures.
+
+use std::path::PathBuf;
+
+use weir_classify::{Classifier, Device, Options};
+use weir_flow::ExtractOptions;
+use weir_pipeline::*;
+
+fn shared() -> PathBuf {
+    std::env::var_os("WEIR_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
+
+fn classifier() -> Classifier {
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/weir-mlp.onnx");
+    Classifier::load(
+        &model,
+        &Options {
+            device: Device::Cpu,
+            threads: 1,
+            ..Options::default()
+        },
+    )
+    .expect("model and ONNX Runtime (scripts/setup-ort.sh) load")
+}
+
+fn strings(df: &polars::prelude::DataFrame, name: &str) -> Vec<String> {
+    let c = df.column(name).unwrap().str().unwrap();
+    c.downcast_iter()
+        .flat_map(|a| a.iter())
+        .map(|s| s.unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn split_classify_progress_on_a_real_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(dir.path());
+    let bytes = std::fs::read(shared().join("labeled/attacks/doup123/udp__flood.pcap")).unwrap();
+    store.put("uploads/udp flood.pcap", &bytes).unwrap();
+
+    let mut queue = Vec::new();
+    let report = split(
+        &store,
+        "uploads/udp flood.pcap",
+        3000,
+        &ExtractOptions::default(),
+        |m| {
+            queue.push(m.to_json());
+            Ok(())
+        },
+    )
+    .unwrap();
+    let id = capture_id("uploads/udp flood.pcap");
+    assert_eq!(report.flows, 10_000);
+    assert_eq!(report.shards, 4);
+    assert_eq!(queue.len(), 4);
+    assert!(report.damage.is_none());
+    let st = Status::load(&store, &id).unwrap();
+    assert_eq!(
+        (st.state, st.shards, st.shards_done, st.flows),
+        (State::Classifying, Some(4), 0, 10_000)
+    );
+
+    // The same flows as the flow stage on its own, in the same order.
+    let mut direct = Vec::new();
+    weir_flow::extract(
+        std::io::Cursor::new(&bytes),
+        &ExtractOptions::default(),
+        |b| direct.extend(b),
+        |_| {},
+    )
+    .unwrap();
+
+    let mut c = classifier();
+    let mut rows = 0;
+    for (i, json) in queue.iter().enumerate() {
+        let m = ShardMessage::from_json(json).unwrap();
+        rows += classify_shard(&store, &mut c, &m).unwrap();
+        let st = progress(&store, &id).unwrap();
+        assert_eq!(st.shards_done, i as u32 + 1);
+    }
+    assert_eq!(rows, 10_000);
+    assert_eq!(progress(&store, &id).unwrap().state, State::Aggregating);
+
+    // A duplicated message rewrites the same object with the same bytes; progress counts it once.
+    let m0 = ShardMessage::from_json(&queue[0]).unwrap();
+    let first = store.get(&result_key(&id, 0)).unwrap();
+    classify_shard(&store, &mut c, &m0).unwrap();
+    assert_eq!(store.get(&result_key(&id, 0)).unwrap(), first);
+    assert_eq!(progress(&store, &id).unwrap().shards_done, 4);
+
+    // Results: the shard's flows in order with the classes a direct classification gives.
+    let df = weir_records::parquet_to_frame(&first).unwrap();
+    assert_eq!(df.height(), 3000);
+    let x: Vec<f32> = direct[..3000]
+        .iter()
+        .flat_map(|f| f.features.map(|v| v as f32))
+        .collect();
+    let p = c.classify(&x).unwrap();
+    let classes = &c.info().classes;
+    let got = strings(&df, "class");
+    let want: Vec<String> = p
+        .predicted
+        .iter()
+        .map(|i| classes[*i as usize].clone())
+        .collect();
+    assert_eq!(got, want);
+    let ids = strings(&df, "community_id");
+    let want_ids: Vec<String> = direct[..3000]
+        .iter()
+        .map(|f| f.community_id.clone())
+        .collect();
+    assert_eq!(ids, want_ids);
+}
+
+#[test]
+fn damage_is_kept_as_a_warning_and_a_non_capture_fails_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(dir.path());
+    let bytes = std::fs::read(shared().join("labeled/attacks/doup123/udp__flood.pcap")).unwrap();
+    store
+        .put("cut.pcap", &bytes[..bytes.len() / 2 + 7])
+        .unwrap();
+    let r = split(
+        &store,
+        "cut.pcap",
+        SHARD_FLOWS,
+        &ExtractOptions::default(),
+        |_| Ok(()),
+    )
+    .unwrap();
+    assert!(r.damage.is_some() && r.flows > 1000, "{r:?}");
+    let st = Status::load(&store, &capture_id("cut.pcap")).unwrap();
+    assert_eq!(st.warnings.len(), 1);
+    assert_eq!(st.flows, r.flows);
+
+    store.put("notes.txt", b"this is not a capture\n").unwrap();
+    let e = split(
+        &store,
+        "notes.txt",
+        SHARD_FLOWS,
+        &ExtractOptions::default(),
+        |_| Ok(()),
+    );
+    assert!(matches!(e, Err(PipelineError::NotACapture(..))), "{e:?}");
+    let st = Status::load(&store, &capture_id("notes.txt")).unwrap();
+    assert_eq!(st.state, State::Failed);
+    assert!(st.reason.unwrap().contains("not a readable capture"));
+    assert!(store
+        .list(&format!("captures/{}/shards/", capture_id("notes.txt")))
+        .unwrap()
+        .is_empty());
+}
