@@ -21,8 +21,10 @@
 //! present, never from counters a duplicate could bump twice.
 #![warn(missing_docs)]
 
+mod aggregate;
 mod store;
 
+pub use aggregate::{aggregate, day_of, search_key, summary_key, CaptureSummary, Tally, TOP};
 pub use store::{LocalStore, Store};
 
 use serde::{Deserialize, Serialize};

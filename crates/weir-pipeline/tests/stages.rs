@@ -155,3 +155,62 @@ fn damage_is_kept_as_a_warning_and_a_non_capture_fails_with_the_reason() {
         .unwrap()
         .is_empty());
 }
+
+#[test]
+fn aggregate_summarizes_and_lays_out_for_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(dir.path());
+    let bytes = std::fs::read(shared().join("labeled/attacks/netlyzer/ddos.pcap")).unwrap();
+    store.put("ddos.pcap", &bytes).unwrap();
+    let id = capture_id("ddos.pcap");
+    let mut queue = Vec::new();
+    let r = split(&store, "ddos.pcap", 2000, &ExtractOptions::default(), |m| {
+        queue.push(m.clone());
+        Ok(())
+    })
+    .unwrap();
+    assert!(
+        aggregate(&store, &id).is_err(),
+        "nothing to aggregate before the shards are classified"
+    );
+    let mut c = classifier();
+    for m in &queue {
+        classify_shard(&store, &mut c, m).unwrap();
+    }
+    let s = aggregate(&store, &id).unwrap();
+    assert_eq!(s.flows, r.flows);
+    assert_eq!(s.classes.values().sum::<u64>(), r.flows);
+    assert_eq!(
+        s.alerts,
+        s.classes
+            .iter()
+            .filter(|(k, _)| k.as_str() != "Normal")
+            .map(|(_, v)| v)
+            .sum::<u64>()
+    );
+    assert_eq!(s.timeline.iter().map(|t| t.flows).sum::<u64>(), r.flows);
+    assert!(s.top_talkers.len() <= TOP && !s.top_talkers.is_empty());
+    assert!(s.top_talkers.windows(2).all(|w| w[0].flows >= w[1].flows));
+    assert_eq!(Status::load(&store, &id).unwrap().state, State::Done);
+
+    // Search layout: every flow once, sorted by time within each part.
+    let parts = store.list(&format!("captures/{id}/flows/")).unwrap();
+    assert!(!parts.is_empty() && parts.iter().all(|k| k.contains("/day=")));
+    let mut rows = 0;
+    for k in &parts {
+        let df = weir_records::parquet_to_frame(&store.get(k).unwrap()).unwrap();
+        rows += df.height() as u64;
+        let ts = df.column("first_ts").unwrap().i64().unwrap().clone();
+        let v: Vec<i64> = ts
+            .downcast_iter()
+            .flat_map(|a| a.iter().map(|x| *x.unwrap()))
+            .collect();
+        assert!(v.windows(2).all(|w| w[0] <= w[1]), "{k} sorted by first_ts");
+    }
+    assert_eq!(rows, r.flows);
+
+    // Idempotent: again, same summary.
+    let summary = store.get(&summary_key(&id)).unwrap();
+    aggregate(&store, &id).unwrap();
+    assert_eq!(store.get(&summary_key(&id)).unwrap(), summary);
+}

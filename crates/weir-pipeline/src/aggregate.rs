@@ -1,0 +1,315 @@
+//! The aggregator: once every shard has its result, build the capture's summary with polars
+//! (counts per class, top talkers and ports, a per-minute timeline, anomaly statistics) and
+//! lay the results out for search (by day, sorted by time, with row-group statistics).
+//! It reads one result at a time: memory is one shard plus one counter per distinct class,
+//! source address, port and minute.
+
+use std::collections::{BTreeMap, HashMap};
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::{progress, PipelineError, State, Status, Store};
+
+/// How many talkers and ports the summary lists.
+pub const TOP: usize = 10;
+
+/// Flows, bytes and alerts of one key (a talker, a port, a minute).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tally {
+    /// The key: an address, `proto/port`, or the minute (RFC 3339 is left to readers: ns since
+    /// the epoch, floored to the minute).
+    pub key: String,
+    /// Flows.
+    pub flows: u64,
+    /// Bytes on the wire, both directions.
+    pub bytes: u64,
+    /// Flows classified as an attack.
+    pub alerts: u64,
+}
+
+/// A capture's summary, stored at `captures/ID/summary.json`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CaptureSummary {
+    /// Capture id.
+    pub capture: String,
+    /// Flows.
+    pub flows: u64,
+    /// Flows classified as an attack.
+    pub alerts: u64,
+    /// Flows per predicted class.
+    pub classes: BTreeMap<String, u64>,
+    /// Sources with the most flows.
+    pub top_talkers: Vec<Tally>,
+    /// Destination `proto/port` pairs with the most flows.
+    pub top_ports: Vec<Tally>,
+    /// Flows per minute of first packet.
+    pub timeline: Vec<Tally>,
+    /// Mean anomaly score.
+    pub anomaly_mean: f64,
+    /// Highest anomaly score.
+    pub anomaly_max: f64,
+}
+
+/// Key of a capture's summary.
+pub fn summary_key(id: &str) -> String {
+    format!("captures/{id}/summary.json")
+}
+
+/// Key of the search-layout part of shard `n` for one day (`YYYY-MM-DD`).
+pub fn search_key(id: &str, day: &str, n: u32) -> String {
+    format!("captures/{id}/flows/day={day}/part-{n:05}.parquet")
+}
+
+fn pe(key: &str) -> impl Fn(PolarsError) -> PipelineError + '_ {
+    move |e| PipelineError::Data(key.to_string(), e.to_string())
+}
+
+/// Merge a grouped frame (`key` column(s) + `flows`, `bytes`, `alerts`) into a map.
+fn merge(
+    into: &mut HashMap<String, Tally>,
+    df: &DataFrame,
+    key: impl Fn(usize) -> String,
+) -> PolarsResult<()> {
+    let get = |name: &str| -> PolarsResult<Vec<u64>> {
+        let c = df.column(name)?.cast(&DataType::UInt64)?;
+        Ok(c.u64()?
+            .downcast_iter()
+            .flat_map(|a| a.iter().map(|v| v.copied().unwrap_or(0)))
+            .collect())
+    };
+    let (f, b, a) = (get("flows")?, get("bytes")?, get("alerts")?);
+    for i in 0..df.height() {
+        let k = key(i);
+        let t = into.entry(k.clone()).or_insert_with(|| Tally {
+            key: k,
+            ..Tally::default()
+        });
+        t.flows += f[i];
+        t.bytes += b[i];
+        t.alerts += a[i];
+    }
+    Ok(())
+}
+
+fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
+    let c = df.column(name)?.cast(&DataType::String)?;
+    Ok(c.str()?
+        .downcast_iter()
+        .flat_map(|a| a.iter().map(|v| v.unwrap_or_default().to_string()))
+        .collect())
+}
+
+/// Group `df` by `by` and sum `one` (flows), `bytes` and `alerts`.
+// polars marks eager group-by aggregations deprecated in favour of its lazy engine; the lazy
+// feature would add polars-plan/-expr/-mem-engine to every build for three group-sums per shard.
+#[allow(deprecated)]
+fn tally(df: &DataFrame, by: &[&str]) -> PolarsResult<DataFrame> {
+    let mut g = df
+        .group_by(by.iter().copied())?
+        .select(["one", "bytes", "alerts"])
+        .sum()?;
+    g.rename("one_sum", "flows".into())?;
+    g.rename("bytes_sum", "bytes".into())?;
+    g.rename("alerts_sum", "alerts".into())?;
+    Ok(g)
+}
+
+fn top(map: HashMap<String, Tally>, n: usize) -> Vec<Tally> {
+    let mut v: Vec<Tally> = map.into_values().collect();
+    v.sort_by(|a, b| b.flows.cmp(&a.flows).then_with(|| a.key.cmp(&b.key)));
+    v.truncate(n);
+    v
+}
+
+/// Aggregate a capture whose shards are all classified: write the summary and the search
+/// layout, mark the capture done (or done-with-warnings when the splitter met damage).
+/// Idempotent: running it twice writes the same objects.
+pub fn aggregate(store: &dyn Store, id: &str) -> Result<CaptureSummary, PipelineError> {
+    let st = progress(store, id)?;
+    if st.state != State::Aggregating
+        && st.state != State::Done
+        && st.state != State::DoneWithWarnings
+    {
+        return Err(PipelineError::Message(format!(
+            "capture {id} is {:?} ({} of {:?} shards classified): nothing to aggregate yet",
+            st.state, st.shards_done, st.shards
+        )));
+    }
+    let mut sum = CaptureSummary {
+        capture: id.to_string(),
+        anomaly_max: f64::NEG_INFINITY,
+        ..Default::default()
+    };
+    let (mut talkers, mut ports, mut minutes) = (HashMap::new(), HashMap::new(), HashMap::new());
+    let mut anomaly_total = 0f64;
+    for (n, key) in store
+        .list(&format!("captures/{id}/results/"))?
+        .iter()
+        .enumerate()
+    {
+        let e = pe(key);
+        let mut df = weir_records::parquet_to_frame(&store.get(key)?).map_err(&e)?;
+        if df.height() == 0 {
+            continue;
+        }
+        let fwd = df
+            .column("bytes_fwd")
+            .map_err(&e)?
+            .cast(&DataType::UInt64)
+            .map_err(&e)?;
+        let bwd = df
+            .column("bytes_bwd")
+            .map_err(&e)?
+            .cast(&DataType::UInt64)
+            .map_err(&e)?;
+        let bytes = (fwd.as_materialized_series() + bwd.as_materialized_series()).map_err(&e)?;
+        let alerts = df
+            .column("alert")
+            .map_err(&e)?
+            .cast(&DataType::UInt64)
+            .map_err(&e)?;
+        let ts = df
+            .column("first_ts")
+            .map_err(&e)?
+            .cast(&DataType::Int64)
+            .map_err(&e)?;
+        let ts: Vec<i64> = ts
+            .i64()
+            .map_err(&e)?
+            .downcast_iter()
+            .flat_map(|a| a.iter().map(|v| v.copied().unwrap_or(0)))
+            .collect();
+        let minute: Vec<i64> = ts
+            .iter()
+            .map(|t| t.div_euclid(60_000_000_000) * 60_000_000_000)
+            .collect();
+        let day: Vec<String> = ts.iter().map(|t| day_of(*t)).collect();
+        let proto_port: Vec<String> = {
+            let p = strings(&df, "proto").map_err(&e)?;
+            let d = strings(&df, "dst_port").map_err(&e)?;
+            p.iter().zip(&d).map(|(p, d)| format!("{p}/{d}")).collect()
+        };
+        let mut work = df.select(["class", "src_ip"]).map_err(&e)?;
+        work.hstack_mut(&[
+            bytes.with_name("bytes".into()).into_column(),
+            alerts.with_name("alerts".into()),
+            Column::new("minute".into(), minute),
+            Column::new("proto_port".into(), proto_port),
+            Column::new("one".into(), vec![1u64; df.height()]),
+        ])
+        .map_err(&e)?;
+        sum.flows += work.height() as u64;
+        let by_class = tally(&work, &["class"]).map_err(&e)?;
+        let names = strings(&by_class, "class").map_err(&e)?;
+        let mut classes = HashMap::new();
+        merge(&mut classes, &by_class, |i| names[i].clone()).map_err(&e)?;
+        for (k, t) in classes {
+            *sum.classes.entry(k).or_default() += t.flows;
+            sum.alerts += t.alerts;
+        }
+        for (map, col) in [
+            (&mut talkers, "src_ip"),
+            (&mut ports, "proto_port"),
+            (&mut minutes, "minute"),
+        ] {
+            let g = tally(&work, &[col]).map_err(&e)?;
+            let keys = strings(&g, col).map_err(&e)?;
+            merge(map, &g, |i| keys[i].clone()).map_err(&e)?;
+        }
+        let an = df
+            .column("anomaly")
+            .map_err(&e)?
+            .cast(&DataType::Float64)
+            .map_err(&e)?;
+        for v in an
+            .f64()
+            .map_err(&e)?
+            .downcast_iter()
+            .flat_map(|a| a.iter().flatten().copied().collect::<Vec<_>>())
+        {
+            anomaly_total += v;
+            sum.anomaly_max = sum.anomaly_max.max(v);
+        }
+        // Search layout: this shard's rows by day of first packet, sorted by time.
+        df.with_column(Column::new("day".into(), day.clone()))
+            .map_err(&e)?;
+        let mut days = day;
+        days.sort();
+        days.dedup();
+        let shard = key
+            .rsplit('/')
+            .next()
+            .and_then(|f| f.split('.').next())
+            .and_then(|s| s.parse::<u32>().ok())
+            .unwrap_or(n as u32);
+        for d in days {
+            let mask = df
+                .column("day")
+                .map_err(&e)?
+                .as_materialized_series()
+                .equal(d.as_str())
+                .map_err(&e)?;
+            let part = df.filter(&mask).map_err(&e)?.drop("day").map_err(&e)?;
+            let mut part = part
+                .sort(["first_ts"], SortMultipleOptions::default())
+                .map_err(&e)?;
+            let k = search_key(id, &d, shard);
+            store.put(
+                &k,
+                &weir_records::frame_to_parquet(&mut part).map_err(pe(&k))?,
+            )?;
+        }
+    }
+    if sum.flows > 0 {
+        sum.anomaly_mean = anomaly_total / sum.flows as f64;
+    } else {
+        sum.anomaly_max = 0.0;
+    }
+    sum.top_talkers = top(talkers, TOP);
+    sum.top_ports = top(ports, TOP);
+    let mut timeline: Vec<Tally> = minutes.into_values().collect();
+    timeline.sort_by_key(|t| t.key.parse::<i64>().unwrap_or(0));
+    sum.timeline = timeline;
+    store.put(
+        &summary_key(id),
+        &serde_json::to_vec_pretty(&sum).unwrap_or_default(),
+    )?;
+    let mut done: Status = st;
+    done.state = if done.warnings.is_empty() {
+        State::Done
+    } else {
+        State::DoneWithWarnings
+    };
+    done.save(store)?;
+    Ok(sum)
+}
+
+/// `YYYY-MM-DD` (UTC) of a timestamp in ns since the epoch.
+pub fn day_of(ts_ns: i64) -> String {
+    let days = ts_ns.div_euclid(86_400_000_000_000);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    format!("{:04}-{m:02}-{d:02}", if m <= 2 { y + 1 } else { y })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_utc_calendar_days() {
+        assert_eq!(day_of(0), "1970-01-01");
+        assert_eq!(day_of(1_709_251_199_000_000_000), "2024-02-29");
+        assert_eq!(day_of(1_709_251_200_000_000_000), "2024-03-01");
+        assert_eq!(day_of(-1), "1969-12-31");
+    }
+}
