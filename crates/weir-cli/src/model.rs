@@ -2,8 +2,6 @@
 //! weir-model (training, ONNX export) and weir-classify (inference through ONNX Runtime).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -11,8 +9,8 @@ use weir_classify::{Classifier, Device, Options};
 use weir_train::data::{label_capture, load_flow_csv, load_manifest, LabelledCapture};
 use weir_train::eval::Evaluation;
 use weir_train::{
-    class_index, dataset, folds, synthetic_suite, Corpus, Recipe, CLASSES, NORMAL, SYNTH_TEST,
-    SYNTH_TRAIN,
+    class_index, dataset, folds, par_map, synthetic_suite, Corpus, Recipe, CLASSES, NORMAL,
+    SYNTH_TEST, SYNTH_TRAIN,
 };
 
 /// Where the labelled data and the manifest are, and how to train.
@@ -84,23 +82,9 @@ fn load_corpus(args: &DataArgs) -> Result<Corpus> {
     let started = Instant::now();
     let entries = load_manifest(&args.manifest, &shared)
         .with_context(|| format!("reading {}", args.manifest.display()))?;
-    let next = AtomicUsize::new(0);
-    let out: Mutex<Vec<Option<Result<LabelledCapture>>>> =
-        Mutex::new((0..entries.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(e) = entries.get(i) else { break };
-                let r = label_capture(&shared, e).map_err(anyhow::Error::from);
-                if let Ok(mut o) = out.lock() {
-                    o[i] = Some(r);
-                }
-            });
-        }
-    });
+    let loaded = par_map(&entries, 2, |e| label_capture(&shared, e));
     let mut captures = Vec::new();
-    for r in out.into_inner().unwrap_or_default().into_iter().flatten() {
+    for r in loaded {
         let c = r?;
         if let Some(w) = &c.warning {
             eprintln!("note: {}: {w} (flows before it kept)", c.entry.file);

@@ -43,7 +43,8 @@ pub struct FlowStart {
     pub dst: IpAddr,
     /// IP protocol.
     pub proto: u8,
-    /// Responder port (TCP/UDP; 0 otherwise).
+    /// Responder port for TCP, UDP and SCTP; 0 for every other protocol (ICMP's "port" in
+    /// a flow record is a code, not a service).
     pub dport: u16,
 }
 
@@ -107,11 +108,7 @@ impl ContextTracker {
             self.forget(&old);
         }
         self.window.push_back(*s);
-        let port = if s.proto == 6 || s.proto == 17 || s.proto == 132 {
-            s.dport
-        } else {
-            0
-        };
+        let port = s.dport;
         let service = inc(&mut self.service, (s.src, s.dst, s.proto, port));
         let src = self.src.entry(s.src).or_default();
         src.flows += 1;
@@ -133,11 +130,7 @@ impl ContextTracker {
     }
 
     fn forget(&mut self, s: &FlowStart) {
-        let port = if s.proto == 6 || s.proto == 17 || s.proto == 132 {
-            s.dport
-        } else {
-            0
-        };
+        let port = s.dport;
         dec(&mut self.service, (s.src, s.dst, s.proto, port));
         if let Some(src) = self.src.get_mut(&s.src) {
             src.flows -= 1;

@@ -428,7 +428,11 @@ impl FlowTable {
                         src: d.src,
                         dst: d.dst,
                         proto: d.proto,
-                        dport,
+                        dport: if matches!(d.proto, 6 | 17 | 132) {
+                            dport
+                        } else {
+                            0
+                        },
                     });
                 }
                 let i = self.alloc(flow);

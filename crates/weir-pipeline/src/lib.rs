@@ -226,7 +226,6 @@ pub fn split(
     let shard_flows = shard_flows.max(1);
     let mut pending: Vec<FlowRecord> = Vec::with_capacity(shard_flows);
     let mut shards = 0u32;
-    let mut flows = 0u64;
     let mut failure: Option<PipelineError> = None;
     let mut emit = |batch: &mut Vec<FlowRecord>, shards: &mut u32| -> Result<(), PipelineError> {
         let key = shard_key(&id, *shards);
@@ -249,7 +248,6 @@ pub fn split(
         reader,
         opts,
         |batch| {
-            flows += batch.len() as u64;
             for f in batch {
                 pending.push(f);
                 if pending.len() >= shard_flows && failure.is_none() {
@@ -283,7 +281,7 @@ pub fn split(
     let report = SplitReport {
         capture: id.clone(),
         shards,
-        flows,
+        flows: summary.flows,
         packets: summary.packets,
         bytes: summary.file_bytes,
         damage: summary.error.as_ref().map(|e| e.to_string()),

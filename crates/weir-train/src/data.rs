@@ -110,19 +110,29 @@ impl LabelledCapture {
     }
 }
 
+/// Every flow of a capture, in output order, with the flow stage's summary (`path` names the
+/// capture in the error).
+fn all_flows(
+    reader: impl std::io::Read + Send,
+    path: &Path,
+) -> Result<(Vec<FlowRecord>, weir_flow::Summary), DataError> {
+    let mut flows = Vec::new();
+    let summary = extract(
+        reader,
+        &ExtractOptions::default(),
+        |b| flows.extend(b),
+        |_| {},
+    )
+    .map_err(|e| DataError::Capture(path.to_path_buf(), e.to_string()))?;
+    Ok((flows, summary))
+}
+
 /// Run the flow stage over a capture and label its flows.
 pub fn label_capture(shared: &Path, entry: &CaptureEntry) -> Result<LabelledCapture, DataError> {
     let path = shared.join(&entry.file);
     let file =
         std::fs::File::open(&path).map_err(|e| DataError::Io(path.clone(), e.to_string()))?;
-    let mut flows = Vec::new();
-    let summary = extract(
-        std::io::BufReader::new(file),
-        &ExtractOptions::default(),
-        |b| flows.extend(b),
-        |_| {},
-    )
-    .map_err(|e| DataError::Capture(path.clone(), e.to_string()))?;
+    let (flows, summary) = all_flows(std::io::BufReader::new(file), &path)?;
     let attack = class_index(&entry.class).unwrap_or(0);
     let normal = class_index(NORMAL).unwrap_or(0);
     let labels = flows
@@ -162,14 +172,7 @@ fn synth_key(a: (IpAddr, u16), b: (IpAddr, u16), proto: u8) -> SynthKey {
 /// Normal and counted in the warning.
 pub fn synthetic_capture(g: &weir_synth::Generated) -> Result<LabelledCapture, DataError> {
     let file = format!("synth/{}", g.file_name());
-    let mut flows = Vec::new();
-    let summary = extract(
-        std::io::Cursor::new(&g.pcap),
-        &ExtractOptions::default(),
-        |b| flows.extend(b),
-        |_| {},
-    )
-    .map_err(|e| DataError::Capture(PathBuf::from(&file), e.to_string()))?;
+    let (flows, summary) = all_flows(std::io::Cursor::new(&g.pcap), Path::new(&file))?;
     let normal = class_index(NORMAL).unwrap_or(0);
     let mut by_key: HashMap<SynthKey, u16> = HashMap::new();
     for l in &g.labels {
