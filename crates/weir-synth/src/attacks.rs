@@ -514,6 +514,14 @@ fn encode(cap: &mut Capture, s: &str) -> String {
 
 /// SQL injection probing (sqlmap-like): many requests that vary one parameter.
 pub fn sqli(cap: &mut Capture, net: &Net, t0: i64) {
+    if cap.rng.chance(0.35) {
+        return crate::busy::mixed_probe(cap, net, t0, "Web Attack - SQL Injection", |cap| {
+            let p = cap.rng.pick(SQLI);
+            let p = encode(cap, p);
+            let (page, param) = cap.rng.pick(&[("/item.php", "id"), ("/", "q"), ("/api/items", "id")]);
+            format!("{page}?{param}={p}")
+        });
+    }
     let n = cap.rng.range(20, 400);
     let rate = cap.rng.lognormal(8.0, 0.8).clamp(0.5, 100.0);
     let (page, param) = cap.rng.pick(&[
@@ -557,6 +565,12 @@ const XSS: &[&str] = &[
 
 /// Cross-site scripting probes, in the query or in a posted comment.
 pub fn xss(cap: &mut Capture, net: &Net, t0: i64) {
+    if cap.rng.chance(0.35) {
+        return crate::busy::mixed_probe(cap, net, t0, "Web Attack - XSS", |cap| {
+            let p = cap.rng.pick(XSS);
+            format!("/search?q={}", p.replace(' ', "%20"))
+        });
+    }
     let n = cap.rng.range(10, 300);
     let rate = cap.rng.lognormal(4.0, 0.8).clamp(0.3, 50.0);
     web_requests(

@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod attacks;
+pub mod busy;
 pub mod net;
 pub mod normal;
 pub mod rng;
@@ -90,10 +91,16 @@ pub struct Scenario {
     pub class: &'static str,
 }
 
-/// Every scenario: one benign, one per attack class weir can generate.
-pub const SCENARIOS: [Scenario; 19] = [
+/// Every scenario: two benign (`normal`: people browsing; `busy`: the same plus bursts of
+/// scripted clients, health checks, logs and metrics over UDP, DNS-heavy hosts, some of it
+/// on loopback), one per attack class weir can generate.
+pub const SCENARIOS: [Scenario; 20] = [
     Scenario {
         name: "normal",
+        class: NORMAL,
+    },
+    Scenario {
+        name: "busy",
         class: NORMAL,
     },
     Scenario {
@@ -221,6 +228,15 @@ pub fn generate(scenario: Scenario, seed: u64) -> Generated {
         t0,
         t0 + minutes as i64 * 60 * SECOND,
     );
+    let t1 = t0 + minutes as i64 * 60 * SECOND;
+    // Bursty benign traffic: the whole point of `busy`, and now and then behind an attack
+    // too, so that a burst is never by itself the sign of one.
+    let bursts = if scenario.name == "busy" {
+        cap.rng.range(2, 6)
+    } else {
+        u64::from(cap.rng.chance(0.3))
+    };
+    busy::bursts(&mut cap, &net, bursts, t0, t1);
     let ta = t0 + cap.rng.range(5, 60) as i64 * SECOND;
     match scenario.name {
         "port-scan" => attacks::port_scan(&mut cap, &net, ta),
