@@ -43,3 +43,12 @@ bench-gpu:
 # Labelled synthetic captures into synth/ (one per scenario; `weir synth --help` for more).
 synth *ARGS:
     cargo run --release --locked -p weir-cli -- synth {{ARGS}}
+
+# LocalStack (S3 + SQS, no Docker) on 127.0.0.1:4566 with weir's bucket, queues, DLQs and the
+# S3 -> SQS notification, and the real function binaries under weir-lambda-local.
+localstack-up:
+    bash localstack/ctl.sh up
+
+# Stop the functions and LocalStack (by PID).
+localstack-down:
+    bash localstack/ctl.sh down

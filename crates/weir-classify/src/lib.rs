@@ -27,6 +27,14 @@ use weir_model::{ModelInfo, INPUT, OUT_ENERGY, OUT_PROBABILITIES};
 /// The ONNX Runtime version `scripts/setup-ort.sh` installs.
 pub const ORT_VERSION: &str = "1.31.1";
 
+/// The model shipped with this build: models/weir-mlp.onnx, trained by `weir train` (see
+/// models/MODEL_CARD.md). `weir analyze` and the function binaries use it unless given
+/// another.
+pub static SHIPPED_MODEL: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../models/weir-mlp.onnx"
+));
+
 /// Default rows per inference call (measured by `just bench-classify`).
 pub const DEFAULT_BATCH: usize = 4096;
 

@@ -14,10 +14,7 @@ use weir_flow::{extract, ExtractOptions, FlowRecord};
 use weir_records::{FlowWriter, OutputFormat, Verdicts, NORMAL_CLASS};
 
 /// The model shipped with this build (models/weir-mlp.onnx, trained by `weir train`).
-pub static EMBEDDED_MODEL: &[u8] = include_bytes!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../models/weir-mlp.onnx"
-));
+pub static EMBEDDED_MODEL: &[u8] = weir_classify::SHIPPED_MODEL;
 
 #[derive(clap::Args, Debug)]
 pub struct AnalyzeArgs {

@@ -302,32 +302,92 @@ pub fn classify_shard(
     classifier: &mut Classifier,
     msg: &ShardMessage,
 ) -> Result<u64, PipelineError> {
-    let data = |e: String| PipelineError::Data(msg.key.clone(), e);
-    let mut df =
-        weir_records::parquet_to_frame(&store.get(&msg.key)?).map_err(|e| data(e.to_string()))?;
-    let x = weir_records::feature_matrix(&df).map_err(|e| data(e.to_string()))?;
-    let p = classifier
-        .classify(&x)
-        .map_err(|e| PipelineError::Classify(msg.key.clone(), e))?;
+    classify_shards(store, classifier, std::slice::from_ref(msg))
+        .pop()
+        .unwrap_or(Ok(0))
+}
+
+/// Classify several shards with one pass through the model (a GPU worker batches the flows
+/// of all the messages it took, not message by message) and store each result as
+/// [`classify_shard`] does. One result per message, in order: a shard that cannot be read or
+/// written fails alone; a model failure fails them all.
+pub fn classify_shards(
+    store: &dyn Store,
+    classifier: &mut Classifier,
+    msgs: &[ShardMessage],
+) -> Vec<Result<u64, PipelineError>> {
+    let mut out: Vec<Result<u64, PipelineError>> = Vec::with_capacity(msgs.len());
+    let mut frames = Vec::new();
+    let mut x: Vec<f32> = Vec::new();
+    for msg in msgs {
+        let data = |e: String| PipelineError::Data(msg.key.clone(), e);
+        let read = store.get(&msg.key).and_then(|b| {
+            let df = weir_records::parquet_to_frame(&b).map_err(|e| data(e.to_string()))?;
+            let f = weir_records::feature_matrix(&df).map_err(|e| data(e.to_string()))?;
+            Ok((df, f))
+        });
+        match read {
+            Ok((df, f)) => {
+                x.extend_from_slice(&f);
+                frames.push((out.len(), df));
+                out.push(Ok(0));
+            }
+            Err(e) => out.push(Err(e)),
+        }
+    }
+    if frames.is_empty() {
+        return out;
+    }
+    let p = match classifier.classify(&x) {
+        Ok(p) => p,
+        Err(e) => {
+            let e = e.to_string();
+            for (i, _) in &frames {
+                out[*i] = Err(PipelineError::Data(msgs[*i].key.clone(), format!("classifying: {e}")));
+            }
+            return out;
+        }
+    };
+    drop(x);
     let classes = classifier.info().classes.clone();
     let version = classifier.info().model_version.clone();
-    let cols = weir_records::verdict_columns(
-        df.height(),
-        &weir_records::Verdicts {
-            classes: &classes,
-            model_version: &version,
-            predicted: &p.predicted,
-            probabilities: &p.probabilities,
-            anomaly: &p.anomaly,
-        },
-    )
-    .map_err(|e| data(e.to_string()))?;
-    df.hstack_mut(&cols).map_err(|e| data(e.to_string()))?;
-    let key = result_key(&msg.capture, msg.shard);
-    let bytes = weir_records::frame_to_parquet(&mut df)
-        .map_err(|e| PipelineError::Data(key.clone(), e.to_string()))?;
-    store.put(&key, &bytes)?;
-    Ok(df.height() as u64)
+    let k = p.classes;
+    let mut row = 0usize;
+    for (i, mut df) in frames {
+        let msg = &msgs[i];
+        let n = df.height();
+        let key = result_key(&msg.capture, msg.shard);
+        let data = |e: String| PipelineError::Data(key.clone(), e);
+        let cols = weir_records::verdict_columns(
+            n,
+            &weir_records::Verdicts {
+                classes: &classes,
+                model_version: &version,
+                predicted: &p.predicted[row..row + n],
+                probabilities: &p.probabilities[row * k..(row + n) * k],
+                anomaly: &p.anomaly[row..row + n],
+            },
+        );
+        row += n;
+        out[i] = cols
+            .and_then(|cols| df.hstack_mut(&cols).map(|_| ()))
+            .and_then(|_| weir_records::frame_to_parquet(&mut df))
+            .map_err(|e| data(e.to_string()))
+            .and_then(|bytes| store.put(&key, &bytes))
+            .map(|_| n as u64);
+    }
+    out
+}
+
+/// Mark a capture failed with `reason` (kept in its status) whatever stage it was in: the
+/// last delivery of a message that keeps failing does this before the message goes to the
+/// dead-letter queue.
+pub fn mark_failed(store: &dyn Store, id: &str, reason: &str) -> Result<Status, PipelineError> {
+    let mut st = Status::load(store, id).unwrap_or_else(|_| Status::new(id, "", State::Failed));
+    st.state = State::Failed;
+    st.reason = Some(reason.to_string());
+    st.save(store)?;
+    Ok(st)
 }
 
 /// Recompute a capture's status from the objects present (split report, results) and store

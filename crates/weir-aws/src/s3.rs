@@ -1,0 +1,199 @@
+//! [`S3Store`]: weir-pipeline's object store over S3.
+
+use std::io::Read;
+
+use aws_sdk_s3::primitives::ByteStream;
+use tokio::runtime::Handle;
+use weir_pipeline::{PipelineError, Store};
+
+use crate::AwsError;
+
+/// Bytes fetched per ranged GET when streaming an object: the reader's memory bound.
+pub const RANGE_BYTES: u64 = 8 << 20;
+
+/// One S3 bucket as weir's object store. Synchronous: call it from a blocking thread (see
+/// the crate docs), never from inside an async task.
+#[derive(Clone, Debug)]
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    rt: Handle,
+}
+
+fn store_err(key: &str, e: AwsError) -> PipelineError {
+    PipelineError::Store(key.to_string(), e.to_string())
+}
+
+impl S3Store {
+    /// The store over `bucket`; `rt` runs the SDK's futures.
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>, rt: Handle) -> Self {
+        S3Store {
+            client,
+            bucket: bucket.into(),
+            rt,
+        }
+    }
+
+    /// The bucket.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// Object size, or None when there is no such object.
+    pub fn size(&self, key: &str) -> Result<Option<u64>, PipelineError> {
+        let r = self.rt.block_on(
+            self.client
+                .head_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send(),
+        );
+        match r {
+            Ok(o) => Ok(Some(o.content_length().unwrap_or(0).max(0) as u64)),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(store_err(key, AwsError::new(format!("HEAD s3://{}/{key}", self.bucket), e))),
+        }
+    }
+
+    /// Bytes `[start, end)` of an object; a body cut off in transfer is fetched again
+    /// (3 tries) on top of the SDK's own retries of the request.
+    fn range(&self, key: &str, start: u64, end: u64) -> Result<Vec<u8>, PipelineError> {
+        let what = format!("GET s3://{}/{key} bytes {start}-{}", self.bucket, end - 1);
+        let mut last = String::new();
+        for _ in 0..3 {
+            let r = self.rt.block_on(async {
+                let o = self
+                    .client
+                    .get_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .range(format!("bytes={start}-{}", end - 1))
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::new(&what, e))?;
+                o.body
+                    .collect()
+                    .await
+                    .map(|b| b.into_bytes().to_vec())
+                    .map_err(|e| AwsError::new(&what, e))
+            });
+            match r {
+                Ok(b) => return Ok(b),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(PipelineError::Store(key.to_string(), last))
+    }
+}
+
+/// Streams an object with ranged GETs of [`RANGE_BYTES`].
+struct RangedReader<'a> {
+    store: &'a S3Store,
+    key: String,
+    size: u64,
+    next: u64,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for RangedReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.buf.len() {
+            if self.next >= self.size {
+                return Ok(0);
+            }
+            let end = (self.next + RANGE_BYTES).min(self.size);
+            self.buf = self
+                .store
+                .range(&self.key, self.next, end)
+                .map_err(std::io::Error::other)?;
+            self.pos = 0;
+            self.next = end;
+            if self.buf.is_empty() {
+                return Ok(0);
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Store for S3Store {
+    fn open(&self, key: &str) -> Result<Box<dyn Read + Send + '_>, PipelineError> {
+        let size = self
+            .size(key)?
+            .ok_or_else(|| PipelineError::Store(key.to_string(), format!("no such object in bucket {}", self.bucket)))?;
+        Ok(Box::new(RangedReader {
+            store: self,
+            key: key.to_string(),
+            size,
+            next: 0,
+            buf: Vec::new(),
+            pos: 0,
+        }))
+    }
+
+    fn get(&self, key: &str) -> Result<Vec<u8>, PipelineError> {
+        let what = format!("GET s3://{}/{key}", self.bucket);
+        self.rt
+            .block_on(async {
+                let o = self
+                    .client
+                    .get_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::new(&what, e))?;
+                o.body
+                    .collect()
+                    .await
+                    .map(|b| b.into_bytes().to_vec())
+                    .map_err(|e| AwsError::new(&what, e))
+            })
+            .map_err(|e| store_err(key, e))
+    }
+
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), PipelineError> {
+        let what = format!("PUT s3://{}/{key}", self.bucket);
+        self.rt
+            .block_on(
+                self.client
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .body(ByteStream::from(bytes.to_vec()))
+                    .send(),
+            )
+            .map(|_| ())
+            .map_err(|e| store_err(key, AwsError::new(what, e)))
+    }
+
+    fn exists(&self, key: &str) -> Result<bool, PipelineError> {
+        Ok(self.size(key)?.is_some())
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {
+        let what = format!("LIST s3://{}/{prefix}", self.bucket);
+        self.rt
+            .block_on(async {
+                let mut keys = Vec::new();
+                let mut pages = self
+                    .client
+                    .list_objects_v2()
+                    .bucket(&self.bucket)
+                    .prefix(prefix)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| AwsError::new(&what, e))?;
+                    keys.extend(page.contents().iter().filter_map(|o| o.key().map(String::from)));
+                }
+                keys.sort();
+                Ok(keys)
+            })
+            .map_err(|e| store_err(prefix, e))
+    }
+}

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# weir on LocalStack, no Docker: LocalStack (S3 + SQS) as a host process on 127.0.0.1:4566,
+# weir's bucket, queues, dead-letter queues and S3 -> SQS notification, and the real function
+# binaries under weir-lambda-local (the local Lambda service). Everything started is stopped
+# by PID.
+#
+#   ctl.sh up                 everything (idempotent: what runs is left running)
+#   ctl.sh down               stop the functions, then LocalStack
+#   ctl.sh start-localstack | stop-localstack | resources | start-functions | stop-functions
+#   ctl.sh env                the variables a shell needs to talk to it (eval "$(ctl.sh env)")
+#   ctl.sh status             what runs
+#
+# Settings (environment): WEIR_LOCALSTACK_DIR (state, logs, PID files; default
+# ~/.cache/weir/localstack-run), WEIR_BUCKET (weir), WEIR_FUNCTIONS_DIR (where the function
+# binaries are; default: build them in release), WEIR_CLASSIFIER (lambda | worker),
+# WEIR_VISIBILITY (seconds before a failed message is delivered again; 30),
+# WEIR_MAX_RECEIVES (deliveries before the dead-letter queue; 3).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+dir="${WEIR_LOCALSTACK_DIR:-$HOME/.cache/weir/localstack-run}"
+bucket="${WEIR_BUCKET:-weir}"
+visibility="${WEIR_VISIBILITY:-30}"
+max_receives="${WEIR_MAX_RECEIVES:-3}"
+endpoint="http://127.0.0.1:4566"
+mkdir -p "$dir"
+
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" AWS_REGION="${AWS_REGION:-us-east-1}"
+export AWS_ENDPOINT_URL="$endpoint"
+
+vbin=""
+ensure_venv() { [ -n "$vbin" ] || vbin="$(bash "$here/install.sh")"; }
+aws_() { ensure_venv; "$vbin/aws" --endpoint-url "$endpoint" "$@"; }
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+stop_pid() { # PIDFILE NAME: TERM, then KILL after 10 s
+  local f="$1" name="$2"
+  if alive "$f"; then
+    local pid; pid="$(cat "$f")"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "$name (pid $pid) did not stop in 10 s: killing it" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    echo "stopped $name (pid $pid)" >&2
+  fi
+  rm -f "$f"
+}
+
+start_localstack() {
+  if alive "$dir/localstack.pid"; then return 0; fi
+  ensure_venv
+  local bin="$vbin"
+  mkdir -p "$dir/localstack-fs"
+  echo "starting LocalStack on $endpoint (log: $dir/localstack.log)" >&2
+  GATEWAY_LISTEN=127.0.0.1:4566 GATEWAY_SERVER=hypercorn DNS_ADDRESS=0 SERVICES=s3,sqs \
+  EAGER_SERVICE_LOADING=1 LOCALSTACK_HOST=127.0.0.1:4566 SQS_ENDPOINT_STRATEGY=path \
+  FILESYSTEM_ROOT="$dir/localstack-fs" DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
+    setsid nohup "$bin/python" -m localstack.runtime.main > "$dir/localstack.log" 2>&1 < /dev/null &
+  echo $! > "$dir/localstack.pid"
+  for _ in $(seq 600); do
+    if grep -q "^Ready\." "$dir/localstack.log" 2>/dev/null; then return 0; fi
+    if ! alive "$dir/localstack.pid"; then
+      echo "LocalStack exited while starting; its log:" >&2; tail -30 "$dir/localstack.log" >&2; exit 1
+    fi
+    sleep 0.1
+  done
+  echo "LocalStack not ready after 60 s; see $dir/localstack.log" >&2; exit 1
+}
+
+queue_arn() { aws_ sqs get-queue-attributes --queue-url "$endpoint/000000000000/$1" \
+  --attribute-names QueueArn --query Attributes.QueueArn --output text; }
+
+resources() {
+  aws_ s3api head-bucket --bucket "$bucket" >/dev/null 2>&1 || aws_ s3api create-bucket --bucket "$bucket" >/dev/null
+  for q in uploads shards aggregate; do
+    aws_ sqs create-queue --queue-name "weir-$q-dlq" >/dev/null
+    local dlq; dlq="$(queue_arn "weir-$q-dlq")"
+    aws_ sqs create-queue --queue-name "weir-$q" --attributes "{\"VisibilityTimeout\":\"$visibility\",\"RedrivePolicy\":\"{\\\"deadLetterTargetArn\\\":\\\"$dlq\\\",\\\"maxReceiveCount\\\":\\\"$max_receives\\\"}\"}" >/dev/null
+  done
+  local arn; arn="$(queue_arn weir-uploads)"
+  aws_ s3api put-bucket-notification-configuration --bucket "$bucket" --notification-configuration \
+    "{\"QueueConfigurations\":[{\"QueueArn\":\"$arn\",\"Events\":[\"s3:ObjectCreated:*\"],\"Filter\":{\"Key\":{\"FilterRules\":[{\"Name\":\"prefix\",\"Value\":\"uploads/\"}]}}}]}"
+  echo "bucket s3://$bucket (uploads/ -> weir-uploads), queues weir-uploads, weir-shards, weir-aggregate (+ -dlq, maxReceiveCount $max_receives)" >&2
+}
+
+functions_dir() {
+  if [ -n "${WEIR_FUNCTIONS_DIR:-}" ]; then echo "$WEIR_FUNCTIONS_DIR"; return; fi
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
+  bash "$repo/scripts/setup-ort.sh" >/dev/null
+  (cd "$repo" && cargo build --release --locked -p weir-functions >&2)
+  echo "$CARGO_TARGET_DIR/release"
+}
+
+start_functions() {
+  if alive "$dir/functions.pid"; then return 0; fi
+  local bin; bin="$(functions_dir)"
+  local classifier="classifier=weir-shards=$bin/weir-classifier,batch=10,concurrency=2,timeout=300"
+  export WEIR_BUCKET="$bucket" WEIR_SHARD_QUEUE=weir-shards WEIR_AGGREGATE_QUEUE=weir-aggregate
+  export WEIR_MAX_RECEIVES="$max_receives" WEIR_THREADS="${WEIR_THREADS:-1}"
+  export ORT_DYLIB_PATH="${ORT_DYLIB_PATH:-$(bash "$repo/scripts/setup-ort.sh")}"
+  local fns=(--function "splitter=weir-uploads=$bin/weir-splitter,batch=1,timeout=900"
+             --function "aggregator=weir-aggregate=$bin/weir-aggregator,batch=1,timeout=300")
+  [ "${WEIR_CLASSIFIER:-lambda}" = lambda ] && fns+=(--function "$classifier")
+  echo "starting the functions (log: $dir/functions.log)" >&2
+  setsid nohup "$bin/weir-lambda-local" --visibility "$visibility" "${fns[@]}" > "$dir/functions.log" 2>&1 < /dev/null &
+  echo $! > "$dir/functions.pid"
+  if [ "${WEIR_CLASSIFIER:-lambda}" = worker ]; then
+    setsid nohup "$bin/weir-worker" --visibility "$visibility" > "$dir/worker.log" 2>&1 < /dev/null &
+    echo $! > "$dir/worker.pid"
+  fi
+  sleep 0.5
+  alive "$dir/functions.pid" || { echo "the functions did not start:" >&2; tail -20 "$dir/functions.log" >&2; exit 1; }
+}
+
+stop_functions() {
+  stop_pid "$dir/worker.pid" weir-worker
+  stop_pid "$dir/functions.pid" weir-lambda-local
+}
+
+case "${1:-}" in
+  up)
+    start_localstack; resources; start_functions
+    cat >&2 <<EOT
+weir is up on LocalStack. Upload a capture and watch it:
+  eval "\$(bash localstack/ctl.sh env)"
+  aws s3 cp capture.pcap s3://$bucket/uploads/
+  aws s3 cp s3://$bucket/captures/<id>/status.json -      (id: file stem + 8 hex; aws s3 ls s3://$bucket/captures/)
+Logs: $dir/{localstack,functions}.log.  Stop: just localstack-down
+EOT
+    ;;
+  down) stop_functions; stop_pid "$dir/localstack.pid" LocalStack ;;
+  start-localstack) start_localstack ;;
+  stop-localstack) stop_pid "$dir/localstack.pid" LocalStack ;;
+  resources) resources ;;
+  start-functions) start_functions ;;
+  stop-functions) stop_functions ;;
+  env)
+    echo "export AWS_ENDPOINT_URL=$endpoint AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY AWS_DEFAULT_REGION=$AWS_DEFAULT_REGION AWS_REGION=$AWS_REGION"
+    ensure_venv
+    echo "export PATH=\"$vbin:\$PATH\""
+    ;;
+  status)
+    for p in localstack functions worker; do
+      if alive "$dir/$p.pid"; then echo "$p: running (pid $(cat "$dir/$p.pid"))"; else echo "$p: stopped"; fi
+    done ;;
+  *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
