@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
@@ -61,7 +62,7 @@ pub struct Clients {
 /// with TLS over rustls/ring and the SDK's standard retry mode: exponential backoff with
 /// jitter on throttling, 5xx, timeouts and refused connections, up to `WEIR_AWS_ATTEMPTS`
 /// attempts (default 10, backoff capped at 5 s: about half a minute of an endpoint being
-/// away, e.g. LocalStack restarting). S3 uses path-style addressing when an endpoint URL is
+/// away, e.g. LocalStack restarting), each attempt cut off after 45 s (5 s to connect). S3 uses path-style addressing when an endpoint URL is
 /// set (LocalStack) or `WEIR_S3_PATH_STYLE=1`.
 pub async fn clients() -> Clients {
     let attempts = std::env::var("WEIR_AWS_ATTEMPTS")
@@ -76,9 +77,16 @@ pub async fn clients() -> Clients {
         .with_max_attempts(attempts)
         .with_initial_backoff(Duration::from_millis(200))
         .with_max_backoff(Duration::from_secs(5));
+    // A frozen endpoint must not hang a function: each attempt gives up after 45 s (long
+    // polls wait at most 20 s), connecting after 5 s; then the retry policy takes over.
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(45))
+        .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
-        .retry_config(retry);
+        .retry_config(retry)
+        .timeout_config(timeouts);
     if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
         loader = loader.region(aws_config::Region::new("us-east-1"));
     }

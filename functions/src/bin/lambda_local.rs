@@ -186,31 +186,42 @@ fn sqs_event(queue: &Queue, msgs: &[weir_aws::Received]) -> Value {
     json!({ "Records": records })
 }
 
-/// One execution environment: its Runtime API, its process (restarted when it dies), and
-/// the event source mapping feeding it.
-async fn environment(spec: Spec, n: usize, queue: Queue, visibility: i32) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let (tx, rx) = mpsc::channel::<Invocation>(1);
-    let api = Arc::new(RuntimeApi {
-        next: Mutex::new(rx),
-        held: Mutex::new(HashMap::new()),
-        name: spec.name.clone(),
-    });
-    let a = api.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
-            let a = a.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| serve(a.clone(), req));
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
-            });
-        }
-    });
-    let start = || {
-        tokio::process::Command::new(&spec.binary)
+/// One run of a function's process with its own Runtime API endpoint. A process that dies
+/// takes its endpoint with it: requests its dead connections still hold get nothing.
+struct Incarnation {
+    child: tokio::process::Child,
+    tx: mpsc::Sender<Invocation>,
+    api: Arc<RuntimeApi>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Incarnation {
+    async fn start(spec: &Spec, n: usize) -> Result<Incarnation> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = mpsc::channel::<Invocation>(1);
+        let api = Arc::new(RuntimeApi {
+            next: Mutex::new(rx),
+            held: Mutex::new(HashMap::new()),
+            name: spec.name.clone(),
+        });
+        let a = api.clone();
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let a = a.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| serve(a.clone(), req));
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, svc)
+                        .await;
+                });
+            }
+        });
+        let child = tokio::process::Command::new(&spec.binary)
             .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", &spec.name)
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
@@ -219,18 +230,37 @@ async fn environment(spec: Spec, n: usize, queue: Queue, visibility: i32) -> Res
             .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", spec.name))
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| format!("starting {}", spec.binary.display()))
-    };
-    let mut child = start()?;
-    info!(function = spec.name, env = n, pid = child.id(), api = %addr, queue = queue.url(), "started");
+            .with_context(|| format!("starting {}", spec.binary.display()))?;
+        info!(function = spec.name, env = n, pid = child.id(), api = %addr, "started");
+        Ok(Incarnation {
+            child,
+            tx,
+            api,
+            server,
+        })
+    }
+
+    /// Replace a dead (or killed) process with a new one on a new endpoint.
+    async fn restart(&mut self, spec: &Spec, n: usize) -> Result<()> {
+        let _ = self.child.kill().await;
+        self.server.abort();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        *self = Incarnation::start(spec, n).await?;
+        Ok(())
+    }
+}
+
+/// One execution environment: a process (replaced when it dies, as Lambda does) and the
+/// event source mapping feeding it.
+async fn environment(spec: Spec, n: usize, queue: Queue, visibility: i32) -> Result<()> {
+    let mut inc = Incarnation::start(&spec, n).await?;
     let mut seq = 0u64;
     loop {
         let msgs = tokio::select! {
             r = queue.receive(spec.batch, 10, visibility) => r,
-            s = child.wait() => {
+            s = inc.child.wait() => {
                 warn!(function = spec.name, "process exited ({s:?}); starting a new execution environment");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                child = start()?;
+                inc.restart(&spec, n).await?;
                 continue;
             }
         };
@@ -252,24 +282,24 @@ async fn environment(spec: Spec, n: usize, queue: Queue, visibility: i32) -> Res
             deadline_ms: now_ms() + spec.timeout.as_millis() as u64,
             reply: rtx,
         };
-        if tx.send(inv).await.is_err() {
+        if inc.tx.send(inv).await.is_err() {
             bail!("runtime API of {} closed", spec.name);
         }
         let outcome = tokio::select! {
             r = rrx => r.ok(),
             _ = tokio::time::sleep(spec.timeout) => {
-                warn!(function = spec.name, "invocation {id} timed out after {:?}; stopping the environment", spec.timeout);
-                let _ = child.kill().await;
+                warn!(function = spec.name, "invocation {id} timed out after {:?}; starting a new execution environment", spec.timeout);
                 None
             }
-            s = child.wait() => {
-                warn!(function = spec.name, "process exited during invocation {id} ({s:?}); messages stay for redelivery");
-                api.held.lock().await.remove(&id);
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                child = start()?;
+            s = inc.child.wait() => {
+                warn!(function = spec.name, "process exited during invocation {id} ({s:?}); messages stay for redelivery; starting a new execution environment");
                 None
             }
         };
+        if outcome.is_none() {
+            inc.api.held.lock().await.clear();
+            inc.restart(&spec, n).await?;
+        }
         let failed: Vec<String> = match outcome {
             Some(Ok(body)) => {
                 let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
