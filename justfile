@@ -52,3 +52,8 @@ localstack-up:
 # Stop the functions and LocalStack (by PID).
 localstack-down:
     bash localstack/ctl.sh down
+
+# weir analyze MB/s vs suricata --runmode single on the benchmark capture, and the LocalStack
+# end-to-end time from upload to done.
+bench-pipeline:
+    bash scripts/bench-pipeline.sh

@@ -7,30 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
-shared="${WEIR_SHARED:-$(cd .. && pwd)/shared}"
 cap="${1:-$HOME/.cache/weir/bench.pcap}"
 runs="${RUNS:-3}"
 
-apt_install() {
-  export DEBIAN_FRONTEND=noninteractive
-  if [ ! -f /var/lib/apt/periodic/weir-updated ]; then apt-get update -qq; mkdir -p /var/lib/apt/periodic; touch /var/lib/apt/periodic/weir-updated; fi
-  apt-get install -y -qq "$@" >/dev/null
-}
-command -v /usr/bin/time >/dev/null || apt_install time
-command -v tshark >/dev/null || apt_install tshark
-command -v mergecap >/dev/null || apt_install wireshark-common
-if ! command -v suricata >/dev/null; then
-  if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
-    echo "deb http://deb.debian.org/debian bookworm-backports main" > /etc/apt/sources.list.d/bookworm-backports.list
-    rm -f /var/lib/apt/periodic/weir-updated
-  fi
-  apt_install -t bookworm-backports suricata
-fi
-if [ ! -s "$cap" ]; then
-  echo "building the benchmark capture $cap (a few minutes) ..."
-  mkdir -p "$(dirname "$cap")"
-  bash "$shared/bench/make-bench-pcap" "$cap"
-fi
+source scripts/peers.sh
+install_peers
+bench_capture "$cap"
 cargo build --release --locked -p weir-cli
 weir="$CARGO_TARGET_DIR/release/weir"
 size=$(stat -c %s "$cap")

@@ -9,5 +9,6 @@ cargo build --release --locked -p weir-cli
 weir="$CARGO_TARGET_DIR/release/weir"
 "$weir" analyze samples/loopback.pcapng --data-dir data
 echo
-echo "Results: data/captures/loopback.pcapng/flows.parquet (one row per flow: tuple, features, class,"
-echo "class probabilities, anomaly score) and data/captures/loopback.pcapng/summary.json."
+echo "Results under data/captures/loopback-5b00ecbc/: results/*.parquet (one row per flow: tuple,"
+echo "features, class, class probabilities, anomaly score), summary.json, status.json, and"
+echo "flows/day=*/ (the same rows by day, sorted by time) - the layout the pipeline writes to S3."

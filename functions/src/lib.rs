@@ -55,10 +55,16 @@ pub fn load_model() -> anyhow::Result<Arc<Mutex<Classifier>>> {
             .parse::<Device>()
             .map_err(|e| anyhow::anyhow!("WEIR_DEVICE={d}: {e}"))?;
     }
-    if let Some(t) = std::env::var("WEIR_THREADS").ok().and_then(|v| v.parse().ok()) {
+    if let Some(t) = std::env::var("WEIR_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         opts.threads = t;
     }
-    if let Some(b) = std::env::var("WEIR_BATCH").ok().and_then(|v| v.parse().ok()) {
+    if let Some(b) = std::env::var("WEIR_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         opts.batch = b;
     }
     let c = match std::env::var("WEIR_MODEL") {

@@ -101,7 +101,10 @@ impl Stack {
         let t = Instant::now();
         loop {
             if let Ok(st) = Status::load(&self.store, id) {
-                if matches!(st.state, State::Done | State::DoneWithWarnings | State::Failed) {
+                if matches!(
+                    st.state,
+                    State::Done | State::DoneWithWarnings | State::Failed
+                ) {
                     return st;
                 }
             }
@@ -201,10 +204,19 @@ fn assert_same_results(aws: &DataFrame, local: &DataFrame) {
     for c in ["community_id", "src_ip", "dst_ip", "class", "model_version"] {
         assert_eq!(column_str(aws, c), column_str(local, c), "column {c}");
     }
-    for c in ["first_ts", "packets_fwd", "bytes_fwd", "class_probability", "anomaly"] {
+    for c in [
+        "first_ts",
+        "packets_fwd",
+        "bytes_fwd",
+        "class_probability",
+        "anomaly",
+    ] {
         let (a, b) = (column_f64(aws, c), column_f64(local, c));
         for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-            assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{c} row {i}: {x} vs {y}");
+            assert!(
+                (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                "{c} row {i}: {x} vs {y}"
+            );
         }
     }
 }
@@ -224,7 +236,10 @@ fn localstack_end_to_end_and_faults() {
     let key = "uploads/udp flood.pcap";
     let id = stack.upload(key, &flood);
     let st = stack.wait_final(&id, 300);
-    eprintln!("udp flood: upload to done in {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "udp flood: upload to done in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     assert_eq!(st.state, State::Done, "{st:?}");
     assert_eq!(st.shards, Some(5));
     assert_eq!(st.flows, 10_000);
@@ -258,9 +273,19 @@ fn localstack_end_to_end_and_faults() {
     let st = stack.wait_final(&id, 120);
     assert_eq!(st.state, State::Done);
     for n in 0..5 {
-        assert_eq!(stack.store.get(&result_key(&id, n)).unwrap(), before[n as usize]);
+        assert_eq!(
+            stack.store.get(&result_key(&id, n)).unwrap(),
+            before[n as usize]
+        );
     }
-    assert_eq!(stack.store.list(&format!("captures/{id}/results/")).unwrap().len(), 5);
+    assert_eq!(
+        stack
+            .store
+            .list(&format!("captures/{id}/results/"))
+            .unwrap()
+            .len(),
+        5
+    );
     assert_eq!(summary(&stack.store, &id)["flows"], 10_000);
 
     // 3. A truncated capture: done-with-warnings, the flows before the damage kept.
@@ -298,13 +323,19 @@ fn localstack_end_to_end_and_faults() {
         if !got.is_empty() {
             break got;
         }
-        assert!(t.elapsed().as_secs() < 90, "poison message not in the DLQ after 90 s");
+        assert!(
+            t.elapsed().as_secs() < 90,
+            "poison message not in the DLQ after 90 s"
+        );
     };
     assert_eq!(dead.len(), 1);
     assert_eq!(ShardMessage::from_json(&dead[0].body).unwrap(), poison);
     let st = Status::load(&stack.store, pid).unwrap();
     assert_eq!(st.state, State::Failed);
-    assert!(st.reason.unwrap_or_default().contains("ghost-00000000/shards/00000.parquet"));
+    assert!(st
+        .reason
+        .unwrap_or_default()
+        .contains("ghost-00000000/shards/00000.parquet"));
 
     // 6. The classifier killed mid-batch: its messages come back after the visibility
     //    timeout and the capture still ends with every flow exactly once.
@@ -313,18 +344,30 @@ fn localstack_end_to_end_and_faults() {
     let t = Instant::now();
     loop {
         let st = Status::load(&stack.store, &kid).ok();
-        if st.as_ref().is_some_and(|s| s.state == State::Classifying || s.shards_done > 0) {
+        if st
+            .as_ref()
+            .is_some_and(|s| s.state == State::Classifying || s.shards_done > 0)
+        {
             break;
         }
         assert!(t.elapsed().as_secs() < 120, "never started classifying");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let killed = Command::new("pkill").args(["-KILL", "-x", "weir-classifier"]).status().unwrap();
+    let killed = Command::new("pkill")
+        .args(["-KILL", "-x", "weir-classifier"])
+        .status()
+        .unwrap();
     assert!(killed.success(), "no classifier process to kill");
     let st = stack.wait_final(&kid, 300);
     assert_eq!(st.state, State::Done);
-    assert!(stack.log("functions.log").contains("starting a new execution environment")
-        || stack.log("functions.log").contains("messages stay for redelivery"));
+    assert!(
+        stack
+            .log("functions.log")
+            .contains("starting a new execution environment")
+            || stack
+                .log("functions.log")
+                .contains("messages stay for redelivery")
+    );
     assert_same_results(&results(&stack.store, &kid), &results(&local, &id));
     assert_eq!(summary(&stack.store, &kid)["flows"], 10_000);
 }
@@ -376,7 +419,10 @@ fn localstack_outage_mid_run() {
     //    queues exist again.
     Stack::ctl(stack.dir.path(), "stop-localstack");
     std::thread::sleep(Duration::from_secs(3));
-    assert!(functions_alive(&stack), "the functions died with LocalStack");
+    assert!(
+        functions_alive(&stack),
+        "the functions died with LocalStack"
+    );
     Stack::ctl(stack.dir.path(), "start-localstack");
     Stack::ctl(stack.dir.path(), "resources");
     let sample = std::fs::read(repo().join("samples/loopback.pcapng")).unwrap();

@@ -87,9 +87,9 @@ impl Ctx {
                 capture: id.to_string(),
             })
             .unwrap_or_default();
-            self.rt
-                .block_on(self.aggregate.send(&body))
-                .map_err(|e| PipelineError::Store(self.aggregate.url().to_string(), e.to_string()))?;
+            self.rt.block_on(self.aggregate.send(&body)).map_err(|e| {
+                PipelineError::Store(self.aggregate.url().to_string(), e.to_string())
+            })?;
         }
         Ok(())
     }
@@ -97,7 +97,11 @@ impl Ctx {
     /// On the last delivery of a failing message, mark its capture failed.
     fn give_up(&self, store: &dyn Store, id: &str, receives: u32, reason: &str) {
         if receives >= self.settings.max_receives {
-            warn!(capture = id, reason, "giving up after {receives} deliveries; message goes to the dead-letter queue");
+            warn!(
+                capture = id,
+                reason,
+                "giving up after {receives} deliveries; message goes to the dead-letter queue"
+            );
             if let Err(e) = weir_pipeline::mark_failed(store, id, reason) {
                 warn!(capture = id, "could not mark the capture failed: {e}");
             }
@@ -182,7 +186,12 @@ fn split_one(ctx: &Ctx, bucket: &str, key: &str, receives: u32) -> Result<Value,
     };
     match weir_pipeline::split(&store, key, ctx.settings.shard_flows, &opts, send) {
         Ok(report) => {
-            info!(capture = id, shards = report.shards, flows = report.flows, "split");
+            info!(
+                capture = id,
+                shards = report.shards,
+                flows = report.flows,
+                "split"
+            );
             ctx.advance(&store, &id).map_err(|e| e.to_string())?;
             Ok(json!({ "capture": id, "shards": report.shards, "flows": report.flows }))
         }
@@ -227,7 +236,11 @@ impl Work {
 
 /// Classify the shards the messages point at, in one pass through the model; returns the ids
 /// of the messages that failed.
-pub async fn classify(ctx: Arc<Ctx>, model: Arc<Mutex<Classifier>>, work: Vec<Work>) -> Vec<String> {
+pub async fn classify(
+    ctx: Arc<Ctx>,
+    model: Arc<Mutex<Classifier>>,
+    work: Vec<Work>,
+) -> Vec<String> {
     let c = ctx.clone();
     let r = blocking(move || classify_blocking(&c, &model, &work)).await;
     r.unwrap_or_else(|e| {
@@ -265,12 +278,22 @@ fn classify_blocking(ctx: &Ctx, model: &Mutex<Classifier>, work: &[Work]) -> Vec
     for ((m, w), r) in msgs.iter().zip(&owners).zip(results) {
         match r {
             Ok(n) => {
-                info!(capture = m.capture, shard = m.shard, flows = n, "classified");
+                info!(
+                    capture = m.capture,
+                    shard = m.shard,
+                    flows = n,
+                    "classified"
+                );
                 captures.insert(m.capture.clone());
             }
             Err(e) => {
                 let e = e.to_string();
-                warn!(capture = m.capture, shard = m.shard, "classify failed (delivery {}): {e}", w.receives);
+                warn!(
+                    capture = m.capture,
+                    shard = m.shard,
+                    "classify failed (delivery {}): {e}",
+                    w.receives
+                );
                 ctx.give_up(&store, &m.capture, w.receives, &e);
                 failed.push(w.id.clone());
             }
@@ -314,7 +337,10 @@ pub async fn aggregator(ctx: Arc<Ctx>, event: SqsEvent) -> SqsBatchResponse {
         })
         .await;
         if let Err(e) = r.and_then(|r| r) {
-            warn!(message = w.id, "aggregate failed (delivery {}): {e}", w.receives);
+            warn!(
+                message = w.id,
+                "aggregate failed (delivery {}): {e}", w.receives
+            );
             failed.push(w.id);
         }
     }
@@ -400,7 +426,10 @@ pub async fn poll(
                 continue;
             }
             if let Err(e) = queue.delete(&m.receipt).await {
-                warn!("delete {}: {e} (it will be delivered again; the result is rewritten the same)", m.id);
+                warn!(
+                    "delete {}: {e} (it will be delivered again; the result is rewritten the same)",
+                    m.id
+                );
             }
             handled += 1;
         }

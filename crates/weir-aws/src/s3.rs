@@ -51,7 +51,10 @@ impl S3Store {
         match r {
             Ok(o) => Ok(Some(o.content_length().unwrap_or(0).max(0) as u64)),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
-            Err(e) => Err(store_err(key, AwsError::new(format!("HEAD s3://{}/{key}", self.bucket), e))),
+            Err(e) => Err(store_err(
+                key,
+                AwsError::new(format!("HEAD s3://{}/{key}", self.bucket), e),
+            )),
         }
     }
 
@@ -61,28 +64,42 @@ impl S3Store {
         let what = format!("GET s3://{}/{key} bytes {start}-{}", self.bucket, end - 1);
         let mut last = String::new();
         for _ in 0..3 {
-            let r = self.rt.block_on(async {
-                let o = self
-                    .client
-                    .get_object()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .range(format!("bytes={start}-{}", end - 1))
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::new(&what, e))?;
-                o.body
-                    .collect()
-                    .await
-                    .map(|b| b.into_bytes().to_vec())
-                    .map_err(|e| AwsError::new(&what, e))
-            });
+            let r = self.rt.block_on(self.fetch(
+                key,
+                Some(format!("bytes={start}-{}", end - 1)),
+                &what,
+            ));
             match r {
                 Ok(b) => return Ok(b),
                 Err(e) => last = e.to_string(),
             }
         }
         Err(PipelineError::Store(key.to_string(), last))
+    }
+}
+
+impl S3Store {
+    /// GET an object (or a `bytes=A-B` range of it) whole.
+    async fn fetch(
+        &self,
+        key: &str,
+        range: Option<String>,
+        what: &str,
+    ) -> Result<Vec<u8>, AwsError> {
+        let o = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_range(range)
+            .send()
+            .await
+            .map_err(|e| AwsError::new(what, e))?;
+        o.body
+            .collect()
+            .await
+            .map(|b| b.into_bytes().to_vec())
+            .map_err(|e| AwsError::new(what, e))
     }
 }
 
@@ -122,9 +139,12 @@ impl Read for RangedReader<'_> {
 
 impl Store for S3Store {
     fn open(&self, key: &str) -> Result<Box<dyn Read + Send + '_>, PipelineError> {
-        let size = self
-            .size(key)?
-            .ok_or_else(|| PipelineError::Store(key.to_string(), format!("no such object in bucket {}", self.bucket)))?;
+        let size = self.size(key)?.ok_or_else(|| {
+            PipelineError::Store(
+                key.to_string(),
+                format!("no such object in bucket {}", self.bucket),
+            )
+        })?;
         Ok(Box::new(RangedReader {
             store: self,
             key: key.to_string(),
@@ -138,21 +158,7 @@ impl Store for S3Store {
     fn get(&self, key: &str) -> Result<Vec<u8>, PipelineError> {
         let what = format!("GET s3://{}/{key}", self.bucket);
         self.rt
-            .block_on(async {
-                let o = self
-                    .client
-                    .get_object()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::new(&what, e))?;
-                o.body
-                    .collect()
-                    .await
-                    .map(|b| b.into_bytes().to_vec())
-                    .map_err(|e| AwsError::new(&what, e))
-            })
+            .block_on(self.fetch(key, None, &what))
             .map_err(|e| store_err(key, e))
     }
 
@@ -175,6 +181,20 @@ impl Store for S3Store {
         Ok(self.size(key)?.is_some())
     }
 
+    fn delete(&self, key: &str) -> Result<(), PipelineError> {
+        let what = format!("DELETE s3://{}/{key}", self.bucket);
+        self.rt
+            .block_on(
+                self.client
+                    .delete_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .send(),
+            )
+            .map(|_| ())
+            .map_err(|e| store_err(key, AwsError::new(what, e)))
+    }
+
     fn list(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {
         let what = format!("LIST s3://{}/{prefix}", self.bucket);
         self.rt
@@ -189,7 +209,11 @@ impl Store for S3Store {
                     .send();
                 while let Some(page) = pages.next().await {
                     let page = page.map_err(|e| AwsError::new(&what, e))?;
-                    keys.extend(page.contents().iter().filter_map(|o| o.key().map(String::from)));
+                    keys.extend(
+                        page.contents()
+                            .iter()
+                            .filter_map(|o| o.key().map(String::from)),
+                    );
                 }
                 keys.sort();
                 Ok(keys)

@@ -1,17 +1,18 @@
-//! `weir analyze`: capture → flows → classification → Parquet results + a summary, in one
-//! process. The flow stage runs on this thread; classification and writing on another.
+//! `weir analyze`: the pipeline's stages in one process, the embedded default. The same
+//! functions the Lambdas run (weir-pipeline's split, classify_shards, aggregate), with a
+//! directory as the object store and a channel as the queue: the splitter on this thread,
+//! the classifier on another, so both cores work. DIR ends up with exactly the layout the
+//! functions write to S3 (`captures/ID/...`), which `weir serve` and other tools read.
 
-use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::BufWriter;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use weir_classify::{Classifier, Device, Options};
-use weir_flow::{extract, ExtractOptions, FlowRecord};
-use weir_records::{FlowWriter, OutputFormat, Verdicts, NORMAL_CLASS};
+use weir_flow::ExtractOptions;
+use weir_pipeline::{LocalStore, PipelineError, ShardMessage, Status, Store};
 
 /// The model shipped with this build (models/weir-mlp.onnx, trained by `weir train`).
 pub static EMBEDDED_MODEL: &[u8] = weir_classify::SHIPPED_MODEL;
@@ -44,27 +45,58 @@ pub struct AnalyzeArgs {
     quiet: bool,
 }
 
-/// What the classifier thread accumulates.
-#[derive(Default)]
-struct Tally {
-    flows: u64,
-    classes: BTreeMap<String, u64>,
-    nonfinite: usize,
-    /// (anomaly, class, probability, flow description) of the alerts, highest probability first.
-    top: Vec<(f32, String, f32, String)>,
+/// The data directory as the store, with the capture file standing in for its upload key
+/// (read in place, not copied), its reads driving the progress bar.
+struct Local {
+    store: LocalStore,
+    key: String,
+    path: PathBuf,
+    bar: Option<indicatif::ProgressBar>,
 }
 
-fn describe(f: &FlowRecord) -> String {
-    format!(
-        "{} {}:{} -> {}:{} ({} pkts)",
-        crate::proto_name(f.proto),
-        f.src_ip,
-        f.src_port,
-        f.dst_ip,
-        f.dst_port,
-        f.packets_fwd + f.packets_bwd
-    )
+struct Counted<R> {
+    inner: R,
+    bar: Option<indicatif::ProgressBar>,
 }
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(b) = &self.bar {
+            b.inc(n as u64);
+        }
+        Ok(n)
+    }
+}
+
+impl Store for Local {
+    fn open(&self, key: &str) -> Result<Box<dyn Read + Send + '_>, PipelineError> {
+        if key != self.key {
+            return self.store.open(key);
+        }
+        let f = std::fs::File::open(&self.path)
+            .map_err(|e| PipelineError::Store(self.path.display().to_string(), e.to_string()))?;
+        Ok(Box::new(Counted {
+            inner: std::io::BufReader::with_capacity(1 << 20, f),
+            bar: self.bar.clone(),
+        }))
+    }
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), PipelineError> {
+        self.store.put(key, bytes)
+    }
+    fn exists(&self, key: &str) -> Result<bool, PipelineError> {
+        Ok(key == self.key || self.store.exists(key)?)
+    }
+    fn list(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {
+        self.store.list(prefix)
+    }
+    fn delete(&self, key: &str) -> Result<(), PipelineError> {
+        self.store.delete(key)
+    }
+}
+
+/// Shard messages the classifier thread takes at once (one pass through the model).
+const TAKE: usize = 8;
 
 pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
     let started = Instant::now();
@@ -80,146 +112,123 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
     };
     let info = classifier.info().clone();
     let provider = classifier.provider();
-    let file = File::open(&args.capture)
-        .with_context(|| format!("cannot open {}", args.capture.display()))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let size = std::fs::metadata(&args.capture)
+        .with_context(|| format!("cannot open {}", args.capture.display()))?
+        .len();
     let name = args
         .capture
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "capture".into());
-    let dir = args.data_dir.join("captures").join(&name);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let out_path = dir.join("flows.parquet");
-    let tmp_path = dir.join("flows.parquet.part");
-    let sink = BufWriter::with_capacity(
-        1 << 20,
-        File::create(&tmp_path).with_context(|| format!("cannot create {}", tmp_path.display()))?,
-    );
-
+    // The key an S3 upload of this file would have: the same capture id, the same layout.
+    let key = format!("uploads/{name}");
+    let id = weir_pipeline::capture_id(&key);
     let bar = crate::progress_bar("analyzing", size, !args.quiet && size > 8 << 20);
+    let store = Local {
+        store: LocalStore::new(&args.data_dir),
+        key: key.clone(),
+        path: args.capture.clone(),
+        bar: bar.clone(),
+    };
 
-    let (tx, rx) = crossbeam_channel::bounded::<Vec<FlowRecord>>(8);
-    let info2 = info.clone();
-    let worker = std::thread::spawn(move || -> Result<Tally> {
-        let mut w = FlowWriter::new(sink, OutputFormat::Parquet)
-            .classified(&info2.classes, &info2.model_version);
-        let mut t = Tally::default();
-        let mut x: Vec<f32> = Vec::new();
-        for batch in rx {
-            x.clear();
-            for f in &batch {
-                x.extend(f.features.iter().map(|v| *v as f32));
-            }
-            let p = classifier.classify(&x)?;
-            w.write_classified(
-                &batch,
-                &Verdicts {
-                    classes: &info2.classes,
-                    model_version: &info2.model_version,
-                    predicted: &p.predicted,
-                    probabilities: &p.probabilities,
-                    anomaly: &p.anomaly,
-                },
-            )?;
-            t.flows += batch.len() as u64;
-            t.nonfinite += p.nonfinite_rows;
-            for (i, f) in batch.iter().enumerate() {
-                let class = &info2.classes[p.predicted[i] as usize];
-                *t.classes.entry(class.clone()).or_insert(0) += 1;
-                if class != NORMAL_CLASS {
-                    let prob = p.row(i)[p.predicted[i] as usize];
-                    t.top.push((p.anomaly[i], class.clone(), prob, describe(f)));
+    let (tx, rx) = crossbeam_channel::bounded::<ShardMessage>(2 * TAKE);
+    let (split, classified) = std::thread::scope(|s| {
+        let store = &store;
+        let worker = s.spawn(move || -> Result<u64, PipelineError> {
+            let mut flows = 0;
+            while let Ok(first) = rx.recv() {
+                let mut msgs = vec![first];
+                while msgs.len() < TAKE {
+                    match rx.try_recv() {
+                        Ok(m) => msgs.push(m),
+                        Err(_) => break,
+                    }
+                }
+                for r in weir_pipeline::classify_shards(store, &mut classifier, &msgs) {
+                    flows += r?;
                 }
             }
-            t.top.sort_by(|a, b| b.2.total_cmp(&a.2));
-            t.top.truncate(10);
-        }
-        w.finish()?;
-        Ok(t)
+            Ok(flows)
+        });
+        let split = weir_pipeline::split(
+            store,
+            &key,
+            weir_pipeline::SHARD_FLOWS,
+            &ExtractOptions::default(),
+            |m| {
+                tx.send(m.clone())
+                    .map_err(|_| PipelineError::Message("the classifier stopped".into()))
+            },
+        );
+        drop(tx);
+        let classified = worker.join().unwrap_or_else(|_| {
+            Err(PipelineError::Message(
+                "the classifier thread panicked".into(),
+            ))
+        });
+        (split, classified)
     });
-    let result = extract(
-        file,
-        &ExtractOptions::default(),
-        |b| {
-            let _ = tx.send(b);
-        },
-        |pos| {
-            if let Some(b) = &bar {
-                b.set_position(pos);
-            }
-        },
-    );
-    drop(tx);
-    let tally = worker
-        .join()
-        .map_err(|_| anyhow::anyhow!("the classifier thread panicked"))?;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let summary = match result {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp_path);
-            bail!("{}: {e}", args.capture.display());
-        }
+    // A classifier failure explains a splitter that could not send: report it first.
+    classified.with_context(|| format!("classifying {}", args.capture.display()))?;
+    let report = match split {
+        Ok(r) => r,
+        Err(e @ PipelineError::NotACapture(..)) => bail!("{e}"),
+        Err(e) => return Err(e).context(format!("splitting {}", args.capture.display())),
     };
-    let tally = tally.with_context(|| format!("classifying into {}", out_path.display()))?;
-    std::fs::rename(&tmp_path, &out_path)
-        .with_context(|| format!("cannot move results to {}", out_path.display()))?;
+    let summary = weir_pipeline::aggregate(&store, &id)
+        .with_context(|| format!("summarizing {}", args.capture.display()))?;
+    let status = Status::load(&store, &id)?;
     let elapsed = started.elapsed().as_secs_f64();
-    let alerts: u64 = tally
-        .classes
-        .iter()
-        .filter(|(c, _)| c.as_str() != NORMAL_CLASS)
-        .map(|(_, n)| n)
-        .sum();
-    let status = if summary.error.is_some() {
-        "done-with-warnings"
-    } else {
-        "done"
-    };
+    let dir = args.data_dir.join("captures").join(&id);
     let js = json!({
         "capture": args.capture.display().to_string(),
-        "status": status,
-        "warning": summary.error.as_ref().map(|e| e.to_string()),
-        "packets": summary.packets,
-        "packets_skipped": summary.skipped_total(),
-        "flows": tally.flows,
-        "alerts": alerts,
-        "classes": tally.classes,
-        "nonfinite_feature_flows": tally.nonfinite,
-        "top_alerts": tally.top.iter().map(|(a, c, p, d)| json!({"class": c, "probability": p, "anomaly": a, "flow": d})).collect::<Vec<_>>(),
+        "id": id,
+        "status": status.state,
+        "warning": report.damage,
+        "packets": report.packets,
+        "flows": summary.flows,
+        "shards": report.shards,
+        "alerts": summary.alerts,
+        "classes": summary.classes,
+        "top_alerts": summary.top_alerts,
+        "top_talkers": summary.top_talkers,
+        "top_ports": summary.top_ports,
+        "anomaly_mean": summary.anomaly_mean,
+        "anomaly_max": summary.anomaly_max,
         "model_version": info.model_version,
         "provider": provider.name(),
-        "results": out_path.display().to_string(),
+        "results": dir.display().to_string(),
         "seconds": elapsed,
         "bytes": size,
     });
-    std::fs::write(
-        dir.join("summary.json"),
-        serde_json::to_string_pretty(&js)? + "\n",
-    )
-    .with_context(|| format!("cannot write {}", dir.join("summary.json").display()))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&js)?);
     }
     if !args.quiet {
-        print_table(&args.capture, &js, &tally, elapsed, size);
+        print_table(&args.capture, &js, &summary, elapsed, size);
     }
-    Ok(if summary.packets > 0 || summary.error.is_none() {
+    Ok(if report.packets > 0 || report.damage.is_none() {
         0
     } else {
         1
     })
 }
 
-fn print_table(capture: &Path, js: &serde_json::Value, t: &Tally, elapsed: f64, size: u64) {
+fn print_table(
+    capture: &Path,
+    js: &serde_json::Value,
+    t: &weir_pipeline::CaptureSummary,
+    elapsed: f64,
+    size: u64,
+) {
     let mut s = format!(
         "{}: {} flows, {} alerts in {:.2} s ({:.0} MB/s), model {} on {}\n",
         capture.display(),
         t.flows,
-        js["alerts"],
+        t.alerts,
         elapsed,
         size as f64 / 1e6 / elapsed.max(1e-9),
         js["model_version"].as_str().unwrap_or_default(),
@@ -231,17 +240,20 @@ fn print_table(capture: &Path, js: &serde_json::Value, t: &Tally, elapsed: f64, 
     for (c, n) in classes {
         s.push_str(&format!("  {c:<28} {n:>6}\n"));
     }
-    if !t.top.is_empty() {
+    if !t.top_alerts.is_empty() {
         s.push_str("  top alerts (by probability):\n");
-        for (a, c, p, d) in t.top.iter().take(5) {
-            s.push_str(&format!("    {c:<24} p={p:.2} anomaly={a:>7.2}  {d}\n"));
+        for a in t.top_alerts.iter().take(5) {
+            s.push_str(&format!(
+                "    {:<24} p={:.2} anomaly={:>7.2}  {} ({} pkts)\n",
+                a.class, a.probability, a.anomaly, a.flow, a.packets
+            ));
         }
     }
     if let Some(w) = js["warning"].as_str() {
         s.push_str(&format!("  warning: {w} (flows before it kept)\n"));
     }
     s.push_str(&format!(
-        "  results: {}\n",
+        "  results: {}/ (summary.json, status.json, results/*.parquet, flows/day=*/)\n",
         js["results"].as_str().unwrap_or_default()
     ));
     eprint!("{s}");

@@ -399,24 +399,7 @@ fn progress_bar(verb: &str, size: u64, wanted: bool) -> Option<indicatif::Progre
     })
 }
 
-fn proto_name(p: u8) -> String {
-    match p {
-        1 => "ICMP".into(),
-        2 => "IGMP".into(),
-        6 => "TCP".into(),
-        17 => "UDP".into(),
-        41 => "IPv6-in-IP".into(),
-        47 => "GRE".into(),
-        50 => "ESP".into(),
-        51 => "AH".into(),
-        58 => "ICMPv6".into(),
-        89 => "OSPF".into(),
-        103 => "PIM".into(),
-        112 => "VRRP".into(),
-        132 => "SCTP".into(),
-        n => format!("proto-{n}"),
-    }
-}
+use weir_flow::proto_name;
 
 fn thousands(n: u64) -> String {
     let s = n.to_string();

@@ -58,15 +58,27 @@ fn analyze_writes_results_and_a_summary_that_agree_with_the_flow_stage() {
     assert_eq!(s["provider"], "CPUExecutionProvider");
     assert_eq!(s["model_version"], "weir-mlp/1");
     assert_eq!(s["status"], "done");
-    let res = dir
-        .path()
-        .join("captures/metasploit-ms017-010-win7x64.pcap");
-    let parquet = std::fs::read(res.join("flows.parquet")).unwrap();
+    // The layout the functions write to S3, under the id an upload of this file would get.
+    let id = weir_pipeline::capture_id("uploads/metasploit-ms017-010-win7x64.pcap");
+    assert_eq!(s["id"], id.as_str());
+    let res = dir.path().join("captures").join(&id);
+    let parquet = std::fs::read(res.join("results/00000.parquet")).unwrap();
     assert_eq!(&parquet[..4], b"PAR1");
     assert_eq!(&parquet[parquet.len() - 4..], b"PAR1");
     let on_disk: serde_json::Value =
         serde_json::from_slice(&std::fs::read(res.join("summary.json")).unwrap()).unwrap();
     assert_eq!(on_disk["classes"], s["classes"]);
+    assert_eq!(on_disk["flows"], 28);
+    let status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(res.join("status.json")).unwrap()).unwrap();
+    assert_eq!(status["state"], "done");
+    assert_eq!(status["shards"], 1);
+    let days = std::fs::read_dir(res.join("flows")).unwrap().count();
+    assert!(days >= 1, "search layout written");
+    // Analyzing again rewrites the same objects: nothing is counted twice.
+    let (_, again) = analyze_json(dir.path(), &cap);
+    assert_eq!(again["flows"], 28);
+    assert_eq!(again["classes"], s["classes"]);
 }
 
 #[test]

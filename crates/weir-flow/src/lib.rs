@@ -35,3 +35,23 @@ pub enum Direction {
     /// From the responder.
     Backward,
 }
+
+/// The name of an IP protocol number (`TCP`, `UDP`, `ICMP`, ...; the number for others).
+pub fn proto_name(p: u8) -> String {
+    match p {
+        1 => "ICMP".into(),
+        2 => "IGMP".into(),
+        6 => "TCP".into(),
+        17 => "UDP".into(),
+        41 => "IPv6-in-IP".into(),
+        47 => "GRE".into(),
+        50 => "ESP".into(),
+        51 => "AH".into(),
+        58 => "ICMPv6".into(),
+        89 => "OSPF".into(),
+        103 => "PIM".into(),
+        112 => "VRRP".into(),
+        132 => "SCTP".into(),
+        n => format!("proto-{n}"),
+    }
+}

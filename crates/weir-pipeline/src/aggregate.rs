@@ -14,6 +14,34 @@ use crate::{progress, PipelineError, State, Status, Store};
 /// How many talkers and ports the summary lists.
 pub const TOP: usize = 10;
 
+/// Most buckets in a summary's timeline (a day of minutes).
+pub const TIMELINE_BUCKETS: usize = 1440;
+
+/// Merge minute tallies into the narrowest bucket width (minute, hour, day) that keeps the
+/// timeline within [`TIMELINE_BUCKETS`] buckets (a capture spanning months stays small).
+fn bucketed(minutes: Vec<Tally>) -> (Vec<Tally>, u64) {
+    let mut out = minutes;
+    for width in [60u64, 3_600, 86_400] {
+        let ns = width as i64 * 1_000_000_000;
+        let mut merged: BTreeMap<i64, Tally> = BTreeMap::new();
+        for t in &out {
+            let k = t.key.parse::<i64>().unwrap_or(0).div_euclid(ns) * ns;
+            let e = merged.entry(k).or_insert_with(|| Tally {
+                key: k.to_string(),
+                ..Tally::default()
+            });
+            e.flows += t.flows;
+            e.bytes += t.bytes;
+            e.alerts += t.alerts;
+        }
+        out = merged.into_values().collect();
+        if out.len() <= TIMELINE_BUCKETS || width == 86_400 {
+            return (out, width);
+        }
+    }
+    (out, 86_400)
+}
+
 /// Flows, bytes and alerts of one key (a talker, a port, a minute).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Tally {
@@ -43,12 +71,96 @@ pub struct CaptureSummary {
     pub top_talkers: Vec<Tally>,
     /// Destination `proto/port` pairs with the most flows.
     pub top_ports: Vec<Tally>,
-    /// Flows per minute of first packet.
+    /// Flows per time bucket of first packet (key: the bucket's start, ns since the epoch),
+    /// at most [`TIMELINE_BUCKETS`] buckets: minutes, or hours or days for longer captures.
     pub timeline: Vec<Tally>,
+    /// Width of a timeline bucket in seconds (60, 3600 or 86400).
+    #[serde(default)]
+    pub timeline_bucket_s: u64,
     /// Mean anomaly score.
     pub anomaly_mean: f64,
     /// Highest anomaly score.
     pub anomaly_max: f64,
+    /// The most confident alerts (highest class probability, then anomaly), at most [`TOP`].
+    #[serde(default)]
+    pub top_alerts: Vec<Alert>,
+}
+
+/// One alert of a capture's summary.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Predicted class.
+    pub class: String,
+    /// Its probability.
+    pub probability: f64,
+    /// Anomaly score.
+    pub anomaly: f64,
+    /// `PROTO SRC:PORT -> DST:PORT`.
+    pub flow: String,
+    /// Packets, both directions.
+    pub packets: u64,
+    /// Community ID of the flow.
+    pub community_id: String,
+    /// First packet, ns since the epoch.
+    pub first_ts: i64,
+}
+
+fn alerts_of(df: &DataFrame) -> PolarsResult<Vec<Alert>> {
+    let mask = df.column("alert")?.cast(&DataType::Boolean)?;
+    let a = df.filter(mask.bool()?)?;
+    if a.height() == 0 {
+        return Ok(Vec::new());
+    }
+    let f = |name: &str| -> PolarsResult<Vec<f64>> {
+        let c = a.column(name)?.cast(&DataType::Float64)?;
+        Ok(c.f64()?
+            .downcast_iter()
+            .flat_map(|x| x.iter().map(|v| v.copied().unwrap_or(f64::NAN)))
+            .collect())
+    };
+    let proto: Vec<String> = f("proto")?
+        .iter()
+        .map(|p| weir_flow::proto_name(*p as u8))
+        .collect();
+    let (class, cid) = (strings(&a, "class")?, strings(&a, "community_id")?);
+    let (src, sport, dst, dport) = (
+        strings(&a, "src_ip")?,
+        strings(&a, "src_port")?,
+        strings(&a, "dst_ip")?,
+        strings(&a, "dst_port")?,
+    );
+    let (p, an, pf, pb, ts) = (
+        f("class_probability")?,
+        f("anomaly")?,
+        f("packets_fwd")?,
+        f("packets_bwd")?,
+        f("first_ts")?,
+    );
+    Ok((0..a.height())
+        .map(|i| Alert {
+            class: class[i].clone(),
+            probability: p[i],
+            anomaly: an[i],
+            flow: format!(
+                "{} {}:{} -> {}:{}",
+                proto[i], src[i], sport[i], dst[i], dport[i]
+            ),
+            packets: (pf[i] + pb[i]) as u64,
+            community_id: cid[i].clone(),
+            first_ts: ts[i] as i64,
+        })
+        .collect())
+}
+
+fn keep_top(alerts: &mut Vec<Alert>) {
+    alerts.sort_by(|a, b| {
+        b.probability
+            .total_cmp(&a.probability)
+            .then(b.anomaly.total_cmp(&a.anomaly))
+            .then(a.first_ts.cmp(&b.first_ts))
+            .then(a.flow.cmp(&b.flow))
+    });
+    alerts.truncate(TOP);
 }
 
 /// Key of a capture's summary.
@@ -200,6 +312,8 @@ pub fn aggregate(store: &dyn Store, id: &str) -> Result<CaptureSummary, Pipeline
         ])
         .map_err(&e)?;
         sum.flows += work.height() as u64;
+        sum.top_alerts.extend(alerts_of(&df).map_err(&e)?);
+        keep_top(&mut sum.top_alerts);
         let by_class = tally(&work, &["class"]).map_err(&e)?;
         let names = strings(&by_class, "class").map_err(&e)?;
         let mut classes = HashMap::new();
@@ -268,9 +382,7 @@ pub fn aggregate(store: &dyn Store, id: &str) -> Result<CaptureSummary, Pipeline
     }
     sum.top_talkers = top(talkers, TOP);
     sum.top_ports = top(ports, TOP);
-    let mut timeline: Vec<Tally> = minutes.into_values().collect();
-    timeline.sort_by_key(|t| t.key.parse::<i64>().unwrap_or(0));
-    sum.timeline = timeline;
+    (sum.timeline, sum.timeline_bucket_s) = bucketed(minutes.into_values().collect());
     store.put(
         &summary_key(id),
         &serde_json::to_vec_pretty(&sum).unwrap_or_default(),
@@ -304,6 +416,28 @@ pub fn day_of(ts_ns: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_timelines_get_wider_buckets() {
+        let minute = |m: i64, flows| Tally {
+            key: (m * 60_000_000_000).to_string(),
+            flows,
+            bytes: 10,
+            alerts: 1,
+        };
+        let (t, w) = bucketed(vec![minute(0, 1), minute(1, 2), minute(5, 3)]);
+        assert_eq!((t.len(), w), (3, 60));
+        // Two days of minutes: 2,880 buckets -> 48 hours.
+        let (t, w) = bucketed((0..2880).map(|m| minute(m, 1)).collect());
+        assert_eq!((t.len(), w), (48, 3_600));
+        assert_eq!(t[1].key, (3_600_000_000_000i64).to_string());
+        assert_eq!(t.iter().map(|x| x.flows).sum::<u64>(), 2880);
+        assert_eq!(t.iter().map(|x| x.alerts).sum::<u64>(), 2880);
+        // Ten years of hours -> days, whatever the count.
+        let (t, w) = bucketed((0..87_600).map(|h| minute(h * 60, 1)).collect());
+        assert_eq!(w, 86_400);
+        assert_eq!(t.len(), 3650);
+    }
 
     #[test]
     fn days_are_utc_calendar_days() {

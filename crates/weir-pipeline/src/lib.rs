@@ -24,7 +24,9 @@
 mod aggregate;
 mod store;
 
-pub use aggregate::{aggregate, day_of, search_key, summary_key, CaptureSummary, Tally, TOP};
+pub use aggregate::{
+    aggregate, day_of, search_key, summary_key, Alert, CaptureSummary, Tally, TOP,
+};
 pub use store::{LocalStore, Store};
 
 use serde::{Deserialize, Serialize};
@@ -221,6 +223,14 @@ pub fn split(
     mut send: impl FnMut(&ShardMessage) -> Result<(), PipelineError>,
 ) -> Result<SplitReport, PipelineError> {
     let id = capture_id(source);
+    // A capture uploaded again under the same key may be another file: what an earlier run
+    // left (shards, results, summary, search layout) must not count for this one.
+    let status = status_key(&id);
+    for k in store.list(&format!("captures/{id}/"))? {
+        if k != status {
+            store.delete(&k)?;
+        }
+    }
     Status::new(&id, source, State::Splitting).save(store)?;
     let reader = store.open(source)?;
     let shard_flows = shard_flows.max(1);
@@ -343,7 +353,10 @@ pub fn classify_shards(
         Err(e) => {
             let e = e.to_string();
             for (i, _) in &frames {
-                out[*i] = Err(PipelineError::Data(msgs[*i].key.clone(), format!("classifying: {e}")));
+                out[*i] = Err(PipelineError::Data(
+                    msgs[*i].key.clone(),
+                    format!("classifying: {e}"),
+                ));
             }
             return out;
         }
@@ -412,10 +425,17 @@ pub fn progress(store: &dyn Store, id: &str) -> Result<Status, PipelineError> {
     st.shards_done = done.min(report.shards);
     st.flows = report.flows;
     st.warnings = report.damage.into_iter().collect();
-    st.state = if st.shards_done >= report.shards {
-        State::Aggregating
-    } else {
+    st.state = if st.shards_done < report.shards {
         State::Classifying
+    } else if store.exists(&summary_key(id))? {
+        // Aggregated already (a late duplicate): never step a finished capture back.
+        if st.warnings.is_empty() {
+            State::Done
+        } else {
+            State::DoneWithWarnings
+        }
+    } else {
+        State::Aggregating
     };
     st.save(store)?;
     Ok(st)

@@ -24,6 +24,8 @@ pub trait Store: Send + Sync {
     fn exists(&self, key: &str) -> Result<bool, PipelineError>;
     /// Keys under a prefix, sorted.
     fn list(&self, prefix: &str) -> Result<Vec<String>, PipelineError>;
+    /// Remove an object; removing one that is not there is not an error.
+    fn delete(&self, key: &str) -> Result<(), PipelineError>;
 }
 
 /// A directory as an object store: key `a/b/c` is the file `ROOT/a/b/c`.
@@ -85,6 +87,15 @@ impl Store for LocalStore {
 
     fn exists(&self, key: &str) -> Result<bool, PipelineError> {
         Ok(self.path(key)?.is_file())
+    }
+
+    fn delete(&self, key: &str) -> Result<(), PipelineError> {
+        match std::fs::remove_file(self.path(key)?) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(PipelineError::Store(key.to_string(), e.to_string()))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {

@@ -214,3 +214,51 @@ fn aggregate_summarizes_and_lays_out_for_search() {
     aggregate(&store, &id).unwrap();
     assert_eq!(store.get(&summary_key(&id)).unwrap(), summary);
 }
+
+#[test]
+fn another_file_uploaded_under_the_same_key_leaves_nothing_of_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(dir.path());
+    let key = "uploads/again.pcap";
+    let run = |bytes: &[u8]| {
+        store.put(key, bytes).unwrap();
+        let mut msgs = Vec::new();
+        split(&store, key, 3000, &ExtractOptions::default(), |m| {
+            msgs.push(m.clone());
+            Ok(())
+        })
+        .unwrap();
+        let mut c = classifier();
+        for r in classify_shards(&store, &mut c, &msgs) {
+            r.unwrap();
+        }
+        aggregate(&store, &capture_id(key)).unwrap()
+    };
+    let flood = std::fs::read(shared().join("labeled/attacks/doup123/udp__flood.pcap")).unwrap();
+    assert_eq!(run(&flood).flows, 10_000);
+    let id = capture_id(key);
+    assert_eq!(
+        store
+            .list(&format!("captures/{id}/results/"))
+            .unwrap()
+            .len(),
+        4
+    );
+    let small =
+        std::fs::read(shared().join("labeled/normal/filesamples/simple_http.pcap")).unwrap();
+    let second = run(&small);
+    assert!(second.flows < 100, "{}", second.flows);
+    assert_eq!(
+        store
+            .list(&format!("captures/{id}/results/"))
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store.list(&format!("captures/{id}/shards/")).unwrap().len(),
+        1
+    );
+    let st = Status::load(&store, &id).unwrap();
+    assert_eq!((st.state, st.flows), (State::Done, second.flows));
+}

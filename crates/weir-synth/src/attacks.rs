@@ -518,7 +518,9 @@ pub fn sqli(cap: &mut Capture, net: &Net, t0: i64) {
         return crate::busy::mixed_probe(cap, net, t0, "Web Attack - SQL Injection", |cap| {
             let p = cap.rng.pick(SQLI);
             let p = encode(cap, p);
-            let (page, param) = cap.rng.pick(&[("/item.php", "id"), ("/", "q"), ("/api/items", "id")]);
+            let (page, param) =
+                cap.rng
+                    .pick(&[("/item.php", "id"), ("/", "q"), ("/api/items", "id")]);
             format!("{page}?{param}={p}")
         });
     }

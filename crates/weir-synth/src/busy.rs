@@ -39,8 +39,19 @@ const SERVERS: &[&str] = &[
 ];
 
 const ENDPOINTS: &[&str] = &[
-    "/", "/api/v1/status", "/api/v1/items", "/metrics", "/healthz", "/index.html", "/api/orders",
-    "/v2/_catalog", "/api/v1/query", "/graphql", "/data.json", "/ping", "/api/users/me",
+    "/",
+    "/api/v1/status",
+    "/api/v1/items",
+    "/metrics",
+    "/healthz",
+    "/index.html",
+    "/api/orders",
+    "/v2/_catalog",
+    "/api/v1/query",
+    "/graphql",
+    "/data.json",
+    "/ping",
+    "/api/users/me",
 ];
 
 fn gap(cap: &mut Capture, per_second: f64) -> i64 {
@@ -140,7 +151,11 @@ pub fn api_polling(cap: &mut Capture, net: &Net, t0: i64, t1: i64) {
     };
     let n = cap.rng.range(15, 400);
     let rate = cap.rng.lognormal(2.0, 1.3).clamp(0.05, 60.0);
-    let per_conn = if cap.rng.chance(0.6) { 1 } else { cap.rng.range(2, 20) };
+    let per_conn = if cap.rng.chance(0.6) {
+        1
+    } else {
+        cap.rng.range(2, 20)
+    };
     let paths: Vec<&str> = (0..cap.rng.range(1, 5))
         .map(|_| cap.rng.pick(ENDPOINTS))
         .collect();
@@ -168,8 +183,12 @@ pub fn health_checks(cap: &mut Capture, net: &Net, t0: i64, t1: i64) {
     let lb = net.lan(cap);
     let backends: Vec<Ipv4Addr> = (0..cap.rng.range(2, 12)).map(|_| net.lan(cap)).collect();
     let port = cap.rng.pick(&[80u16, 8080, 8000, 9000, 3000]);
-    let path = cap.rng.pick(&["/health", "/healthz", "/ready", "/status", "/"]);
-    let ua = cap.rng.pick(&["ELB-HealthChecker/2.0", "kube-probe/1.29", "HAProxy"]);
+    let path = cap
+        .rng
+        .pick(&["/health", "/healthz", "/ready", "/status", "/"]);
+    let ua = cap
+        .rng
+        .pick(&["ELB-HealthChecker/2.0", "kube-probe/1.29", "HAProxy"]);
     let sv = cap.rng.pick(SERVERS);
     let every = cap.rng.range(2, 30) as i64 * SECOND;
     let mut t = t0;
@@ -206,7 +225,9 @@ pub fn udp_telemetry(cap: &mut Capture, net: &Net, t0: i64, t1: i64) {
     let n = cap.rng.range(10, 1500);
     let rate = cap.rng.lognormal(3.0, 1.3).clamp(0.1, 400.0);
     let fresh_socket = cap.rng.chance(0.5);
-    let app = cap.rng.pick(&["nginx", "app", "worker", "sshd", "cron", "api", "db"]);
+    let app = cap
+        .rng
+        .pick(&["nginx", "app", "worker", "sshd", "cron", "api", "db"]);
     let mut sport = cap.port();
     let mut labelled = false;
     let mut t = t0;
@@ -268,9 +289,23 @@ pub fn dns_burst(cap: &mut Capture, net: &Net, t0: i64, t1: i64) {
         let port = cap.port();
         let id = cap.rng.next_u32() as u16;
         cap.label(client, port, net.resolver, 53, 17, NORMAL);
-        cap.udp(t, client, port, net.resolver, 53, &dns_message(id, &name, None));
+        cap.udp(
+            t,
+            client,
+            port,
+            net.resolver,
+            53,
+            &dns_message(id, &name, None),
+        );
         let rt = t + (cap.rng.lognormal(8.0, 0.8) * 1e6) as i64;
-        cap.udp(rt, net.resolver, 53, client, port, &dns_message(id, &name, Some(answer)));
+        cap.udp(
+            rt,
+            net.resolver,
+            53,
+            client,
+            port,
+            &dns_message(id, &name, Some(answer)),
+        );
         t += gap(cap, rate);
     }
 }

@@ -77,8 +77,12 @@ fn parse_spec(s: &str) -> Result<Spec> {
         timeout: Duration::from_secs(900),
     };
     for o in opts.split(',').filter(|o| !o.is_empty()) {
-        let (k, v) = o.split_once('=').with_context(|| format!("--function {s}: {o}: expected KEY=VALUE"))?;
-        let n: u64 = v.parse().with_context(|| format!("--function {s}: {k}={v} is not a number"))?;
+        let (k, v) = o
+            .split_once('=')
+            .with_context(|| format!("--function {s}: {o}: expected KEY=VALUE"))?;
+        let n: u64 = v
+            .parse()
+            .with_context(|| format!("--function {s}: {k}={v} is not a number"))?;
         match k {
             "batch" => spec.batch = n.clamp(1, 10) as i32,
             "concurrency" => spec.concurrency = n.max(1) as usize,
@@ -113,10 +117,18 @@ fn reply(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     r
 }
 
-async fn serve(api: Arc<RuntimeApi>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn serve(
+    api: Arc<RuntimeApi>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
-    let body = req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes().to_vec())
+        .unwrap_or_default();
     let rest = path.strip_prefix("/2018-06-01/runtime/").unwrap_or("");
     if method == hyper::Method::GET && rest == "invocation/next" {
         let inv = api.next.lock().await.recv().await;
@@ -126,37 +138,63 @@ async fn serve(api: Arc<RuntimeApi>, req: Request<Incoming>) -> Result<Response<
         api.held.lock().await.insert(inv.id.clone(), inv.reply);
         let mut r = reply(StatusCode::OK, inv.payload);
         let h = r.headers_mut();
-        let hv = |s: &str| hyper::header::HeaderValue::from_str(s).unwrap_or(hyper::header::HeaderValue::from_static(""));
+        let hv = |s: &str| {
+            hyper::header::HeaderValue::from_str(s)
+                .unwrap_or(hyper::header::HeaderValue::from_static(""))
+        };
         h.insert("lambda-runtime-aws-request-id", hv(&inv.id));
-        h.insert("lambda-runtime-deadline-ms", hv(&inv.deadline_ms.to_string()));
+        h.insert(
+            "lambda-runtime-deadline-ms",
+            hv(&inv.deadline_ms.to_string()),
+        );
         h.insert(
             "lambda-runtime-invoked-function-arn",
-            hv(&format!("arn:aws:lambda:us-east-1:000000000000:function:{}", api.name)),
+            hv(&format!(
+                "arn:aws:lambda:us-east-1:000000000000:function:{}",
+                api.name
+            )),
         );
-        h.insert("lambda-runtime-trace-id", hv("Root=1-00000000-000000000000000000000000"));
+        h.insert(
+            "lambda-runtime-trace-id",
+            hv("Root=1-00000000-000000000000000000000000"),
+        );
         h.insert("content-type", hv("application/json"));
         return Ok(r);
     }
     if method == hyper::Method::POST {
         if rest == "init/error" {
-            warn!(function = api.name, "init error: {}", String::from_utf8_lossy(&body));
+            warn!(
+                function = api.name,
+                "init error: {}",
+                String::from_utf8_lossy(&body)
+            );
             return Ok(reply(StatusCode::ACCEPTED, "{}"));
         }
         if let Some(x) = rest.strip_prefix("invocation/") {
             if let Some((id, what)) = x.split_once('/') {
                 if let Some(tx) = api.held.lock().await.remove(id) {
-                    let _ = tx.send(if what == "response" { Ok(body) } else { Err(body) });
+                    let _ = tx.send(if what == "response" {
+                        Ok(body)
+                    } else {
+                        Err(body)
+                    });
                     return Ok(reply(StatusCode::ACCEPTED, "{}"));
                 }
                 return Ok(reply(StatusCode::BAD_REQUEST, "unknown request id"));
             }
         }
     }
-    Ok(reply(StatusCode::NOT_FOUND, "not a Lambda Runtime API path"))
+    Ok(reply(
+        StatusCode::NOT_FOUND,
+        "not a Lambda Runtime API path",
+    ))
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// The SQS event AWS sends a function for these messages.
@@ -227,7 +265,10 @@ impl Incarnation {
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("local/{n}"))
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", spec.name))
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", spec.name),
+            )
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", spec.binary.display()))?;
@@ -307,13 +348,21 @@ async fn environment(spec: Spec, n: usize, queue: Queue, visibility: i32) -> Res
                     .and_then(Value::as_array)
                     .map(|a| {
                         a.iter()
-                            .filter_map(|f| f.get("itemIdentifier").and_then(Value::as_str).map(String::from))
+                            .filter_map(|f| {
+                                f.get("itemIdentifier")
+                                    .and_then(Value::as_str)
+                                    .map(String::from)
+                            })
                             .collect()
                     })
                     .unwrap_or_default()
             }
             Some(Err(body)) => {
-                warn!(function = spec.name, "invocation {id} failed: {}", String::from_utf8_lossy(&body));
+                warn!(
+                    function = spec.name,
+                    "invocation {id} failed: {}",
+                    String::from_utf8_lossy(&body)
+                );
                 msgs.iter().map(|m| m.id.clone()).collect()
             }
             None => msgs.iter().map(|m| m.id.clone()).collect(),
@@ -327,7 +376,12 @@ async fn environment(spec: Spec, n: usize, queue: Queue, visibility: i32) -> Res
             }
         }
         if !failed.is_empty() {
-            info!(function = spec.name, "{} of {} messages failed; SQS delivers them again", failed.len(), msgs.len());
+            info!(
+                function = spec.name,
+                "{} of {} messages failed; SQS delivers them again",
+                failed.len(),
+                msgs.len()
+            );
         }
     }
 }
@@ -336,7 +390,11 @@ async fn environment(spec: Spec, n: usize, queue: Queue, visibility: i32) -> Res
 async fn main() -> Result<()> {
     weir_functions::init_logging();
     let args = Args::parse();
-    let specs: Vec<Spec> = args.functions.iter().map(|s| parse_spec(s)).collect::<Result<_>>()?;
+    let specs: Vec<Spec> = args
+        .functions
+        .iter()
+        .map(|s| parse_spec(s))
+        .collect::<Result<_>>()?;
     let clients = weir_aws::clients().await;
     let mut tasks = tokio::task::JoinSet::new();
     for spec in specs {

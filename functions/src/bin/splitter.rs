@@ -11,7 +11,11 @@ async fn main() -> Result<(), Error> {
     let ctx = weir_aws::handlers::Ctx::from_env().await?;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| {
         let ctx = ctx.clone();
-        async move { weir_aws::handlers::splitter(ctx, ev.payload).await.map_err(Error::from) }
+        async move {
+            weir_aws::handlers::splitter(ctx, ev.payload)
+                .await
+                .map_err(Error::from)
+        }
     }))
     .await
 }

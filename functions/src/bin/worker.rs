@@ -49,7 +49,9 @@ async fn main() -> anyhow::Result<()> {
         wait_s: args.wait,
     };
     tracing::info!(queue = ctx.shards.url(), "polling");
-    let n = poll(ctx, model, opts, rx).await.map_err(anyhow::Error::msg)?;
+    let n = poll(ctx, model, opts, rx)
+        .await
+        .map_err(anyhow::Error::msg)?;
     tracing::info!(messages = n, "stopped");
     Ok(())
 }
