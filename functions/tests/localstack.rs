@@ -36,6 +36,7 @@ fn shared() -> PathBuf {
 
 struct Stack {
     dir: tempfile::TempDir,
+    env: Vec<(&'static str, &'static str)>,
     rt: tokio::runtime::Runtime,
     store: S3Store,
     clients: weir_aws::Clients,
@@ -43,8 +44,13 @@ struct Stack {
 
 impl Stack {
     fn ctl(dir: &Path, cmd: &str) {
+        Self::ctl_env(dir, cmd, &[]);
+    }
+
+    fn ctl_env(dir: &Path, cmd: &str, env: &[(&str, &str)]) {
         let bins = PathBuf::from(env!("CARGO_BIN_EXE_weir-splitter"));
         let st = Command::new("bash")
+            .envs(env.iter().copied())
             .arg(repo().join("localstack/ctl.sh"))
             .arg(cmd)
             .env("WEIR_LOCALSTACK_DIR", dir)
@@ -59,8 +65,12 @@ impl Stack {
     }
 
     fn up() -> Stack {
+        Self::up_with(Vec::new())
+    }
+
+    fn up_with(env: Vec<(&'static str, &'static str)>) -> Stack {
         let dir = tempfile::tempdir().unwrap();
-        Self::ctl(dir.path(), "up");
+        Self::ctl_env(dir.path(), "up", &env);
         for (k, v) in [
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
             ("AWS_ACCESS_KEY_ID", "test"),
@@ -74,6 +84,7 @@ impl Stack {
         let store = S3Store::new(clients.s3.clone(), BUCKET, rt.handle().clone());
         Stack {
             dir,
+            env,
             rt,
             store,
             clients,
@@ -122,7 +133,7 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        Self::ctl(self.dir.path(), "down");
+        Self::ctl_env(self.dir.path(), "down", &self.env);
     }
 }
 
@@ -431,4 +442,48 @@ fn localstack_outage_mid_run() {
     assert_eq!(st.state, State::Done, "{st:?}");
     assert_eq!(st.flows, 53);
     assert!(functions_alive(&stack));
+}
+
+#[test]
+fn the_gpu_worker_polls_and_stops_cleanly_on_sigterm() {
+    let _one = ONE_STACK.lock().unwrap_or_else(|p| p.into_inner());
+    // The long-running poller instead of the classifier Lambda (CPU here: auto falls back).
+    let stack = Stack::up_with(vec![("WEIR_CLASSIFIER", "worker")]);
+    let flood = std::fs::read(shared().join("labeled/attacks/doup123/udp__flood.pcap")).unwrap();
+    let key = "uploads/worker.pcap";
+    let id = stack.upload(key, &flood);
+    let st = stack.wait_final(&id, 300);
+    assert_eq!(st.state, State::Done, "{st:?}");
+    let (_tmp, local, _) = in_process(key, &flood);
+    assert_same_results(&results(&stack.store, &id), &results(&local, &id));
+    let log = stack.log("worker.log");
+    assert!(log.contains("classified"), "{log}");
+    assert!(!stack
+        .log("functions.log")
+        .contains("function=\"classifier\""));
+
+    let pid = std::fs::read_to_string(stack.dir.path().join("worker.pid")).unwrap();
+    let pid = pid.trim().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let t = Instant::now();
+    while Command::new("kill")
+        .args(["-0", &pid])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        assert!(
+            t.elapsed().as_secs() < 30,
+            "worker still running 30 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = stack.log("worker.log");
+    assert!(
+        log.contains("stopping: finishing the batch in hand") && log.contains("stopped"),
+        "{log}"
+    );
 }

@@ -34,11 +34,17 @@ async fn main() -> anyhow::Result<()> {
     let model = weir_functions::load_model()?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = tokio::signal::ctrl_c() => {},
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                }
+            }
+            Err(e) => {
+                tracing::warn!("no SIGTERM handler ({e}); Ctrl-C still stops the worker");
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
         tracing::info!("stopping: finishing the batch in hand");
         let _ = tx.send(true);
