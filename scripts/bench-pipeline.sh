@@ -14,7 +14,16 @@ source scripts/peers.sh
 install_peers
 bench_capture "$cap"
 bash scripts/setup-ort.sh >/dev/null
-cargo build --release --locked -p weir-cli -p weir-functions
+# The functions' release build links polars and the AWS SDK into five binaries with thin LTO
+# (~10 min on 2 cores); FUNCTIONS=debug uses the test build instead (slower functions: the
+# LocalStack figure is then an upper bound).
+cargo build --release --locked -p weir-cli
+if [ "${FUNCTIONS:-release}" = debug ]; then
+  cargo build --locked -p weir-functions
+else
+  cargo build --release --locked -p weir-functions
+fi
+functions_dir="$CARGO_TARGET_DIR/${FUNCTIONS:-release}"
 weir="$CARGO_TARGET_DIR/release/weir"
 size=$(stat -c %s "$cap")
 tmp=$(mktemp -d)
@@ -44,8 +53,8 @@ awk -v size="$size" -v w="$wm" -v s="$sm" 'BEGIN {
   printf "weir analyze / suricata: %.2fx the speed (target: weir >= 300 MB/s)\n", s / w
 }'
 
-echo "LocalStack end to end (upload -> done):"
-WEIR_FUNCTIONS_DIR="$CARGO_TARGET_DIR/release" bash localstack/ctl.sh up 2>/dev/null
+echo "LocalStack end to end (upload -> done; ${FUNCTIONS:-release} function binaries):"
+WEIR_FUNCTIONS_DIR="$functions_dir" bash localstack/ctl.sh up 2>/dev/null
 eval "$(bash localstack/ctl.sh env)"
 key="uploads/bench-$$.pcap"
 t0=$(date +%s.%N)
