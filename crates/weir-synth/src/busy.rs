@@ -11,7 +11,6 @@
 use std::net::Ipv4Addr;
 
 use crate::net::{Capture, Tcp};
-use crate::normal::dns_message;
 use crate::{Net, NORMAL, SECOND};
 
 const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
@@ -286,26 +285,7 @@ pub fn dns_burst(cap: &mut Capture, net: &Net, t0: i64, t1: i64) {
         }
         let name = crate::normal::site(cap);
         let answer = net.public(cap);
-        let port = cap.port();
-        let id = cap.rng.next_u32() as u16;
-        cap.label(client, port, net.resolver, 53, 17, NORMAL);
-        cap.udp(
-            t,
-            client,
-            port,
-            net.resolver,
-            53,
-            &dns_message(id, &name, None),
-        );
-        let rt = t + (cap.rng.lognormal(8.0, 0.8) * 1e6) as i64;
-        cap.udp(
-            rt,
-            net.resolver,
-            53,
-            client,
-            port,
-            &dns_message(id, &name, Some(answer)),
-        );
+        crate::normal::dns_lookup(cap, net, client, t, &name, answer);
         t += gap(cap, rate);
     }
 }
