@@ -14,9 +14,6 @@ use weir_classify::{Classifier, Device, Options};
 use weir_flow::ExtractOptions;
 use weir_pipeline::{LocalStore, PipelineError, ShardMessage, Status, Store};
 
-/// The model shipped with this build (models/weir-mlp.onnx, trained by `weir train`).
-pub static EMBEDDED_MODEL: &[u8] = weir_classify::SHIPPED_MODEL;
-
 #[derive(clap::Args, Debug)]
 pub struct AnalyzeArgs {
     /// The capture to analyze (.pcap or .pcapng).
@@ -108,7 +105,7 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
     };
     let mut classifier = match &args.model {
         Some(p) => Classifier::load(p, &opts)?,
-        None => Classifier::from_bytes(EMBEDDED_MODEL, &opts)?,
+        None => Classifier::from_bytes(weir_classify::SHIPPED_MODEL, &opts)?,
     };
     let info = classifier.info().clone();
     let provider = classifier.provider();

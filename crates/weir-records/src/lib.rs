@@ -120,14 +120,6 @@ pub struct Verdicts<'a> {
 /// Name of the benign class (flows of any other class are alerts).
 pub const NORMAL_CLASS: &str = "Normal";
 
-/// [`flows_to_frame`] plus the classification columns of [`Verdicts`].
-pub fn classified_to_frame(flows: &[FlowRecord], v: &Verdicts<'_>) -> PolarsResult<DataFrame> {
-    let mut df = flows_to_frame(flows)?;
-    let cols = verdict_columns(flows.len(), v)?;
-    df.hstack_mut(&cols)?;
-    Ok(df)
-}
-
 /// The classification columns of [`Verdicts`] for `n` flows, to add after a flow frame's
 /// columns (a shard read back from Parquet gets them the same way as fresh flows).
 pub fn verdict_columns(n: usize, v: &Verdicts<'_>) -> PolarsResult<Vec<Column>> {
@@ -223,8 +215,6 @@ pub struct FlowWriter<W: Write> {
     format: OutputFormat,
     inner: Inner<W>,
     rows: u64,
-    /// Classes and model version when the output is classified (for an empty output's schema).
-    classified: Option<(Vec<String>, String)>,
 }
 
 impl<W: Write> FlowWriter<W> {
@@ -234,15 +224,7 @@ impl<W: Write> FlowWriter<W> {
             format,
             inner: Inner::Pending(w),
             rows: 0,
-            classified: None,
         }
-    }
-
-    /// Declare the output classified (see [`Verdicts`]), so that even an empty output has the
-    /// classification columns.
-    pub fn classified(mut self, classes: &[String], model_version: &str) -> Self {
-        self.classified = Some((classes.to_vec(), model_version.to_string()));
-        self
     }
 
     /// Rows written so far.
@@ -263,21 +245,6 @@ impl<W: Write> FlowWriter<W> {
             return Ok(());
         }
         let mut df = flows_to_frame(flows).map_err(|e| self.err(e))?;
-        self.write_frame(&mut df)?;
-        self.rows += flows.len() as u64;
-        Ok(())
-    }
-
-    /// Write one batch of flows with their classification ([`classified_to_frame`]).
-    pub fn write_classified(
-        &mut self,
-        flows: &[FlowRecord],
-        verdicts: &Verdicts<'_>,
-    ) -> Result<(), RecordError> {
-        if flows.is_empty() {
-            return Ok(());
-        }
-        let mut df = classified_to_frame(flows, verdicts).map_err(|e| self.err(e))?;
         self.write_frame(&mut df)?;
         self.rows += flows.len() as u64;
         Ok(())
@@ -322,19 +289,7 @@ impl<W: Write> FlowWriter<W> {
     /// Finish the output (Parquet footer). An empty output still gets a valid file with the schema.
     pub fn finish(mut self) -> Result<u64, RecordError> {
         if let Inner::Pending(_) = self.inner {
-            let empty = match &self.classified {
-                Some((classes, version)) => classified_to_frame(
-                    &[],
-                    &Verdicts {
-                        classes,
-                        model_version: version,
-                        predicted: &[],
-                        probabilities: &[],
-                        anomaly: &[],
-                    },
-                ),
-                None => flows_to_frame(&[]),
-            };
+            let empty = flows_to_frame(&[]);
             let mut empty = empty.map_err(|e| self.err(e))?;
             self.open(&empty.schema().clone())?;
             if self.format == OutputFormat::Csv {
