@@ -81,17 +81,19 @@ pub fn created(event: &Value) -> Result<Vec<Created>, String> {
         .collect())
 }
 
+/// Whether an event is an SQS batch (its records come from `aws:sqs`) rather than an S3
+/// notification.
+pub fn via_sqs(event: &Value) -> bool {
+    event
+        .pointer("/Records/0/eventSource")
+        .and_then(Value::as_str)
+        == Some("aws:sqs")
+}
+
 /// The uploads in what the splitter was invoked with: an S3 event (S3 → Lambda), or an SQS
 /// batch whose messages are S3 events (S3 → SQS → Lambda, and the local trigger loop).
 pub fn uploads(event: &Value) -> Result<Vec<Upload>, String> {
-    let is_sqs = event
-        .get("Records")
-        .and_then(Value::as_array)
-        .and_then(|r| r.first())
-        .and_then(|r| r.get("eventSource"))
-        .and_then(Value::as_str)
-        == Some("aws:sqs");
-    if !is_sqs {
+    if !via_sqs(event) {
         return Ok(vec![Upload {
             message_id: None,
             receive_count: 1,

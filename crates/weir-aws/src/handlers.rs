@@ -20,7 +20,7 @@ use weir_classify::Classifier;
 use weir_flow::ExtractOptions;
 use weir_pipeline::{PipelineError, ShardMessage, State, Store};
 
-use crate::events::{receive_count, uploads};
+use crate::events::{receive_count, uploads, via_sqs};
 use crate::{clients, Clients, Queue, S3Store, Settings};
 
 /// Everything a handler needs, built once per process (cold start).
@@ -131,10 +131,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 /// `s3:TestEvent` and non-ObjectCreated events are skipped; objects in another bucket than
 /// `WEIR_BUCKET` are refused.
 pub async fn splitter(ctx: Arc<Ctx>, event: Value) -> Result<Value, String> {
-    let via_sqs = event
-        .pointer("/Records/0/eventSource")
-        .and_then(Value::as_str)
-        == Some("aws:sqs");
+    let via_sqs = via_sqs(&event);
     let mut failed = Vec::new();
     let mut split = Vec::new();
     for up in uploads(&event)? {
@@ -242,10 +239,12 @@ pub async fn classify(
     work: Vec<Work>,
 ) -> Vec<String> {
     let c = ctx.clone();
+    let ids: Vec<String> = work.iter().map(|w| w.id.clone()).collect();
     let r = blocking(move || classify_blocking(&c, &model, &work)).await;
+    // A worker thread that died finished nothing: every message is delivered again.
     r.unwrap_or_else(|e| {
-        warn!("{e}");
-        Vec::new()
+        warn!("{e}; all {} messages will be delivered again", ids.len());
+        ids
     })
 }
 
@@ -411,7 +410,7 @@ pub async fn poll(
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         let failed = loop {
             tokio::select! {
-                r = &mut job => break r.unwrap_or_default(),
+                r = &mut job => break r.unwrap_or_else(|_| msgs.iter().map(|m| m.id.clone()).collect()),
                 _ = tick.tick() => {
                     for m in &msgs {
                         if let Err(e) = queue.set_visibility(&m.receipt, opts.visibility_s).await {
