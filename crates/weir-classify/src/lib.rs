@@ -88,6 +88,10 @@ pub struct Options {
     pub device: Device,
     /// Threads ONNX Runtime uses inside one call (0: its default, one per core).
     pub threads: usize,
+    /// Let ONNX Runtime's threads spin waiting for the next call (its default). Off here:
+    /// weir's classifier shares the cores with other stages (the splitter in `weir analyze`,
+    /// Parquet and S3 in the workers), and a spinning thread takes a core they need.
+    pub spin: bool,
     /// Rows per inference call.
     pub batch: usize,
     /// The feature spec the engine produces; a model trained on another is refused.
@@ -103,6 +107,7 @@ impl Default for Options {
         Options {
             device: Device::Auto,
             threads: 0,
+            spin: false,
             batch: DEFAULT_BATCH,
             feature_version: weir_flow::FEATURE_VERSION.to_string(),
             features: weir_flow::N_FEATURES,
@@ -434,6 +439,7 @@ fn build_session(
     if opts.threads > 0 {
         b = b.with_intra_threads(opts.threads).map_err(ort_err)?;
     }
+    b = b.with_intra_op_spinning(opts.spin).map_err(ort_err)?;
     if cuda {
         let ep = ort::ep::CUDA::default()
             .with_device_id(opts.cuda_device)

@@ -13,6 +13,7 @@ fn opts_for(m: &Mlp) -> Options {
         feature_version: m.info.feature_version.clone(),
         features: m.n_features(),
         cuda_device: 0,
+        spin: false,
     }
 }
 

@@ -18,7 +18,8 @@ use weir_pipeline::{LocalStore, PipelineError, ShardMessage, Status, Store};
 pub struct AnalyzeArgs {
     /// The capture to analyze (.pcap or .pcapng).
     capture: PathBuf,
-    /// Where results go: DIR/captures/<capture file name>/flows.parquet and summary.json.
+    /// Where results go: DIR/captures/ID/ (status.json, summary.json, shards/, results/,
+    /// flows/day=*/), the layout the functions write to S3.
     #[arg(long, default_value = "weir-data", value_name = "DIR")]
     data_dir: PathBuf,
     /// An ONNX model written by `weir train` (default: the model built into this binary).
@@ -133,6 +134,7 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
         let store = &store;
         let worker = s.spawn(move || -> Result<u64, PipelineError> {
             let mut flows = 0;
+            let mut busy = std::time::Duration::ZERO;
             while let Ok(first) = rx.recv() {
                 let mut msgs = vec![first];
                 while msgs.len() < TAKE {
@@ -141,10 +143,17 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
                         Err(_) => break,
                     }
                 }
+                let t = Instant::now();
                 for r in weir_pipeline::classify_shards(store, &mut classifier, &msgs) {
                     flows += r?;
                 }
+                busy += t.elapsed();
             }
+            tracing::debug!(
+                "classifier: {flows} flows, busy {:.3} s, done at {:.3} s",
+                busy.as_secs_f64(),
+                started.elapsed().as_secs_f64()
+            );
             Ok(flows)
         });
         let split = weir_pipeline::split(
@@ -158,6 +167,7 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
             },
         );
         drop(tx);
+        tracing::debug!("splitter done at {:.3} s", started.elapsed().as_secs_f64());
         let classified = worker.join().unwrap_or_else(|_| {
             Err(PipelineError::Message(
                 "the classifier thread panicked".into(),
@@ -177,6 +187,7 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
     };
     let summary = weir_pipeline::aggregate(&store, &id)
         .with_context(|| format!("summarizing {}", args.capture.display()))?;
+    tracing::debug!("aggregated at {:.3} s", started.elapsed().as_secs_f64());
     let status = Status::load(&store, &id)?;
     let elapsed = started.elapsed().as_secs_f64();
     let dir = args.data_dir.join("captures").join(&id);

@@ -49,7 +49,10 @@ enum Command {
     ///
     /// Every flow gets a predicted class (24 classes: Normal and 23 attack types), the
     /// probability of every class and an anomaly score (high = unlike the training data).
-    /// Results go to DIR/captures/<capture name>/flows.parquet with summary.json beside it.
+    /// Results go to DIR/captures/ID/ (ID: the file stem and 8 hex digits), the layout the
+    /// serverless pipeline writes to S3: status.json, summary.json, results/*.parquet (every
+    /// flow with its features, class, probabilities and anomaly score) and flows/day=*/ (the
+    /// search layout).
     ///
     /// Examples:
     ///   weir analyze capture.pcap                        # summary table on stderr

@@ -1,8 +1,8 @@
 //! The aggregator: once every shard has its result, build the capture's summary with polars
-//! (counts per class, top talkers and ports, a per-minute timeline, anomaly statistics) and
-//! lay the results out for search (by day, sorted by time, with row-group statistics).
-//! It reads one result at a time: memory is one shard plus one counter per distinct class,
-//! source address, port and minute.
+//! (counts per class, top talkers and ports, a timeline, anomaly statistics, top alerts).
+//! The search layout is already there: the classifier wrote it per shard (see `search`).
+//! It reads one result at a time, only the columns it needs: memory is one shard's columns
+//! plus one counter per distinct class, source address, port and minute.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -168,10 +168,24 @@ pub fn summary_key(id: &str) -> String {
     format!("captures/{id}/summary.json")
 }
 
-/// Key of the search-layout part of shard `n` for one day (`YYYY-MM-DD`).
-pub fn search_key(id: &str, day: &str, n: u32) -> String {
-    format!("captures/{id}/flows/day={day}/part-{n:05}.parquet")
-}
+/// The result columns the summary reads (the rest of a result is not decoded).
+const SUMMARY_COLUMNS: &[&str] = &[
+    "community_id",
+    "proto",
+    "src_ip",
+    "src_port",
+    "dst_ip",
+    "dst_port",
+    "first_ts",
+    "packets_fwd",
+    "packets_bwd",
+    "bytes_fwd",
+    "bytes_bwd",
+    "class",
+    "class_probability",
+    "alert",
+    "anomaly",
+];
 
 fn pe(key: &str) -> impl Fn(PolarsError) -> PipelineError + '_ {
     move |e| PipelineError::Data(key.to_string(), e.to_string())
@@ -255,13 +269,10 @@ pub fn aggregate(store: &dyn Store, id: &str) -> Result<CaptureSummary, Pipeline
     };
     let (mut talkers, mut ports, mut minutes) = (HashMap::new(), HashMap::new(), HashMap::new());
     let mut anomaly_total = 0f64;
-    for (n, key) in store
-        .list(&format!("captures/{id}/results/"))?
-        .iter()
-        .enumerate()
-    {
+    for key in store.list(&format!("captures/{id}/results/"))?.iter() {
         let e = pe(key);
-        let mut df = weir_records::parquet_to_frame(&store.get(key)?).map_err(&e)?;
+        let df = weir_records::parquet_to_frame_columns(&store.get(key)?, SUMMARY_COLUMNS)
+            .map_err(&e)?;
         if df.height() == 0 {
             continue;
         }
@@ -296,7 +307,6 @@ pub fn aggregate(store: &dyn Store, id: &str) -> Result<CaptureSummary, Pipeline
             .iter()
             .map(|t| t.div_euclid(60_000_000_000) * 60_000_000_000)
             .collect();
-        let day: Vec<String> = ts.iter().map(|t| day_of(*t)).collect();
         let proto_port: Vec<String> = {
             let p = strings(&df, "proto").map_err(&e)?;
             let d = strings(&df, "dst_port").map_err(&e)?;
@@ -345,35 +355,6 @@ pub fn aggregate(store: &dyn Store, id: &str) -> Result<CaptureSummary, Pipeline
             anomaly_total += v;
             sum.anomaly_max = sum.anomaly_max.max(v);
         }
-        // Search layout: this shard's rows by day of first packet, sorted by time.
-        df.with_column(Column::new("day".into(), day.clone()))
-            .map_err(&e)?;
-        let mut days = day;
-        days.sort();
-        days.dedup();
-        let shard = key
-            .rsplit('/')
-            .next()
-            .and_then(|f| f.split('.').next())
-            .and_then(|s| s.parse::<u32>().ok())
-            .unwrap_or(n as u32);
-        for d in days {
-            let mask = df
-                .column("day")
-                .map_err(&e)?
-                .as_materialized_series()
-                .equal(d.as_str())
-                .map_err(&e)?;
-            let part = df.filter(&mask).map_err(&e)?.drop("day").map_err(&e)?;
-            let mut part = part
-                .sort(["first_ts"], SortMultipleOptions::default())
-                .map_err(&e)?;
-            let k = search_key(id, &d, shard);
-            store.put(
-                &k,
-                &weir_records::frame_to_parquet(&mut part).map_err(pe(&k))?,
-            )?;
-        }
     }
     if sum.flows > 0 {
         sum.anomaly_mean = anomaly_total / sum.flows as f64;
@@ -395,22 +376,6 @@ pub fn aggregate(store: &dyn Store, id: &str) -> Result<CaptureSummary, Pipeline
     };
     done.save(store)?;
     Ok(sum)
-}
-
-/// `YYYY-MM-DD` (UTC) of a timestamp in ns since the epoch.
-pub fn day_of(ts_ns: i64) -> String {
-    let days = ts_ns.div_euclid(86_400_000_000_000);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    format!("{:04}-{m:02}-{d:02}", if m <= 2 { y + 1 } else { y })
 }
 
 #[cfg(test)]
@@ -437,13 +402,5 @@ mod tests {
         let (t, w) = bucketed((0..87_600).map(|h| minute(h * 60, 1)).collect());
         assert_eq!(w, 86_400);
         assert_eq!(t.len(), 3650);
-    }
-
-    #[test]
-    fn days_are_utc_calendar_days() {
-        assert_eq!(day_of(0), "1970-01-01");
-        assert_eq!(day_of(1_709_251_199_000_000_000), "2024-02-29");
-        assert_eq!(day_of(1_709_251_200_000_000_000), "2024-03-01");
-        assert_eq!(day_of(-1), "1969-12-31");
     }
 }

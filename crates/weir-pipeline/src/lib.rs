@@ -14,6 +14,8 @@
 //! captures/ID/split.json               what the splitter read: shards, flows, damage
 //! captures/ID/shards/00000.parquet     flows + features, SHARD_FLOWS flows each
 //! captures/ID/results/00000.parquet    the same rows + class, probabilities, anomaly
+//! captures/ID/flows/day=D/part-00000.parquet   search layout (see [`write_search`])
+//! captures/ID/summary.json             the aggregator's summary
 //! ```
 //!
 //! Delivery: every object has a deterministic key, so a redelivered or duplicated message
@@ -22,11 +24,11 @@
 #![warn(missing_docs)]
 
 mod aggregate;
+mod search;
 mod store;
 
-pub use aggregate::{
-    aggregate, day_of, search_key, summary_key, Alert, CaptureSummary, Tally, TOP,
-};
+pub use aggregate::{aggregate, summary_key, Alert, CaptureSummary, Tally, TOP};
+pub use search::{day_of, search_key, search_parts, write_search, SEARCH_COLUMNS};
 pub use store::{LocalStore, Store};
 
 use serde::{Deserialize, Serialize};
@@ -214,13 +216,15 @@ pub struct SplitReport {
 /// Split a capture: stream it from `store`, assemble flows, write them as Parquet shards of
 /// `shard_flows` flows, and hand one [`ShardMessage`] per shard to `send` as soon as its
 /// shard is stored. Status goes splitting → classifying (or failed with the reason when the
-/// object is not a capture). Memory: the flow table plus one shard.
+/// object is not a capture). Two threads: this one reads and assembles flows, a second
+/// builds, encodes and stores the shards (a third of the work) and calls `send`. Memory: the
+/// flow table plus at most three shards (being filled, waiting, being written).
 pub fn split(
     store: &dyn Store,
     source: &str,
     shard_flows: usize,
     opts: &ExtractOptions,
-    mut send: impl FnMut(&ShardMessage) -> Result<(), PipelineError>,
+    mut send: impl FnMut(&ShardMessage) -> Result<(), PipelineError> + Send,
 ) -> Result<SplitReport, PipelineError> {
     let id = capture_id(source);
     // A capture uploaded again under the same key may be another file: what an earlier run
@@ -234,11 +238,8 @@ pub fn split(
     Status::new(&id, source, State::Splitting).save(store)?;
     let reader = store.open(source)?;
     let shard_flows = shard_flows.max(1);
-    let mut pending: Vec<FlowRecord> = Vec::with_capacity(shard_flows);
-    let mut shards = 0u32;
-    let mut failure: Option<PipelineError> = None;
-    let mut emit = |batch: &mut Vec<FlowRecord>, shards: &mut u32| -> Result<(), PipelineError> {
-        let key = shard_key(&id, *shards);
+    let mut emit = |batch: &[FlowRecord], n: u32| -> Result<(), PipelineError> {
+        let key = shard_key(&id, n);
         let mut df = weir_records::flows_to_frame(batch)
             .map_err(|e| PipelineError::Data(key.clone(), e.to_string()))?;
         let bytes = weir_records::frame_to_parquet(&mut df)
@@ -246,32 +247,52 @@ pub fn split(
         store.put(&key, &bytes)?;
         send(&ShardMessage {
             capture: id.clone(),
-            shard: *shards,
+            shard: n,
             key,
             flows: batch.len() as u64,
-        })?;
-        *shards += 1;
-        batch.clear();
-        Ok(())
+        })
     };
-    let summary = extract(
-        reader,
-        opts,
-        |batch| {
-            for f in batch {
-                pending.push(f);
-                if pending.len() >= shard_flows && failure.is_none() {
-                    if let Err(e) = emit(&mut pending, &mut shards) {
-                        failure = Some(e);
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<FlowRecord>>(1);
+    let (summary, written) = std::thread::scope(|s| {
+        let writer = s.spawn(move || -> Result<u32, PipelineError> {
+            let mut n = 0u32;
+            for batch in rx {
+                emit(&batch, n)?;
+                n += 1;
+            }
+            Ok(n)
+        });
+        let mut pending: Vec<FlowRecord> = Vec::with_capacity(shard_flows);
+        let mut writing = true;
+        let summary = extract(
+            reader,
+            opts,
+            |batch| {
+                for f in batch {
+                    pending.push(f);
+                    if pending.len() >= shard_flows && writing {
+                        let full = std::mem::replace(&mut pending, Vec::with_capacity(shard_flows));
+                        // A writer that stopped has its error: the flows are dropped.
+                        writing = tx.send(full).is_ok();
                     }
                 }
-            }
-            if failure.is_some() {
-                pending.clear();
-            }
-        },
-        |_| {},
-    );
+                if !writing {
+                    pending.clear();
+                }
+            },
+            |_| {},
+        );
+        if summary.is_ok() && !pending.is_empty() && writing {
+            let _ = tx.send(pending);
+        }
+        drop(tx);
+        let written = writer.join().unwrap_or_else(|_| {
+            Err(PipelineError::Message(
+                "the shard writer thread panicked".into(),
+            ))
+        });
+        (summary, written)
+    });
     let summary = match summary {
         Ok(s) => s,
         Err(e) => {
@@ -282,12 +303,7 @@ pub fn split(
             return Err(err);
         }
     };
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    if !pending.is_empty() {
-        emit(&mut pending, &mut shards)?;
-    }
+    let shards = written?;
     let report = SplitReport {
         capture: id.clone(),
         shards,
@@ -382,10 +398,12 @@ pub fn classify_shards(
             },
         );
         row += n;
+        // The search parts first: a result present means its shard is searchable.
         out[i] = cols
             .and_then(|cols| df.hstack_mut(&cols).map(|_| ()))
-            .and_then(|_| weir_records::frame_to_parquet(&mut df))
             .map_err(|e| data(e.to_string()))
+            .and_then(|_| write_search(store, &msg.capture, msg.shard, &df))
+            .and_then(|_| weir_records::frame_to_parquet(&mut df).map_err(|e| data(e.to_string())))
             .and_then(|bytes| store.put(&key, &bytes))
             .map(|_| n as u64);
     }

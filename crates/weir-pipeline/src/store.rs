@@ -100,7 +100,12 @@ impl Store for LocalStore {
 
     fn list(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {
         let mut out = Vec::new();
-        let mut stack = vec![self.root.clone()];
+        // Walk from the deepest directory the prefix names, not the whole store.
+        let dir = match prefix.rfind('/') {
+            Some(i) => self.path(&prefix[..i])?,
+            None => self.root.clone(),
+        };
+        let mut stack = vec![dir];
         while let Some(dir) = stack.pop() {
             let Ok(rd) = std::fs::read_dir(&dir) else {
                 continue;

@@ -206,6 +206,37 @@ fn aggregate_summarizes_and_lays_out_for_search() {
             .flat_map(|a| a.iter().map(|x| *x.unwrap()))
             .collect();
         assert!(v.windows(2).all(|w| w[0] <= w[1]), "{k} sorted by first_ts");
+        // Narrow, and (shard, row) points back at the same flow in the shard's result.
+        assert_eq!(df.width(), weir_pipeline::SEARCH_COLUMNS.len() + 2, "{k}");
+        assert!(df.column("p_Normal").is_err());
+        let shard = df.column("shard").unwrap().u32().unwrap().get(0).unwrap();
+        let result = weir_records::parquet_to_frame(
+            &store.get(&weir_pipeline::result_key(&id, shard)).unwrap(),
+        )
+        .unwrap();
+        let cid = |d: &polars::prelude::DataFrame, i: usize| {
+            d.column("community_id")
+                .unwrap()
+                .str()
+                .unwrap()
+                .get(i)
+                .unwrap()
+                .to_string()
+        };
+        for i in 0..df.height() {
+            let row = df.column("row").unwrap().u32().unwrap().get(i).unwrap() as usize;
+            assert_eq!(cid(&df, i), cid(&result, row), "{k} row {i}");
+            assert_eq!(
+                v[i],
+                result
+                    .column("first_ts")
+                    .unwrap()
+                    .i64()
+                    .unwrap()
+                    .get(row)
+                    .unwrap()
+            );
+        }
     }
     assert_eq!(rows, r.flows);
 

@@ -6,6 +6,9 @@
 //! bounded by the batch size.
 #![warn(missing_docs)]
 
+mod parquet;
+pub use parquet::ParquetSink;
+
 use std::io::Write;
 
 use polars::prelude::*;
@@ -172,17 +175,26 @@ pub fn verdict_columns(n: usize, v: &Verdicts<'_>) -> PolarsResult<Vec<Column>> 
 
 /// A frame as one Parquet object (zstd, row-group statistics), e.g. a flow shard.
 pub fn frame_to_parquet(df: &mut DataFrame) -> PolarsResult<Vec<u8>> {
-    let mut out = Vec::new();
-    ParquetWriter::new(&mut out)
-        .with_compression(ParquetCompression::Zstd(None))
-        .with_statistics(StatisticsOptions::default())
-        .finish(df)?;
-    Ok(out)
+    let c = if df.height() < parquet::SMALL_ROWS {
+        polars_parquet::write::CompressionOptions::Lz4Raw
+    } else {
+        polars_parquet::write::CompressionOptions::Zstd(None)
+    };
+    let mut sink = ParquetSink::with_compression(Vec::new(), &df.schema().clone(), c)?;
+    sink.write(df)?;
+    sink.finish()
 }
 
 /// A Parquet object read back as a frame.
 pub fn parquet_to_frame(bytes: &[u8]) -> PolarsResult<DataFrame> {
     ParquetReader::new(std::io::Cursor::new(bytes)).finish()
+}
+
+/// Only the named columns of a Parquet object (the others are not decoded).
+pub fn parquet_to_frame_columns(bytes: &[u8], columns: &[&str]) -> PolarsResult<DataFrame> {
+    ParquetReader::new(std::io::Cursor::new(bytes))
+        .with_columns(Some(columns.iter().map(|c| c.to_string()).collect()))
+        .finish()
 }
 
 /// The feature vectors of a flow frame, `rows × N_FEATURES` f32 in [`FEATURES`] order (the
@@ -202,7 +214,7 @@ pub fn feature_matrix(df: &DataFrame) -> PolarsResult<Vec<f32>> {
 }
 
 enum Inner<W: Write> {
-    Parquet(Box<polars::io::parquet::write::BatchedWriter<W>>),
+    Parquet(Box<ParquetSink<W>>),
     Csv(polars::io::csv::write::BatchedWriter<W>),
     Jsonl(polars::io::json::BatchedWriter<W>),
     /// Nothing written yet: the batched writer is created with the first batch's schema.
@@ -258,11 +270,9 @@ impl<W: Write> FlowWriter<W> {
             let inner = match self.format {
                 // Min, max and null counts per row group: what pruning needs. (Distinct counts
                 // cost 6% of `weir flows` and no reader uses them.)
-                OutputFormat::Parquet => ParquetWriter::new(w)
-                    .with_compression(ParquetCompression::Zstd(None))
-                    .with_statistics(StatisticsOptions::default())
-                    .batched(schema)
-                    .map(|w| Inner::Parquet(Box::new(w))),
+                OutputFormat::Parquet => {
+                    ParquetSink::new(w, schema).map(|w| Inner::Parquet(Box::new(w)))
+                }
                 OutputFormat::Csv => CsvWriter::new(w)
                     .include_header(true)
                     .batched(schema)
@@ -278,7 +288,7 @@ impl<W: Write> FlowWriter<W> {
         self.open(&df.schema().clone())?;
         df.rechunk_mut();
         let r = match &mut self.inner {
-            Inner::Parquet(w) => w.write_batch(df),
+            Inner::Parquet(w) => w.write(df),
             Inner::Csv(w) => w.write_batch(df),
             Inner::Jsonl(w) => w.write_batch(df),
             Inner::Pending(_) | Inner::Done => Ok(()),
@@ -296,9 +306,11 @@ impl<W: Write> FlowWriter<W> {
                 self.write_frame(&mut empty)?;
             }
         }
-        let r = match &mut self.inner {
-            Inner::Parquet(w) => w.finish().map(|_| ()),
-            Inner::Csv(w) => w.finish(),
+        let r = match std::mem::replace(&mut self.inner, Inner::Done) {
+            Inner::Parquet(w) => w
+                .finish()
+                .and_then(|mut w| w.flush().map_err(PolarsError::from)),
+            Inner::Csv(mut w) => w.finish(),
             _ => Ok(()),
         };
         r.map_err(|e| self.err(e))?;

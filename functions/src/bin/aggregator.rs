@@ -1,5 +1,5 @@
-//! weir-aggregator (AWS Lambda): "capture complete" messages → polars summary and the
-//! search layout. See `weir_aws::handlers::aggregator`.
+//! weir-aggregator (AWS Lambda): "capture complete" messages → the capture's polars summary
+//! (the search layout is written by the classifiers). See `weir_aws::handlers::aggregator`.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
