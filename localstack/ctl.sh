@@ -12,7 +12,7 @@
 #
 # Settings (environment): WEIR_LOCALSTACK_DIR (state, logs, PID files; default
 # ~/.cache/weir/localstack-run), WEIR_BUCKET (weir), WEIR_FUNCTIONS_DIR (where the function
-# binaries are; default: build them in release), WEIR_CLASSIFIER (lambda | worker),
+# binaries are; default: build them in the `functions` profile: release code without LTO), WEIR_CLASSIFIER (lambda | worker),
 # WEIR_VISIBILITY (seconds before a failed message is delivered again; 30),
 # WEIR_MAX_RECEIVES (deliveries before the dead-letter queue; 3).
 set -euo pipefail
@@ -90,8 +90,8 @@ functions_dir() {
   if [ -n "${WEIR_FUNCTIONS_DIR:-}" ]; then echo "$WEIR_FUNCTIONS_DIR"; return; fi
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
   bash "$repo/scripts/setup-ort.sh" >/dev/null
-  (cd "$repo" && cargo build --release --locked -p weir-functions >&2)
-  echo "$CARGO_TARGET_DIR/release"
+  (cd "$repo" && cargo build --profile functions --locked -p weir-functions >&2)
+  echo "$CARGO_TARGET_DIR/functions"
 }
 
 start_functions() {

@@ -261,6 +261,17 @@ fn localstack_end_to_end_and_faults() {
     let sum = summary(&stack.store, &id);
     assert_eq!(sum["flows"], 10_000);
     assert_eq!(sum["classes"], summary(&local, &id)["classes"]);
+    // The search layout has the same parts as in process, and the bucket's listing of
+    // captures (a delimiter listing) says done.
+    let parts = |s: &dyn Store| s.list(&format!("captures/{id}/flows/")).unwrap();
+    assert_eq!(parts(&stack.store), parts(&local));
+    let listed = captures(&stack.store).unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|s| s.capture == id && s.state == State::Done),
+        "{listed:?}"
+    );
 
     // 2. The same shard message delivered twice more: same objects, flows counted once.
     let before: Vec<Vec<u8>> = (0..5)

@@ -177,6 +177,44 @@ impl Store for S3Store {
             .map_err(|e| store_err(key, AwsError::new(what, e)))
     }
 
+    fn put_many(&self, objects: Vec<(String, Vec<u8>)>) -> Result<(), PipelineError> {
+        // Up to this many PUTs in flight (a classifier writes a search part per day).
+        const IN_FLIGHT: usize = 16;
+        self.rt.block_on(async {
+            let mut set = tokio::task::JoinSet::new();
+            let mut objects = objects.into_iter();
+            let mut first = None;
+            loop {
+                while set.len() < IN_FLIGHT {
+                    let Some((key, bytes)) = objects.next() else {
+                        break;
+                    };
+                    let (client, bucket) = (self.client.clone(), self.bucket.clone());
+                    set.spawn(async move {
+                        let what = format!("PUT s3://{bucket}/{key}");
+                        client
+                            .put_object()
+                            .bucket(&bucket)
+                            .key(&key)
+                            .body(ByteStream::from(bytes))
+                            .send()
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| store_err(&key, AwsError::new(what, e)))
+                    });
+                }
+                let err = match set.join_next().await {
+                    None => break,
+                    Some(Ok(Ok(()))) => continue,
+                    Some(Ok(Err(e))) => e,
+                    Some(Err(e)) => PipelineError::Store("PUT".into(), e.to_string()),
+                };
+                first.get_or_insert(err);
+            }
+            first.map_or(Ok(()), Err)
+        })
+    }
+
     fn exists(&self, key: &str) -> Result<bool, PipelineError> {
         Ok(self.size(key)?.is_some())
     }
@@ -193,6 +231,35 @@ impl Store for S3Store {
             )
             .map(|_| ())
             .map_err(|e| store_err(key, AwsError::new(what, e)))
+    }
+
+    fn children(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {
+        let what = format!("LIST s3://{}/{prefix} (delimiter /)", self.bucket);
+        self.rt
+            .block_on(async {
+                let mut out = Vec::new();
+                let mut pages = self
+                    .client
+                    .list_objects_v2()
+                    .bucket(&self.bucket)
+                    .prefix(prefix)
+                    .delimiter("/")
+                    .into_paginator()
+                    .send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| AwsError::new(&what, e))?;
+                    let dirs = page.common_prefixes().iter().filter_map(|p| p.prefix());
+                    let objects = page.contents().iter().filter_map(|o| o.key());
+                    out.extend(dirs.chain(objects).filter_map(|k| {
+                        let rest = k.strip_prefix(prefix)?.trim_end_matches('/');
+                        (!rest.is_empty()).then(|| rest.to_string())
+                    }));
+                }
+                out.sort();
+                out.dedup();
+                Ok(out)
+            })
+            .map_err(|e| store_err(prefix, e))
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {

@@ -60,6 +60,25 @@ enum Command {
     ///   weir analyze big.pcap --data-dir /data --device cuda
     #[command(verbatim_doc_comment)]
     Analyze(analyze::AnalyzeArgs),
+    /// List the captures of a data directory and where each one is.
+    ///
+    /// States: queued (uploaded, not started), splitting, classifying (k of n shards),
+    /// aggregating, done, done-with-warnings (part of the file was damaged; the flows before
+    /// the damage are kept), failed (with the reason). The directory is the one `weir analyze`
+    /// writes, or a copy of the S3 bucket (`aws s3 sync s3://BUCKET/captures DIR/captures`).
+    ///
+    /// Examples:
+    ///   weir status                      # captures in ./weir-data
+    ///   weir status --data-dir /data --json
+    #[command(verbatim_doc_comment)]
+    Status {
+        /// The data directory.
+        #[arg(long, default_value = "weir-data", value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Print the statuses as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Train the model on the labelled data and write it as ONNX.
     ///
     /// Reads the captures of models/captures.csv and NORMAL_FROM_CORPUS.txt from the shared
@@ -192,6 +211,7 @@ fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Flows(args) => flows(args),
         Command::Analyze(args) => analyze::analyze(args),
+        Command::Status { data_dir, json } => analyze::status(&data_dir, json),
         Command::Synth(args) => synth::synth(args),
         Command::Train { data, output } => model::train(&data, &output),
         Command::Eval {

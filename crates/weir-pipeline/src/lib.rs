@@ -410,6 +410,36 @@ pub fn classify_shards(
     out
 }
 
+/// Where upload notifications point: captures are uploaded under this prefix.
+pub const UPLOADS: &str = "uploads/";
+
+/// Every capture the store knows, by id: those with a status object as it says, and every
+/// upload under [`UPLOADS`] that no splitter has started yet as [`State::Queued`] (S3 writes
+/// nothing of its own when an object arrives, so "queued" is the absence of a status).
+/// What `weir status`, and the web app, list.
+pub fn captures(store: &dyn Store) -> Result<Vec<Status>, PipelineError> {
+    let mut out: std::collections::BTreeMap<String, Status> = std::collections::BTreeMap::new();
+    for id in store.children("captures/")? {
+        let st = match Status::load(store, &id) {
+            Ok(st) => st,
+            // A capture directory without a status is one being cleared for a re-split.
+            Err(_) if !store.exists(&status_key(&id))? => continue,
+            Err(e) => {
+                let mut st = Status::new(&id, "", State::Failed);
+                st.reason = Some(format!("unreadable status: {e}"));
+                st
+            }
+        };
+        out.insert(id, st);
+    }
+    for key in store.list(UPLOADS)? {
+        let id = capture_id(&key);
+        out.entry(id.clone())
+            .or_insert_with(|| Status::new(&id, &key, State::Queued));
+    }
+    Ok(out.into_values().collect())
+}
+
 /// Mark a capture failed with `reason` (kept in its status) whatever stage it was in: the
 /// last delivery of a message that keeps failing does this before the message goes to the
 /// dead-letter queue.

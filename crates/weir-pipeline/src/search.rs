@@ -107,12 +107,14 @@ pub fn write_search(
     let parts = search_parts(result, shard)
         .map_err(|e| PipelineError::Data(search_key(id, "*", shard), e.to_string()))?;
     let count = parts.len();
+    let mut objects = Vec::with_capacity(count);
     for (day, mut part) in parts {
         let key = search_key(id, &day, shard);
         let bytes = weir_records::frame_to_parquet(&mut part)
             .map_err(|e| PipelineError::Data(key.clone(), e.to_string()))?;
-        store.put(&key, &bytes)?;
+        objects.push((key, bytes));
     }
+    store.put_many(objects)?;
     Ok(count)
 }
 

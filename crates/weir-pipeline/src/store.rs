@@ -20,10 +20,37 @@ pub trait Store: Send + Sync {
     }
     /// Write an object whole, replacing any object of that key (readers never see half of it).
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), PipelineError>;
+    /// Write several objects (each as [`Store::put`]). Stores override it to write them
+    /// concurrently (S3: many small PUTs are bound by round trips, not bandwidth). All are
+    /// attempted; the first error is returned.
+    fn put_many(&self, objects: Vec<(String, Vec<u8>)>) -> Result<(), PipelineError> {
+        let mut first = None;
+        for (key, bytes) in objects {
+            if let Err(e) = self.put(&key, &bytes) {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
     /// Whether an object exists.
     fn exists(&self, key: &str) -> Result<bool, PipelineError>;
     /// Keys under a prefix, sorted.
     fn list(&self, prefix: &str) -> Result<Vec<String>, PipelineError>;
+    /// The next `/`-separated part of every key under `prefix` (which ends with `/`), sorted
+    /// and deduplicated: for `captures/`, the capture ids. Stores override it to avoid
+    /// listing every key (S3: a delimiter listing; a directory: one `read_dir`).
+    fn children(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {
+        let mut out: Vec<String> = self
+            .list(prefix)?
+            .iter()
+            .filter_map(|k| k.strip_prefix(prefix))
+            .filter_map(|rest| rest.split('/').next())
+            .filter(|c| !c.is_empty())
+            .map(String::from)
+            .collect();
+        out.dedup();
+        Ok(out)
+    }
     /// Remove an object; removing one that is not there is not an error.
     fn delete(&self, key: &str) -> Result<(), PipelineError>;
 }
@@ -96,6 +123,23 @@ impl Store for LocalStore {
             }
             _ => Ok(()),
         }
+    }
+
+    fn children(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {
+        let dir = match prefix.trim_end_matches('/') {
+            "" => self.root.clone(),
+            p => self.path(p)?,
+        };
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            return Ok(Vec::new());
+        };
+        let mut out: Vec<String> = rd
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        out.sort();
+        Ok(out)
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {

@@ -41,6 +41,14 @@ fn split_classify_progress_on_a_real_capture() {
     let store = LocalStore::new(dir.path());
     let bytes = std::fs::read(shared().join("labeled/attacks/doup123/udp__flood.pcap")).unwrap();
     store.put("uploads/udp flood.pcap", &bytes).unwrap();
+    store.put("uploads/later.pcap", &bytes[..1000]).unwrap();
+    // Uploaded, no splitter yet: queued (there is no status object to say so).
+    let listed = captures(&store).unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed
+        .iter()
+        .all(|s| s.state == State::Queued && s.shards.is_none()));
+    assert_eq!(listed[1].source, "uploads/udp flood.pcap");
 
     let mut queue = Vec::new();
     let report = split(
@@ -63,6 +71,23 @@ fn split_classify_progress_on_a_real_capture() {
     assert_eq!(
         (st.state, st.shards, st.shards_done, st.flows),
         (State::Classifying, Some(4), 0, 10_000)
+    );
+    let listed = captures(&store).unwrap();
+    let states: Vec<_> = listed
+        .iter()
+        .map(|s| (s.capture.as_str(), s.state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (capture_id("uploads/later.pcap").as_str(), State::Queued),
+            (id.as_str(), State::Classifying)
+        ]
+    );
+    assert_eq!(
+        store.children("captures/").unwrap(),
+        std::slice::from_ref(&id),
+        "one directory per capture"
     );
 
     // The same flows as the flow stage on its own, in the same order.
@@ -223,19 +248,11 @@ fn aggregate_summarizes_and_lays_out_for_search() {
                 .unwrap()
                 .to_string()
         };
-        for i in 0..df.height() {
+        for (i, ts) in v.iter().enumerate() {
             let row = df.column("row").unwrap().u32().unwrap().get(i).unwrap() as usize;
             assert_eq!(cid(&df, i), cid(&result, row), "{k} row {i}");
-            assert_eq!(
-                v[i],
-                result
-                    .column("first_ts")
-                    .unwrap()
-                    .i64()
-                    .unwrap()
-                    .get(row)
-                    .unwrap()
-            );
+            let first = result.column("first_ts").unwrap().i64().unwrap().get(row);
+            assert_eq!(Some(*ts), first);
         }
     }
     assert_eq!(rows, r.flows);
