@@ -11,4 +11,5 @@ weir="$CARGO_TARGET_DIR/release/weir"
 echo
 echo "Results under data/captures/loopback-5b00ecbc/: results/*.parquet (one row per flow: tuple,"
 echo "features, class, class probabilities, anomaly score), summary.json, status.json, and"
-echo "flows/day=*/ (the same rows by day, sorted by time) - the layout the pipeline writes to S3."
+echo "flows/day=*/ (the search layout: every flow, narrow, by day, sorted by time) - the layout the"
+echo "pipeline writes to S3. \`weir status --data-dir data\` lists the captures there and their state."

@@ -75,6 +75,27 @@ fn analyze_writes_results_and_a_summary_that_agree_with_the_flow_stage() {
     assert_eq!(status["shards"], 1);
     let days = std::fs::read_dir(res.join("flows")).unwrap().count();
     assert!(days >= 1, "search layout written");
+    // `weir status` lists it done; a capture dropped into uploads/ is listed queued.
+    std::fs::create_dir_all(dir.path().join("uploads")).unwrap();
+    std::fs::copy(&cap, dir.path().join("uploads/next.pcap")).unwrap();
+    let out = weir()
+        .args(["status", "--json", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let states: Vec<(&str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["capture"].as_str().unwrap(), s["state"].as_str().unwrap()))
+        .collect();
+    let next = weir_pipeline::capture_id("uploads/next.pcap");
+    let mut want = vec![(id.as_str(), "done"), (next.as_str(), "queued")];
+    want.sort();
+    assert_eq!(states, want);
+    std::fs::remove_dir_all(dir.path().join("uploads")).unwrap();
     // Analyzing again rewrites the same objects: nothing is counted twice.
     let (_, again) = analyze_json(dir.path(), &cap);
     assert_eq!(again["flows"], 28);
