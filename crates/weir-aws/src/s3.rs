@@ -24,6 +24,24 @@ fn store_err(key: &str, e: AwsError) -> PipelineError {
     PipelineError::Store(key.to_string(), e.to_string())
 }
 
+/// PUT one object (what `put` and each of `put_many`'s tasks send).
+async fn put_object(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    bytes: Vec<u8>,
+) -> Result<(), PipelineError> {
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(bytes))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| store_err(key, AwsError::new(format!("PUT s3://{bucket}/{key}"), e)))
+}
+
 impl S3Store {
     /// The store over `bucket`; `rt` runs the SDK's futures.
     pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>, rt: Handle) -> Self {
@@ -101,6 +119,39 @@ impl S3Store {
             .map(|b| b.into_bytes().to_vec())
             .map_err(|e| AwsError::new(what, e))
     }
+
+    /// Every page of a listing under `prefix`: the keys, and with a `delimiter` the common
+    /// prefixes (what `list` and `children` read).
+    async fn listing(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+    ) -> Result<(Vec<String>, Vec<String>), PipelineError> {
+        let what = format!("LIST s3://{}/{prefix}", self.bucket);
+        let (mut keys, mut dirs) = (Vec::new(), Vec::new());
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .set_delimiter(delimiter.map(String::from))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| store_err(prefix, AwsError::new(&what, e)))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(String::from)),
+            );
+            dirs.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(String::from)),
+            );
+        }
+        Ok((keys, dirs))
+    }
 }
 
 /// Streams an object with ranged GETs of [`RANGE_BYTES`].
@@ -163,18 +214,8 @@ impl Store for S3Store {
     }
 
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), PipelineError> {
-        let what = format!("PUT s3://{}/{key}", self.bucket);
         self.rt
-            .block_on(
-                self.client
-                    .put_object()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .body(ByteStream::from(bytes.to_vec()))
-                    .send(),
-            )
-            .map(|_| ())
-            .map_err(|e| store_err(key, AwsError::new(what, e)))
+            .block_on(put_object(&self.client, &self.bucket, key, bytes.to_vec()))
     }
 
     fn put_many(&self, objects: Vec<(String, Vec<u8>)>) -> Result<(), PipelineError> {
@@ -190,18 +231,7 @@ impl Store for S3Store {
                         break;
                     };
                     let (client, bucket) = (self.client.clone(), self.bucket.clone());
-                    set.spawn(async move {
-                        let what = format!("PUT s3://{bucket}/{key}");
-                        client
-                            .put_object()
-                            .bucket(&bucket)
-                            .key(&key)
-                            .body(ByteStream::from(bytes))
-                            .send()
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| store_err(&key, AwsError::new(what, e)))
-                    });
+                    set.spawn(async move { put_object(&client, &bucket, &key, bytes).await });
                 }
                 let err = match set.join_next().await {
                     None => break,
@@ -234,57 +264,23 @@ impl Store for S3Store {
     }
 
     fn children(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {
-        let what = format!("LIST s3://{}/{prefix} (delimiter /)", self.bucket);
-        self.rt
-            .block_on(async {
-                let mut out = Vec::new();
-                let mut pages = self
-                    .client
-                    .list_objects_v2()
-                    .bucket(&self.bucket)
-                    .prefix(prefix)
-                    .delimiter("/")
-                    .into_paginator()
-                    .send();
-                while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| AwsError::new(&what, e))?;
-                    let dirs = page.common_prefixes().iter().filter_map(|p| p.prefix());
-                    let objects = page.contents().iter().filter_map(|o| o.key());
-                    out.extend(dirs.chain(objects).filter_map(|k| {
-                        let rest = k.strip_prefix(prefix)?.trim_end_matches('/');
-                        (!rest.is_empty()).then(|| rest.to_string())
-                    }));
-                }
-                out.sort();
-                out.dedup();
-                Ok(out)
+        let (keys, dirs) = self.rt.block_on(self.listing(prefix, Some("/")))?;
+        let mut out: Vec<String> = dirs
+            .iter()
+            .chain(&keys)
+            .filter_map(|k| {
+                let rest = k.strip_prefix(prefix)?.trim_end_matches('/');
+                (!rest.is_empty()).then(|| rest.to_string())
             })
-            .map_err(|e| store_err(prefix, e))
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {
-        let what = format!("LIST s3://{}/{prefix}", self.bucket);
-        self.rt
-            .block_on(async {
-                let mut keys = Vec::new();
-                let mut pages = self
-                    .client
-                    .list_objects_v2()
-                    .bucket(&self.bucket)
-                    .prefix(prefix)
-                    .into_paginator()
-                    .send();
-                while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| AwsError::new(&what, e))?;
-                    keys.extend(
-                        page.contents()
-                            .iter()
-                            .filter_map(|o| o.key().map(String::from)),
-                    );
-                }
-                keys.sort();
-                Ok(keys)
-            })
-            .map_err(|e| store_err(prefix, e))
+        let (mut keys, _) = self.rt.block_on(self.listing(prefix, None))?;
+        keys.sort();
+        Ok(keys)
     }
 }
