@@ -292,17 +292,7 @@ pub fn aggregate(store: &dyn Store, id: &str) -> Result<CaptureSummary, Pipeline
             .map_err(&e)?
             .cast(&DataType::UInt64)
             .map_err(&e)?;
-        let ts = df
-            .column("first_ts")
-            .map_err(&e)?
-            .cast(&DataType::Int64)
-            .map_err(&e)?;
-        let ts: Vec<i64> = ts
-            .i64()
-            .map_err(&e)?
-            .downcast_iter()
-            .flat_map(|a| a.iter().map(|v| v.copied().unwrap_or(0)))
-            .collect();
+        let ts = crate::search::i64s(&df, "first_ts").map_err(&e)?;
         let minute: Vec<i64> = ts
             .iter()
             .map(|t| t.div_euclid(60_000_000_000) * 60_000_000_000)

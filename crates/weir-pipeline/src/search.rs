@@ -63,17 +63,22 @@ pub fn day_of(ts_ns: i64) -> String {
     format!("{:04}-{m:02}-{d:02}", if m <= 2 { y + 1 } else { y })
 }
 
-/// The parts of one shard's result rows: `(day, rows of that day sorted by first packet)`,
-/// days ascending.
-pub fn search_parts(result: &DataFrame, shard: u32) -> PolarsResult<Vec<(String, DataFrame)>> {
-    let n = result.height();
-    let ts: Vec<i64> = result
-        .column("first_ts")?
+/// A column as i64 values (nulls as 0): timestamps for the search layout and the summary.
+pub(crate) fn i64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<i64>> {
+    Ok(df
+        .column(name)?
         .cast(&DataType::Int64)?
         .i64()?
         .downcast_iter()
         .flat_map(|a| a.iter().map(|v| v.copied().unwrap_or(0)))
-        .collect();
+        .collect())
+}
+
+/// The parts of one shard's result rows: `(day, rows of that day sorted by first packet)`,
+/// days ascending.
+pub fn search_parts(result: &DataFrame, shard: u32) -> PolarsResult<Vec<(String, DataFrame)>> {
+    let n = result.height();
+    let ts = i64s(result, "first_ts")?;
     let mut order: Vec<IdxSize> = (0..n as IdxSize).collect();
     order.sort_by_key(|&i| (ts[i as usize], i));
     let mut narrow = result.select(SEARCH_COLUMNS.iter().copied())?;

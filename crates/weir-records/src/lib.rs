@@ -7,7 +7,7 @@
 #![warn(missing_docs)]
 
 mod parquet;
-pub use parquet::ParquetSink;
+pub use parquet::{ParquetSink, SMALL_ROWS};
 
 use std::io::Write;
 
@@ -173,9 +173,10 @@ pub fn verdict_columns(n: usize, v: &Verdicts<'_>) -> PolarsResult<Vec<Column>> 
     Ok(cols)
 }
 
-/// A frame as one Parquet object (zstd, row-group statistics), e.g. a flow shard.
+/// A frame as one Parquet object (row-group statistics; zstd, or LZ4 under [`SMALL_ROWS`]
+/// rows), e.g. a flow shard.
 pub fn frame_to_parquet(df: &mut DataFrame) -> PolarsResult<Vec<u8>> {
-    let c = if df.height() < parquet::SMALL_ROWS {
+    let c = if df.height() < SMALL_ROWS {
         polars_parquet::write::CompressionOptions::Lz4Raw
     } else {
         polars_parquet::write::CompressionOptions::Zstd(None)
