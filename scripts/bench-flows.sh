@@ -6,13 +6,8 @@
 # Usage: scripts/bench-flows.sh [CAPTURE]   (RUNS=N to take the median of N runs, default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
-cap="${1:-$HOME/.cache/weir/bench.pcap}"
-runs="${RUNS:-3}"
-
 source scripts/peers.sh
-install_peers
-bench_capture "$cap"
+bench_setup "$@"
 cargo build --release --locked -p weir-cli
 weir="$CARGO_TARGET_DIR/release/weir"
 size=$(stat -c %s "$cap")

@@ -2,22 +2,18 @@
 # `just bench-pipeline`: the whole pipeline on the ~216 MB benchmark capture, in one run:
 #  1. `weir analyze` (flows + classification + Parquet + summary, in one process, both cores)
 #     next to `suricata --runmode single` (no rules) on the same file: wall time, MB/s, ratio;
-#  2. on LocalStack: upload with the AWS CLI -> status done, with the function binaries built in
-#     the `functions` profile (release code, no LTO)
-#     under weir-lambda-local (starts and stops LocalStack by PID).
+#  2. on LocalStack: upload with the AWS CLI -> status done, with the function binaries (built
+#     in the `functions` profile: release code, no LTO) under weir-lambda-local (starts and
+#     stops LocalStack by PID).
 # Usage: scripts/bench-pipeline.sh [CAPTURE]   (RUNS=N: median of N runs, default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
-cap="${1:-$HOME/.cache/weir/bench.pcap}"
-runs="${RUNS:-3}"
 source scripts/peers.sh
-install_peers
-bench_capture "$cap"
+bench_setup "$@"
 bash scripts/setup-ort.sh >/dev/null
+cargo build --release --locked -p weir-cli
 # FUNCTIONS=debug uses the test build of the functions instead (slower functions: the
 # LocalStack figure is then an upper bound).
-cargo build --release --locked -p weir-cli
 if [ "${FUNCTIONS:-release}" = debug ]; then
   cargo build --locked -p weir-functions
 else

@@ -18,6 +18,17 @@ if ! command -v suricata >/dev/null; then
 fi
 }
 
+# bench_setup [CAPTURE]: the start of every benchmark script: the shared target directory,
+# `cap` (the capture: the argument, else ~/.cache/weir/bench.pcap, built if missing), `runs`
+# (RUNS, default 3), the peers installed.
+bench_setup() {
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
+  cap="${1:-$HOME/.cache/weir/bench.pcap}"
+  runs="${RUNS:-3}"
+  install_peers
+  bench_capture "$cap"
+}
+
 # bench_capture PATH: build the ~216 MB benchmark capture with ../shared/bench if it is missing.
 bench_capture() {
   local cap="$1" shared="${WEIR_SHARED:-$(cd .. && pwd)/shared}"
