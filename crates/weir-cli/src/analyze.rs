@@ -19,7 +19,7 @@ pub struct AnalyzeArgs {
     /// The capture to analyze (.pcap or .pcapng).
     capture: PathBuf,
     /// Where results go: DIR/captures/ID/ (status.json, summary.json, shards/, results/,
-    /// flows/day=*/), the layout the functions write to S3.
+    /// flows/day=*/ or month=*/ or year=*/ when sparse), the layout the functions write to S3.
     #[arg(long, default_value = "weir-data", value_name = "DIR")]
     data_dir: PathBuf,
     /// An ONNX model written by `weir train` (default: the model built into this binary).
@@ -304,7 +304,7 @@ fn print_table(
         s.push_str(&format!("  warning: {w} (flows before it kept)\n"));
     }
     s.push_str(&format!(
-        "  results: {}/ (summary.json, status.json, results/*.parquet, flows/day=*/)\n",
+        "  results: {}/ (summary.json, status.json, results/*.parquet, flows/ by day)\n",
         js["results"].as_str().unwrap_or_default()
     ));
     eprint!("{s}");

@@ -52,7 +52,7 @@ enum Command {
     /// Results go to DIR/captures/ID/ (ID: the file stem and 8 hex digits), the layout the
     /// serverless pipeline writes to S3: status.json, summary.json, results/*.parquet (every
     /// flow with its features, class, probabilities and anomaly score) and flows/day=*/ (the
-    /// search layout).
+    /// search layout; month=*/ or year=*/ for traffic spread thin over many days).
     ///
     /// Examples:
     ///   weir analyze capture.pcap                        # summary table on stderr

@@ -14,7 +14,8 @@
 //! captures/ID/split.json               what the splitter read: shards, flows, damage
 //! captures/ID/shards/00000.parquet     flows + features, SHARD_FLOWS flows each
 //! captures/ID/results/00000.parquet    the same rows + class, probabilities, anomaly
-//! captures/ID/flows/day=D/part-00000.parquet   search layout (see [`write_search`])
+//! captures/ID/flows/day=D/part-00000.parquet   search layout (see [`write_search`]; month=,
+//!                                              year= partitions for sparse shards)
 //! captures/ID/summary.json             the aggregator's summary
 //! ```
 //!
@@ -28,7 +29,10 @@ mod search;
 mod store;
 
 pub use aggregate::{aggregate, summary_key, Alert, CaptureSummary, Tally, TOP};
-pub use search::{day_of, search_key, search_parts, write_search, SEARCH_COLUMNS};
+pub use search::{
+    day_of, partition_range, search_key, search_parts, shard_period, write_search, Period,
+    MIN_PART_ROWS, SEARCH_COLUMNS,
+};
 pub use store::{LocalStore, Store};
 
 use serde::{Deserialize, Serialize};
