@@ -14,7 +14,9 @@
 # ~/.cache/weir/localstack-run), WEIR_BUCKET (weir), WEIR_FUNCTIONS_DIR (where the function
 # binaries are; default: build them in the `functions` profile: release code without LTO), WEIR_CLASSIFIER (lambda | worker),
 # WEIR_VISIBILITY (seconds before a failed message is delivered again; 30),
-# WEIR_MAX_RECEIVES (deliveries before the dead-letter queue; 3).
+# WEIR_MAX_RECEIVES (deliveries before the dead-letter queue; 3), WEIR_LOCALSTACK_PERSIST (1: LocalStack's
+# S3 and SQS state is saved in $WEIR_LOCALSTACK_DIR/state when it stops and loaded when it
+# starts, see persist.py; 0: it starts empty every time, as localstack-core does).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
@@ -35,13 +37,13 @@ aws_() { ensure_venv; "$vbin/aws" --endpoint-url "$endpoint" "$@"; }
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 stop_pid() { # PIDFILE NAME: TERM, then KILL after 10 s
-  local f="$1" name="$2"
+  local f="$1" name="$2" secs=10
   if alive "$f"; then
     local pid; pid="$(cat "$f")"
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq $((secs * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$pid" 2>/dev/null; then
-      echo "$name (pid $pid) did not stop in 10 s: killing it" >&2
+      echo "$name (pid $pid) did not stop in $secs s: killing it" >&2
       kill -KILL "$pid" 2>/dev/null || true
     fi
     echo "stopped $name (pid $pid)" >&2
@@ -54,11 +56,15 @@ start_localstack() {
   ensure_venv
   local bin="$vbin"
   mkdir -p "$dir/localstack-fs"
-  echo "starting LocalStack on $endpoint (log: $dir/localstack.log)" >&2
+  # Its S3 and SQS state is saved on a clean stop and loaded on start (persist.py).
+  local state=""
+  [ "${WEIR_LOCALSTACK_PERSIST:-1}" = 0 ] || state="$dir/state"
+  echo "starting LocalStack on $endpoint (log: $dir/localstack.log${state:+; state kept in $state})" >&2
   GATEWAY_LISTEN=127.0.0.1:4566 GATEWAY_SERVER=hypercorn DNS_ADDRESS=0 SERVICES=s3,sqs \
   EAGER_SERVICE_LOADING=1 LOCALSTACK_HOST=127.0.0.1:4566 SQS_ENDPOINT_STRATEGY=path \
   FILESYSTEM_ROOT="$dir/localstack-fs" DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
-    setsid nohup "$bin/python" -m localstack.runtime.main > "$dir/localstack.log" 2>&1 < /dev/null &
+  WEIR_LOCALSTACK_STATE="$state" \
+    setsid nohup "$bin/python" "$here/persist.py" > "$dir/localstack.log" 2>&1 < /dev/null &
   echo $! > "$dir/localstack.pid"
   for _ in $(seq 600); do
     if grep -q "^Ready\." "$dir/localstack.log" 2>/dev/null; then return 0; fi
@@ -68,6 +74,29 @@ start_localstack() {
     sleep 0.1
   done
   echo "LocalStack not ready after 60 s; see $dir/localstack.log" >&2; exit 1
+}
+
+# LocalStack saves its state (persist.py) first thing when told to stop, then stops its
+# services, which can take minutes while clients hold SQS long polls open: once the state is
+# saved (its log says so), or after 120 s (10 s without persistence), it gets 5 s more
+# before KILL.
+stop_localstack() {
+  local f="$dir/localstack.pid"
+  if alive "$f"; then
+    local pid; pid="$(cat "$f")" saved=0
+    local mark; mark="$(grep -c "weir: saved LocalStack state" "$dir/localstack.log" 2>/dev/null || true)"
+    local waits=1200; [ "${WEIR_LOCALSTACK_PERSIST:-1}" = 0 ] && waits=100
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq "$waits"); do
+      kill -0 "$pid" 2>/dev/null || break
+      [ "$(grep -c "weir: saved LocalStack state" "$dir/localstack.log" 2>/dev/null || true)" -gt "${mark:-0}" ] && { saved=1; break; }
+      sleep 0.1
+    done
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+    echo "stopped LocalStack (pid $pid)$([ "$saved" = 1 ] && echo ", state saved in $dir/state")" >&2
+  fi
+  rm -f "$f"
 }
 
 queue_arn() { aws_ sqs get-queue-attributes --queue-url "$endpoint/000000000000/$1" \
@@ -131,9 +160,9 @@ weir is up on LocalStack. Upload a capture and watch it:
 Logs: $dir/{localstack,functions}.log.  Stop: just localstack-down
 EOT
     ;;
-  down) stop_functions; stop_pid "$dir/localstack.pid" LocalStack ;;
+  down) stop_functions; stop_localstack ;;
   start-localstack) start_localstack ;;
-  stop-localstack) stop_pid "$dir/localstack.pid" LocalStack ;;
+  stop-localstack) stop_localstack ;;
   resources) resources ;;
   start-functions) start_functions ;;
   stop-functions) stop_functions ;;

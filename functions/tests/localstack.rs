@@ -430,23 +430,67 @@ fn localstack_outage_mid_run() {
     std::thread::sleep(Duration::from_secs(8));
     signal_localstack(&stack, "-CONT");
     let st = stack.wait_final(&id, 300);
+    eprintln!("frozen capture {:?} at {:?}", st.state, t.elapsed());
     assert_eq!(st.state, State::Done, "{st:?}");
     let (_tmp, local, _) = in_process(key, &flood);
     assert_same_results(&results(&stack.store, &id), &results(&local, &id));
     assert_eq!(summary(&stack.store, &id)["flows"], 10_000);
 
-    // 2. LocalStack restarted. The community edition keeps no state across a restart (its
-    //    persistence is a paid feature), so what it held is gone with it; weir's functions
-    //    must ride the outage out (retrying, not crashing) and work again once the bucket and
-    //    queues exist again.
+    // 2. LocalStack stopped (SIGTERM) and started again while a capture is being split and
+    //    classified. localstack-core forgets everything on a restart; localstack/persist.py
+    //    (how ctl.sh runs it) saves its S3 and SQS state on the way down and loads it on the
+    //    way up, so the upload, the shards, the messages (in flight ones with their
+    //    visibility deadline) survive, and the functions, retrying through the outage,
+    //    finish the capture: nothing lost, nothing twice.
+    let key = "uploads/restarted.pcap";
+    let id = stack.upload(key, &flood);
+    let t = Instant::now();
+    while Status::load(&stack.store, &id).is_err() {
+        assert!(t.elapsed().as_secs() < 60, "never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = Status::load(&stack.store, &id).unwrap();
+    assert!(
+        matches!(before.state, State::Splitting | State::Classifying),
+        "not mid-run at the restart: {before:?}"
+    );
+    let t = Instant::now();
     Stack::ctl(stack.dir.path(), "stop-localstack");
+    eprintln!(
+        "LocalStack stopped ({:?}) in {:?}",
+        before.state,
+        t.elapsed()
+    );
+    assert!(
+        stack
+            .log("localstack.log")
+            .contains("saved LocalStack state"),
+        "{}",
+        stack.log("localstack.log")
+    );
     std::thread::sleep(Duration::from_secs(3));
     assert!(
         functions_alive(&stack),
         "the functions died with LocalStack"
     );
     Stack::ctl(stack.dir.path(), "start-localstack");
-    Stack::ctl(stack.dir.path(), "resources");
+    assert!(stack
+        .log("localstack.log")
+        .contains("loaded LocalStack state"));
+    eprintln!("LocalStack up again at {:?}", t.elapsed());
+    let st = stack.wait_final(&id, 300);
+    eprintln!("restarted capture {:?} at {:?}", st.state, t.elapsed());
+    assert_eq!(st.state, State::Done, "{st:?}");
+    let (_tmp, local, _) = in_process(key, &flood);
+    assert_same_results(&results(&stack.store, &id), &results(&local, &id));
+    assert_eq!(summary(&stack.store, &id)["flows"], 10_000);
+    // The capture frozen in 1. is still there, and a new upload goes through.
+    assert_eq!(
+        Status::load(&stack.store, &capture_id("uploads/frozen.pcap"))
+            .unwrap()
+            .state,
+        State::Done
+    );
     let sample = std::fs::read(repo().join("samples/loopback.pcapng")).unwrap();
     let id = stack.upload("uploads/after-restart.pcapng", &sample);
     let st = stack.wait_final(&id, 180);
