@@ -6,11 +6,14 @@ state API it builds on, but not the code that saves and loads). A restart in the
 capture would lose the capture. This starts LocalStack exactly as `python -m
 localstack.runtime.main` does, plus:
 
-- on a clean shutdown (SIGTERM, SIGINT), before its services stop: the S3 and SQS stores
+- on a clean shutdown (SIGTERM, SIGINT), once the requests already inside have had a second
+  to finish (new ones are answered 503 from the moment it is told to stop, and AWS SDKs retry
+  those) and before its services stop: the S3 and SQS stores
   (every bucket and object's metadata, every queue and message with its receive count and
   visibility) pickled with LocalStack's own state pickler, and every object's bytes, into
   $WEIR_LOCALSTACK_STATE (written to a new directory, then renamed over the old one);
-- on start, before LocalStack prints "Ready.": that state loaded back.
+- on start, once its services are loaded and before its gateway serves a request: that
+  state loaded back.
 
 A message in flight when LocalStack stopped comes back in flight with its visibility deadline
 (wall-clock), so it is delivered again when the deadline passes, as on AWS. A multipart upload
@@ -29,6 +32,7 @@ import time
 
 LOG = logging.getLogger("weir.persist")
 STATE = os.environ.get("WEIR_LOCALSTACK_STATE", "")
+DRAIN_S = 1.0
 
 
 def _stores():
@@ -84,6 +88,10 @@ def save():
 
     _fresh_locks()
 
+    # LocalStack answers every new request 503 from the moment it is told to stop (SDKs retry
+    # those); let the requests already inside finish, so that a write acknowledged to a client
+    # is in the snapshot.
+    time.sleep(DRAIN_S)
     t0 = time.time()
     tmp = STATE + ".new"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -118,9 +126,10 @@ def save():
 
 def _replace(bundle, loaded):
     """Put the loaded stores into LocalStack's store bundle in place (the providers hold it)."""
-    bundle.clear()
-    bundle.update(loaded)
-    bundle.__dict__.update(loaded.__dict__)
+    with bundle.lock:
+        bundle.clear()
+        bundle.update(loaded)
+        bundle.__dict__.update(loaded.__dict__)
 
 
 def load():
@@ -160,18 +169,26 @@ def main():
     from localstack.runtime import runtime
     from localstack.runtime.shutdown import SHUTDOWN_HANDLERS
 
-    on_ready = runtime.LocalstackRuntime._on_ready
+    on_starting = runtime.LocalstackRuntime._on_starting
 
-    def _on_ready(self):
+    # After the start hooks (which load the services: EAGER_SERVICE_LOADING), before the
+    # gateway exists: no request can see, or race with, a half-loaded state.
+    def _on_starting(self):
+        on_starting(self)
         try:
             load()
         except Exception:  # a state that cannot be loaded must not stop LocalStack
             LOG.exception("weir: could not load the LocalStack state in %s; starting empty", STATE)
-        on_ready(self)
 
-    runtime.LocalstackRuntime._on_ready = _on_ready
+    runtime.LocalstackRuntime._on_starting = _on_starting
+    def _save():
+        try:
+            save()
+        except Exception:  # said loudly: the shutdown goes on without a snapshot
+            LOG.exception("weir: could not save the LocalStack state in %s", STATE)
+
     # Shutdown handlers run before the services stop (they have a higher hook priority).
-    SHUTDOWN_HANDLERS.register(save)
+    SHUTDOWN_HANDLERS.register(_save)
 
     from localstack.runtime.main import main as localstack_main
 

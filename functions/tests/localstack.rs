@@ -108,6 +108,18 @@ impl Stack {
     }
 
     /// Wait until the capture's status is final; panics with the logs after `secs`.
+    /// The capture's first status (the splitter has started), within 60 s of its upload.
+    fn wait_started(&self, id: &str) -> Status {
+        let t = Instant::now();
+        loop {
+            if let Ok(st) = Status::load(&self.store, id) {
+                return st;
+            }
+            assert!(t.elapsed().as_secs() < 60, "{id} never started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn wait_final(&self, id: &str, secs: u64) -> Status {
         let t = Instant::now();
         loop {
@@ -120,10 +132,16 @@ impl Stack {
                 }
             }
             if t.elapsed() > Duration::from_secs(secs) {
+                let ls = self.log("localstack.log");
+                let ls: Vec<&str> = ls
+                    .lines()
+                    .filter(|l| l.contains("weir") || l.contains("ERROR") || l.contains("Ready"))
+                    .collect();
                 panic!(
-                    "capture {id} not finished after {secs} s: {:?}\nfunctions log:\n{}",
+                    "capture {id} not finished after {secs} s: {:?}\nfunctions log:\n{}\nLocalStack log (weir, errors):\n{}",
                     Status::load(&self.store, id),
-                    self.log("functions.log")
+                    self.log("functions.log"),
+                    ls.join("\n")
                 );
             }
             std::thread::sleep(Duration::from_millis(250));
@@ -422,10 +440,7 @@ fn localstack_outage_mid_run() {
     let key = "uploads/frozen.pcap";
     let id = stack.upload(key, &flood);
     let t = Instant::now();
-    while Status::load(&stack.store, &id).is_err() {
-        assert!(t.elapsed().as_secs() < 60, "never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    stack.wait_started(&id);
     signal_localstack(&stack, "-STOP");
     std::thread::sleep(Duration::from_secs(8));
     signal_localstack(&stack, "-CONT");
@@ -444,12 +459,7 @@ fn localstack_outage_mid_run() {
     //    finish the capture: nothing lost, nothing twice.
     let key = "uploads/restarted.pcap";
     let id = stack.upload(key, &flood);
-    let t = Instant::now();
-    while Status::load(&stack.store, &id).is_err() {
-        assert!(t.elapsed().as_secs() < 60, "never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let before = Status::load(&stack.store, &id).unwrap();
+    let before = stack.wait_started(&id);
     assert!(
         matches!(before.state, State::Splitting | State::Classifying),
         "not mid-run at the restart: {before:?}"
