@@ -49,6 +49,10 @@ synth *ARGS:
 localstack-up:
     bash localstack/ctl.sh up
 
+# The captures in the LocalStack bucket and their state (weir-status; --watch, --wait ID, --json).
+localstack-captures *ARGS:
+    bash localstack/ctl.sh captures {{ARGS}}
+
 # Stop the functions and LocalStack (by PID).
 localstack-down:
     bash localstack/ctl.sh down

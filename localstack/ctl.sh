@@ -9,6 +9,8 @@
 #   ctl.sh start-localstack | stop-localstack | resources | start-functions | stop-functions
 #   ctl.sh env                the variables a shell needs to talk to it (eval "$(ctl.sh env)")
 #   ctl.sh status             what runs
+#   ctl.sh captures [OPTS]    the captures in the bucket and their state (weir-status:
+#                             --watch follows them, --wait ID waits for one, --json)
 #
 # Settings (environment): WEIR_LOCALSTACK_DIR (state, logs, PID files; default
 # ~/.cache/weir/localstack-run), WEIR_BUCKET (weir), WEIR_FUNCTIONS_DIR (where the function
@@ -119,7 +121,7 @@ functions_dir() {
   if [ -n "${WEIR_FUNCTIONS_DIR:-}" ]; then echo "$WEIR_FUNCTIONS_DIR"; return; fi
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
   bash "$repo/scripts/setup-ort.sh" >/dev/null
-  (cd "$repo" && cargo build --profile functions --locked -p weir-functions >&2)
+  (cd "$repo" && cargo build ${CARGO_QUIET:-} --profile functions --locked -p weir-functions >&2)
   echo "$CARGO_TARGET_DIR/functions"
 }
 
@@ -153,10 +155,10 @@ case "${1:-}" in
   up)
     start_localstack; resources; start_functions
     cat >&2 <<EOT
-weir is up on LocalStack. Upload a capture and watch it:
+weir is up on LocalStack. Upload a capture and watch it go to done:
   eval "\$(bash localstack/ctl.sh env)"
   aws s3 cp capture.pcap s3://$bucket/uploads/
-  aws s3 cp s3://$bucket/captures/<id>/status.json -      (id: file stem + 8 hex; aws s3 ls s3://$bucket/captures/)
+  bash localstack/ctl.sh captures --wait uploads/capture.pcap     (or --watch; no option: a table)
 Logs: $dir/{localstack,functions}.log.  Stop: just localstack-down
 EOT
     ;;
@@ -171,9 +173,14 @@ EOT
     ensure_venv
     echo "export PATH=\"$vbin:\$PATH\""
     ;;
+  captures)
+    shift
+    bin="$(CARGO_QUIET=-q functions_dir)"
+    export WEIR_BUCKET="$bucket"
+    exec "$bin/weir-status" "$@" ;;
   status)
     for p in localstack functions worker; do
       if alive "$dir/$p.pid"; then echo "$p: running (pid $(cat "$dir/$p.pid"))"; else echo "$p: stopped"; fi
     done ;;
-  *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -47,10 +47,11 @@ impl Stack {
         Self::ctl_env(dir, cmd, &[]);
     }
 
-    fn ctl_env(dir: &Path, cmd: &str, env: &[(&str, &str)]) {
+    /// `localstack/ctl.sh CMD` with the test's settings and the binaries cargo built.
+    fn ctl_command(dir: &Path, cmd: &str, env: &[(&str, &str)]) -> Command {
         let bins = PathBuf::from(env!("CARGO_BIN_EXE_weir-splitter"));
-        let st = Command::new("bash")
-            .envs(env.iter().copied())
+        let mut c = Command::new("bash");
+        c.envs(env.iter().copied())
             .arg(repo().join("localstack/ctl.sh"))
             .arg(cmd)
             .env("WEIR_LOCALSTACK_DIR", dir)
@@ -58,10 +59,31 @@ impl Stack {
             .env("WEIR_FUNCTIONS_DIR", bins.parent().unwrap())
             .env("WEIR_VISIBILITY", "4")
             .env("WEIR_MAX_RECEIVES", "3")
-            .env("WEIR_SHARD_FLOWS", SHARD_FLOWS.to_string())
+            .env("WEIR_SHARD_FLOWS", SHARD_FLOWS.to_string());
+        c
+    }
+
+    fn ctl_env(dir: &Path, cmd: &str, env: &[(&str, &str)]) {
+        let st = Self::ctl_command(dir, cmd, env)
             .status()
             .expect("bash runs");
         assert!(st.success(), "localstack/ctl.sh {cmd} failed");
+    }
+
+    /// `ctl.sh captures ARGS` (weir-status over the bucket, as a user runs it): exit code
+    /// and stdout.
+    fn captures_cmd(&self, args: &[&str]) -> (i32, String) {
+        let out = Self::ctl_command(self.dir.path(), "captures", &self.env)
+            .args(args)
+            .output()
+            .expect("bash runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        eprintln!(
+            "ctl.sh captures {args:?}: {:?}\n{stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), stdout)
     }
 
     fn up() -> Stack {
@@ -290,6 +312,22 @@ fn localstack_end_to_end_and_faults() {
             .any(|s| s.capture == id && s.state == State::Done),
         "{listed:?}"
     );
+    // What a user runs to watch it: `ctl.sh captures` (weir-status) says the same.
+    let (code, out) = stack.captures_cmd(&["--wait", key, "--json", "--timeout", "60"]);
+    assert_eq!(code, 0, "{out}");
+    let last: Status = serde_json::from_str(out.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(
+        (last.capture.as_str(), last.state, last.flows),
+        (id.as_str(), State::Done, 10_000)
+    );
+    let (code, out) = stack.captures_cmd(&[]);
+    assert_eq!(code, 0);
+    assert!(
+        out.lines().any(|l| l.starts_with(&format!("{id} "))
+            && l.contains(" done ")
+            && l.contains(" 5/5 ")),
+        "{out}"
+    );
 
     // 2. The same shard message delivered twice more: same objects, flows counted once.
     let before: Vec<Vec<u8>> = (0..5)
@@ -345,6 +383,12 @@ fn localstack_end_to_end_and_faults() {
     assert_eq!(st.state, State::Failed);
     let reason = st.reason.unwrap_or_default();
     assert!(reason.contains("not a readable capture"), "{reason}");
+    let (code, out) = stack.captures_cmd(&["--wait", &nid]);
+    assert_eq!(code, 1, "a failed capture makes --wait exit 1: {out}");
+    assert!(
+        out.contains(" failed ") && out.contains("not a readable capture"),
+        "{out}"
+    );
 
     // 5. A message that always fails (its shard does not exist): 3 deliveries, then the
     //    dead-letter queue; the capture is failed with the reason.

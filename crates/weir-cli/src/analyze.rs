@@ -225,47 +225,20 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
     })
 }
 
-/// `weir status`: every capture of a data directory with its state.
-pub fn status(dir: &Path, json: bool) -> Result<i32> {
+/// `weir status`: every capture of a data directory with its state (or follow them).
+pub fn status(dir: &Path, show: &weir_pipeline::ShowOptions) -> Result<i32> {
     if !dir.is_dir() {
         bail!(
             "{} is not a directory: give the --data-dir that `weir analyze` wrote to",
             dir.display()
         );
     }
-    let all = weir_pipeline::captures(&LocalStore::new(dir))?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
-        return Ok(0);
-    }
-    if all.is_empty() {
-        eprintln!("no captures in {}", dir.display());
-        return Ok(0);
-    }
-    println!(
-        "{:<40} {:<20} {:>9} {:>10}  note",
-        "capture", "state", "shards", "flows"
-    );
-    for s in &all {
-        let state = serde_json::to_value(s.state)?;
-        let shards = match s.shards {
-            Some(n) => format!("{}/{n}", s.shards_done),
-            None => "-".into(),
-        };
-        let note = s
-            .reason
-            .clone()
-            .or_else(|| s.warnings.first().cloned())
-            .unwrap_or_default();
-        println!(
-            "{:<40} {:<20} {:>9} {:>10}  {note}",
-            s.capture,
-            state.as_str().unwrap_or_default(),
-            shards,
-            s.flows
-        );
-    }
-    Ok(0)
+    let place = dir.display().to_string();
+    Ok(weir_pipeline::show_status(
+        &LocalStore::new(dir),
+        show,
+        &place,
+    )?)
 }
 
 fn print_table(

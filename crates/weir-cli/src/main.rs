@@ -60,24 +60,27 @@ enum Command {
     ///   weir analyze big.pcap --data-dir /data --device cuda
     #[command(verbatim_doc_comment)]
     Analyze(analyze::AnalyzeArgs),
-    /// List the captures of a data directory and where each one is.
+    /// List the captures of a data directory and where each one is; follow them.
     ///
     /// States: queued (uploaded, not started), splitting, classifying (k of n shards),
     /// aggregating, done, done-with-warnings (part of the file was damaged; the flows before
     /// the damage are kept), failed (with the reason). The directory is the one `weir analyze`
     /// writes, or a copy of the S3 bucket (`aws s3 sync s3://BUCKET/captures DIR/captures`).
+    /// For the bucket itself use `weir-status` (functions/; `bash localstack/ctl.sh captures`
+    /// on LocalStack), which takes the same options.
     ///
     /// Examples:
     ///   weir status                      # captures in ./weir-data
     ///   weir status --data-dir /data --json
+    ///   weir status --watch              # a line per change, until Ctrl-C
+    ///   weir status --wait big-1a2b3c4d  # until that capture is final; exit 1 if it failed
     #[command(verbatim_doc_comment)]
     Status {
         /// The data directory.
         #[arg(long, default_value = "weir-data", value_name = "DIR")]
         data_dir: PathBuf,
-        /// Print the statuses as JSON on stdout.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        show: weir_pipeline::ShowOptions,
     },
     /// Train the model on the labelled data and write it as ONNX.
     ///
@@ -211,7 +214,7 @@ fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Flows(args) => flows(args),
         Command::Analyze(args) => analyze::analyze(args),
-        Command::Status { data_dir, json } => analyze::status(&data_dir, json),
+        Command::Status { data_dir, show } => analyze::status(&data_dir, &show),
         Command::Synth(args) => synth::synth(args),
         Command::Train { data, output } => model::train(&data, &output),
         Command::Eval {

@@ -96,6 +96,35 @@ fn analyze_writes_results_and_a_summary_that_agree_with_the_flow_stage() {
     want.sort();
     assert_eq!(states, want);
     std::fs::remove_dir_all(dir.path().join("uploads")).unwrap();
+    // --wait: a line per change until the capture is final (done: exit 0); an id that is
+    // not there is an error that says so.
+    let out = weir()
+        .args(["status", "--wait", &id, "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&format!(" {id} ")) && l.contains(" done ")),
+        "{text}"
+    );
+    let out = weir()
+        .args([
+            "status",
+            "--wait",
+            "nope-00000000",
+            "--timeout",
+            "1",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no capture nope-00000000"), "{err}");
     // Analyzing again rewrites the same objects: nothing is counted twice.
     let (_, again) = analyze_json(dir.path(), &cap);
     assert_eq!(again["flows"], 28);

@@ -27,6 +27,7 @@
 mod aggregate;
 mod search;
 mod store;
+mod watch;
 
 pub use aggregate::{aggregate, summary_key, Alert, CaptureSummary, Tally, TOP};
 pub use search::{
@@ -34,6 +35,7 @@ pub use search::{
     MIN_PART_ROWS, SEARCH_COLUMNS,
 };
 pub use store::{LocalStore, Store};
+pub use watch::{show_status, status_header, status_row, watch, ShowOptions, WatchOptions};
 
 use serde::{Deserialize, Serialize};
 use weir_classify::Classifier;
@@ -61,6 +63,9 @@ pub enum PipelineError {
     /// A message was not understood.
     #[error("message: {0}")]
     Message(String),
+    /// Waiting for a capture ended without it finishing (not there, or a timeout).
+    #[error("{0}")]
+    Wait(String),
 }
 
 /// The id of a capture from its key: the file name without extension, cut to

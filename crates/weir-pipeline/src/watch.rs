@@ -1,0 +1,359 @@
+//! Showing captures' statuses to people: the table `weir status` and `weir-status` print, and
+//! [`watch`], which follows a store's captures and reports each change (and can wait for one
+//! capture to finish). Everything is read from the status objects, so it works the same on a
+//! data directory and on a bucket.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::{capture_id, captures, PipelineError, State, Status, Store};
+
+impl State {
+    /// The state's name as stored in `status.json` (`classifying`, `done-with-warnings`...).
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Queued => "queued",
+            State::Splitting => "splitting",
+            State::Classifying => "classifying",
+            State::Aggregating => "aggregating",
+            State::Done => "done",
+            State::DoneWithWarnings => "done-with-warnings",
+            State::Failed => "failed",
+        }
+    }
+
+    /// Whether nothing more will happen to the capture (done, done with warnings, failed).
+    pub fn is_final(self) -> bool {
+        matches!(self, State::Done | State::DoneWithWarnings | State::Failed)
+    }
+}
+
+/// The heading of [`status_row`]'s columns.
+pub fn status_header() -> String {
+    format!(
+        "{:<40} {:<20} {:>9} {:>10}  note",
+        "capture", "state", "shards", "flows"
+    )
+}
+
+/// One capture as a table row: id, state, shards done/total, flows, and the failure reason
+/// or the first warning.
+pub fn status_row(s: &Status) -> String {
+    let shards = match s.shards {
+        Some(n) => format!("{}/{n}", s.shards_done),
+        None => "-".into(),
+    };
+    let note = s
+        .reason
+        .as_deref()
+        .or(s.warnings.first().map(String::as_str))
+        .unwrap_or_default();
+    format!(
+        "{:<40} {:<20} {:>9} {:>10}  {note}",
+        s.capture,
+        s.state.name(),
+        shards,
+        s.flows
+    )
+    .trim_end()
+    .to_string()
+}
+
+/// What [`watch`] follows.
+#[derive(Clone, Debug)]
+pub struct WatchOptions {
+    /// Time between two looks at the store.
+    pub interval: Duration,
+    /// Stop when this capture (an id, or the key it was uploaded as) is final.
+    pub until: Option<String>,
+    /// Give up after this long (an error naming what was awaited).
+    pub timeout: Option<Duration>,
+    /// With `until`: how long the capture may be absent from the store before that is an
+    /// error (an upload is listed as queued as soon as it is stored, so a capture that stays
+    /// absent is most likely a wrong id).
+    pub absent_for: Duration,
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        WatchOptions {
+            interval: Duration::from_secs(1),
+            until: None,
+            timeout: None,
+            absent_for: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Follow the captures of `store`: `report` gets every capture (with `until`, only that one)
+/// once at the start and again each time its state, shard count, flows or reason change.
+/// Returns the awaited capture's final status with `until`, and runs until `timeout` (then
+/// `Ok(None)`) or forever without.
+pub fn watch(
+    store: &dyn Store,
+    opts: &WatchOptions,
+    mut report: impl FnMut(&Status),
+) -> Result<Option<Status>, PipelineError> {
+    let want = opts.until.as_deref().map(|u| {
+        if u.contains('/') {
+            capture_id(u)
+        } else {
+            u.to_string()
+        }
+    });
+    let start = Instant::now();
+    let mut seen: HashMap<String, Status> = HashMap::new();
+    loop {
+        let all = captures(store)?;
+        for s in &all {
+            if want.as_ref().is_some_and(|w| w != &s.capture) {
+                continue;
+            }
+            if seen.get(&s.capture) != Some(s) {
+                report(s);
+                seen.insert(s.capture.clone(), s.clone());
+            }
+        }
+        let timed_out = opts.timeout.is_some_and(|t| start.elapsed() >= t);
+        if let Some(want) = &want {
+            match all.iter().find(|s| &s.capture == want) {
+                Some(s) if s.state.is_final() => return Ok(Some(s.clone())),
+                Some(_) if timed_out => {
+                    return Err(PipelineError::Wait(format!(
+                        "capture {want} not finished after {} s",
+                        start.elapsed().as_secs()
+                    )))
+                }
+                None if timed_out || start.elapsed() >= opts.absent_for => {
+                    return Err(PipelineError::Wait(format!(
+                        "no capture {want} in the store after {} s: give an id that `weir status` lists (file stem + 8 hex digits) or the key it was uploaded as (uploads/...)",
+                        start.elapsed().as_secs()
+                    )))
+                }
+                _ => {}
+            }
+        } else if timed_out {
+            return Ok(None);
+        }
+        std::thread::sleep(opts.interval);
+    }
+}
+
+/// What [`show_status`] prints: the options of `weir status` and `weir-status` (the same
+/// over a bucket), as command-line arguments with the `cli` feature.
+#[derive(Clone, Debug, Default)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+pub struct ShowOptions {
+    /// Print JSON on stdout: an array of statuses, or with --watch/--wait one status per line.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub json: bool,
+    /// Keep following the captures and print a line each time one changes (state, shards
+    /// done, flows, reason), until interrupted or --timeout.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub watch: bool,
+    /// Follow only this capture until it is final (an id as listed, or the key it was
+    /// uploaded as: uploads/NAME.pcap); exit 0 when done, 1 when failed.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "ID"))]
+    pub wait: Option<String>,
+    /// Stop following after this many seconds (with --wait: an error).
+    #[cfg_attr(feature = "cli", arg(long, value_name = "SECS"))]
+    pub timeout: Option<u64>,
+}
+
+/// Print the captures of `store` as [`ShowOptions`] says (stdout) and return the exit code:
+/// 0, or with `wait` 0 when the capture is done (with or without warnings) and 1 when it failed.
+/// `place` names the store in the line printed when it holds no capture.
+pub fn show_status(
+    store: &dyn Store,
+    opts: &ShowOptions,
+    place: &str,
+) -> Result<i32, PipelineError> {
+    use std::io::Write;
+    if !opts.watch && opts.wait.is_none() {
+        let all = captures(store)?;
+        if opts.json {
+            println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+        } else if all.is_empty() {
+            eprintln!("no captures in {place}");
+        } else {
+            println!("{}", status_header());
+            for s in &all {
+                println!("{}", status_row(s));
+            }
+        }
+        return Ok(0);
+    }
+    if !opts.json {
+        println!("{:<9}{}", "time", status_header());
+    }
+    let watch_opts = WatchOptions {
+        until: opts.wait.clone(),
+        timeout: opts.timeout.map(Duration::from_secs),
+        ..WatchOptions::default()
+    };
+    let last = watch(store, &watch_opts, |s| {
+        if opts.json {
+            println!("{}", serde_json::to_string(s).unwrap_or_default());
+        } else {
+            println!(
+                "{:<9}{}",
+                clock(std::time::SystemTime::now()),
+                status_row(s)
+            );
+        }
+        let _ = std::io::stdout().flush();
+    })?;
+    Ok(match last {
+        Some(s) if s.state == State::Failed => 1,
+        _ => 0,
+    })
+}
+
+/// `HH:MM:SS` (UTC) of a time.
+fn clock(t: std::time::SystemTime) -> String {
+    let s = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        % 86_400;
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LocalStore;
+
+    #[test]
+    fn clock_is_utc_time_of_day() {
+        let t = std::time::UNIX_EPOCH + Duration::from_secs(1_795_000_000 + 3_725);
+        // 1_795_000_000 s is 2026-11-18 11:06:40 UTC; plus 1 h 2 min 5 s.
+        assert_eq!(clock(t), "12:08:45");
+    }
+
+    #[test]
+    fn names_are_the_serialized_names() {
+        for st in [
+            State::Queued,
+            State::Splitting,
+            State::Classifying,
+            State::Aggregating,
+            State::Done,
+            State::DoneWithWarnings,
+            State::Failed,
+        ] {
+            assert_eq!(serde_json::to_value(st).unwrap(), st.name());
+            assert_eq!(
+                st.is_final(),
+                matches!(st, State::Done | State::DoneWithWarnings | State::Failed)
+            );
+        }
+    }
+
+    #[test]
+    fn rows_show_progress_and_reasons() {
+        let mut s = Status::new("cap-0123abcd", "uploads/cap.pcap", State::Classifying);
+        s.shards = Some(26);
+        s.shards_done = 3;
+        s.flows = 259_000;
+        let row = status_row(&s);
+        assert!(row.starts_with("cap-0123abcd "), "{row}");
+        assert!(
+            row.contains(" classifying ") && row.contains(" 3/26 "),
+            "{row}"
+        );
+        assert!(row.ends_with("259000"), "{row}");
+        s.state = State::Failed;
+        s.reason = Some("not a capture: bad magic".into());
+        let row = status_row(&s);
+        assert_eq!(
+            row.split_whitespace().collect::<Vec<_>>(),
+            [
+                "cap-0123abcd",
+                "failed",
+                "3/26",
+                "259000",
+                "not",
+                "a",
+                "capture:",
+                "bad",
+                "magic"
+            ]
+        );
+        assert!(row.ends_with("259000  not a capture: bad magic"), "{row}");
+        assert_eq!(status_header().find("state"), status_row(&s).find("failed"));
+    }
+
+    #[test]
+    fn watch_reports_changes_and_waits_for_the_capture() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        store.put("uploads/a.pcap", b"x").unwrap();
+        store.put("uploads/other.pcap", b"x").unwrap();
+        let id = capture_id("uploads/a.pcap");
+        // Another thread moves the capture along, one step each time `watch` has reported
+        // the previous one (so no step can fall between two looks).
+        let (tx, rx) = std::sync::mpsc::channel::<State>();
+        let mover = {
+            let root = dir.path().to_path_buf();
+            let id = id.clone();
+            std::thread::spawn(move || {
+                let store = LocalStore::new(&root);
+                let mut st = Status::new(&id, "uploads/a.pcap", State::Splitting);
+                for (after, next) in [
+                    (State::Queued, State::Splitting),
+                    (State::Splitting, State::Classifying),
+                    (State::Classifying, State::Done),
+                ] {
+                    while rx.recv().unwrap() != after {}
+                    st.state = next;
+                    st.save(&store).unwrap();
+                }
+            })
+        };
+        let mut states = Vec::new();
+        let opts = WatchOptions {
+            interval: Duration::from_millis(5),
+            until: Some("uploads/a.pcap".into()),
+            timeout: Some(Duration::from_secs(60)),
+            ..WatchOptions::default()
+        };
+        let last = watch(&store, &opts, |s| {
+            states.push(s.state);
+            let _ = tx.send(s.state);
+        })
+        .unwrap()
+        .unwrap();
+        mover.join().unwrap();
+        assert_eq!(last.state, State::Done);
+        assert_eq!(
+            states,
+            [
+                State::Queued,
+                State::Splitting,
+                State::Classifying,
+                State::Done
+            ]
+        );
+    }
+
+    #[test]
+    fn waiting_for_an_unknown_capture_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        let opts = WatchOptions {
+            interval: Duration::from_millis(5),
+            until: Some("nope-00000000".into()),
+            absent_for: Duration::from_millis(30),
+            ..WatchOptions::default()
+        };
+        let err = watch(&store, &opts, |_| {}).unwrap_err().to_string();
+        assert!(err.contains("no capture nope-00000000"), "{err}");
+        // Without `until`, a timeout ends the watch quietly.
+        let opts = WatchOptions {
+            interval: Duration::from_millis(5),
+            timeout: Some(Duration::from_millis(20)),
+            ..WatchOptions::default()
+        };
+        assert!(watch(&store, &opts, |_| {}).unwrap().is_none());
+    }
+}
