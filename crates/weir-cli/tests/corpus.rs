@@ -1,5 +1,7 @@
 //! Every capture of ../shared/corpus (robustness: many broken on purpose; realistic: real
-//! traffic) runs through the real `weir flows` binary without a panic, a crash or a hang.
+//! traffic) runs through the real binary without a panic, a crash or a hang: `weir flows`
+//! (the flow stage) and `weir analyze` (the whole pipeline in process: split, classify, search
+//! layout, summary), and the pipeline's summary counts exactly the flows the flow stage found.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -28,12 +30,10 @@ fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
 /// Per-file limit: a debug build reads these (at most a few MB each) in well under a second.
 const LIMIT: Duration = Duration::from_secs(20);
 
-fn run_one(bin: &Path, file: &Path, out_dir: &Path) -> Result<(i32, String), String> {
-    let out = out_dir.join("out.parquet");
+/// Run `weir ARGS`: exit code, stdout and stderr; an error for a signal, a panic or a hang.
+fn run(bin: &Path, args: &[&std::ffi::OsStr]) -> Result<(i32, String, String), String> {
     let mut child = Command::new(bin)
-        .args(["flows", "-q", "--json", "-o"])
-        .arg(&out)
-        .arg(file)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -52,7 +52,8 @@ fn run_one(bin: &Path, file: &Path, out_dir: &Path) -> Result<(i32, String), Str
                 }
                 return Ok((
                     code,
-                    String::from_utf8_lossy(&o.stdout).into_owned() + &stderr,
+                    String::from_utf8_lossy(&o.stdout).into_owned(),
+                    stderr,
                 ));
             }
             None if start.elapsed() > LIMIT => {
@@ -64,8 +65,82 @@ fn run_one(bin: &Path, file: &Path, out_dir: &Path) -> Result<(i32, String), Str
     }
 }
 
+/// How one file went.
+enum Outcome {
+    Clean,
+    Partial,
+    Refused,
+}
+
+/// `weir flows` then `weir analyze` on one file.
+fn run_one(bin: &Path, file: &Path, out_dir: &Path) -> Result<Outcome, String> {
+    let out = out_dir.join("out.parquet");
+    let (code, stdout, stderr) = run(
+        bin,
+        &[
+            "flows".as_ref(),
+            "-q".as_ref(),
+            "--json".as_ref(),
+            "-o".as_ref(),
+            out.as_ref(),
+            file.as_ref(),
+        ],
+    )?;
+    let outcome = match code {
+        0 if stdout.contains("\"error\":null") => Outcome::Clean,
+        0 => Outcome::Partial,
+        // 1: nothing usable; 2: not a capture at all. Both are clear refusals.
+        1 | 2 if (stdout.clone() + &stderr).contains("error") => Outcome::Refused,
+        _ => return Err(format!("weir flows: exit {code}: {stdout}{stderr}")),
+    };
+    let flows = serde_json::from_str::<serde_json::Value>(&stdout)
+        .ok()
+        .and_then(|v| v["flows"].as_u64());
+    let data = out_dir.join("data");
+    let (code, stdout, stderr) = run(
+        bin,
+        &[
+            "analyze".as_ref(),
+            "-q".as_ref(),
+            "--json".as_ref(),
+            "--device".as_ref(),
+            "cpu".as_ref(),
+            "--threads".as_ref(),
+            "1".as_ref(),
+            "--data-dir".as_ref(),
+            data.as_ref(),
+            file.as_ref(),
+        ],
+    )?;
+    let _ = std::fs::remove_dir_all(&data);
+    let summary: Option<serde_json::Value> = serde_json::from_str(&stdout).ok();
+    match (code, &summary) {
+        (0 | 1, Some(s)) => {
+            let state = s["status"].as_str().unwrap_or_default();
+            if !matches!(state, "done" | "done-with-warnings" | "failed") {
+                return Err(format!(
+                    "weir analyze: exit {code}, status {state:?}: {stdout}"
+                ));
+            }
+            if state != "done" && s["warning"].as_str().unwrap_or_default().is_empty() {
+                return Err(format!("weir analyze: {state} without a reason: {stdout}"));
+            }
+            if flows.is_some() && s["flows"].as_u64() != flows {
+                return Err(format!(
+                    "weir analyze counted {} flows, weir flows {flows:?}",
+                    s["flows"]
+                ));
+            }
+        }
+        // Refused before any summary: it must say why.
+        (1 | 2, None) if stderr.contains("error") => {}
+        _ => return Err(format!("weir analyze: exit {code}: {stdout}{stderr}")),
+    }
+    Ok(outcome)
+}
+
 #[test]
-fn whole_corpus_without_panic_crash_or_hang() {
+fn whole_corpus_through_flows_and_analyze_without_panic_crash_or_hang() {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_weir"));
     let mut files = Vec::new();
     for sub in ["corpus/robustness", "corpus/realistic"] {
@@ -94,13 +169,9 @@ fn whole_corpus_without_panic_crash_or_hang() {
                     let (mut ok, mut partial, mut rejected, mut bad) = (0, 0, 0, Vec::new());
                     for f in chunk {
                         match run_one(bin, f, &dir) {
-                            Ok((0, out)) if out.contains("\"error\":null") => ok += 1,
-                            Ok((0, _)) => partial += 1,
-                            // 1: nothing usable; 2: not a capture at all. Both are clear refusals.
-                            Ok((1 | 2, out)) if out.contains("error") => rejected += 1,
-                            Ok((code, out)) => {
-                                bad.push(format!("{}: exit {code}: {out}", f.display()))
-                            }
+                            Ok(Outcome::Clean) => ok += 1,
+                            Ok(Outcome::Partial) => partial += 1,
+                            Ok(Outcome::Refused) => rejected += 1,
                             Err(e) => bad.push(format!("{}: {e}", f.display())),
                         }
                     }
