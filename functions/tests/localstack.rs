@@ -146,10 +146,7 @@ impl Stack {
         let t = Instant::now();
         loop {
             if let Ok(st) = Status::load(&self.store, id) {
-                if matches!(
-                    st.state,
-                    State::Done | State::DoneWithWarnings | State::Failed
-                ) {
+                if st.state.is_final() {
                     return st;
                 }
             }

@@ -90,7 +90,7 @@ fn run_one(bin: &Path, file: &Path, out_dir: &Path) -> Result<Outcome, String> {
         0 if stdout.contains("\"error\":null") => Outcome::Clean,
         0 => Outcome::Partial,
         // 1: nothing usable; 2: not a capture at all. Both are clear refusals.
-        1 | 2 if (stdout.clone() + &stderr).contains("error") => Outcome::Refused,
+        1 | 2 if stdout.contains("error") || stderr.contains("error") => Outcome::Refused,
         _ => return Err(format!("weir flows: exit {code}: {stdout}{stderr}")),
     };
     let flows = serde_json::from_str::<serde_json::Value>(&stdout)

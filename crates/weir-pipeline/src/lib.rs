@@ -155,6 +155,26 @@ pub enum State {
     Failed,
 }
 
+impl State {
+    /// The state's name as stored in `status.json` (`classifying`, `done-with-warnings`...).
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Queued => "queued",
+            State::Splitting => "splitting",
+            State::Classifying => "classifying",
+            State::Aggregating => "aggregating",
+            State::Done => "done",
+            State::DoneWithWarnings => "done-with-warnings",
+            State::Failed => "failed",
+        }
+    }
+
+    /// Whether nothing more will happen to the capture (done, done with warnings, failed).
+    pub fn is_final(self) -> bool {
+        matches!(self, State::Done | State::DoneWithWarnings | State::Failed)
+    }
+}
+
 /// A capture's status object.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Status {
@@ -429,17 +449,9 @@ pub const UPLOADS: &str = "uploads/";
 pub fn captures(store: &dyn Store) -> Result<Vec<Status>, PipelineError> {
     let mut out: std::collections::BTreeMap<String, Status> = std::collections::BTreeMap::new();
     for id in store.children("captures/")? {
-        let st = match Status::load(store, &id) {
-            Ok(st) => st,
-            // A capture directory without a status is one being cleared for a re-split.
-            Err(_) if !store.exists(&status_key(&id))? => continue,
-            Err(e) => {
-                let mut st = Status::new(&id, "", State::Failed);
-                st.reason = Some(format!("unreadable status: {e}"));
-                st
-            }
-        };
-        out.insert(id, st);
+        if let Some(st) = stored_status(store, &id)? {
+            out.insert(id, st);
+        }
     }
     for key in store.list(UPLOADS)? {
         let id = capture_id(&key);
@@ -447,6 +459,33 @@ pub fn captures(store: &dyn Store) -> Result<Vec<Status>, PipelineError> {
             .or_insert_with(|| Status::new(&id, &key, State::Queued));
     }
     Ok(out.into_values().collect())
+}
+
+/// One capture's status as [`captures`] lists it, without reading every other capture's:
+/// `None` when the store has neither a status nor an upload for it.
+pub fn capture_status(store: &dyn Store, id: &str) -> Result<Option<Status>, PipelineError> {
+    if let Some(st) = stored_status(store, id)? {
+        return Ok(Some(st));
+    }
+    Ok(store
+        .list(UPLOADS)?
+        .into_iter()
+        .find(|key| capture_id(key) == id)
+        .map(|key| Status::new(id, &key, State::Queued)))
+}
+
+/// A capture's status object; a failed status naming the problem when it is unreadable;
+/// `None` when there is none (not started, or being cleared for a re-split).
+fn stored_status(store: &dyn Store, id: &str) -> Result<Option<Status>, PipelineError> {
+    match Status::load(store, id) {
+        Ok(st) => Ok(Some(st)),
+        Err(_) if !store.exists(&status_key(id))? => Ok(None),
+        Err(e) => {
+            let mut st = Status::new(id, "", State::Failed);
+            st.reason = Some(format!("unreadable status: {e}"));
+            Ok(Some(st))
+        }
+    }
 }
 
 /// Mark a capture failed with `reason` (kept in its status) whatever stage it was in: the
@@ -465,10 +504,7 @@ pub fn mark_failed(store: &dyn Store, id: &str, reason: &str) -> Result<Status, 
 /// number of times from any worker.
 pub fn progress(store: &dyn Store, id: &str) -> Result<Status, PipelineError> {
     let mut st = Status::load(store, id)?;
-    if matches!(
-        st.state,
-        State::Failed | State::Done | State::DoneWithWarnings
-    ) {
+    if st.state.is_final() {
         return Ok(st);
     }
     let key = split_key(id);

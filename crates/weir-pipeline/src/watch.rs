@@ -6,27 +6,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::{capture_id, captures, PipelineError, State, Status, Store};
-
-impl State {
-    /// The state's name as stored in `status.json` (`classifying`, `done-with-warnings`...).
-    pub fn name(self) -> &'static str {
-        match self {
-            State::Queued => "queued",
-            State::Splitting => "splitting",
-            State::Classifying => "classifying",
-            State::Aggregating => "aggregating",
-            State::Done => "done",
-            State::DoneWithWarnings => "done-with-warnings",
-            State::Failed => "failed",
-        }
-    }
-
-    /// Whether nothing more will happen to the capture (done, done with warnings, failed).
-    pub fn is_final(self) -> bool {
-        matches!(self, State::Done | State::DoneWithWarnings | State::Failed)
-    }
-}
+use crate::{capture_id, capture_status, captures, PipelineError, State, Status, Store};
 
 /// The heading of [`status_row`]'s columns.
 pub fn status_header() -> String {
@@ -104,11 +84,12 @@ pub fn watch(
     let start = Instant::now();
     let mut seen: HashMap<String, Status> = HashMap::new();
     loop {
-        let all = captures(store)?;
+        // Waiting for one capture reads its status alone, not every capture's.
+        let all: Vec<Status> = match &want {
+            Some(want) => capture_status(store, want)?.into_iter().collect(),
+            None => captures(store)?,
+        };
         for s in &all {
-            if want.as_ref().is_some_and(|w| w != &s.capture) {
-                continue;
-            }
             if seen.get(&s.capture) != Some(s) {
                 report(s);
                 seen.insert(s.capture.clone(), s.clone());
@@ -116,7 +97,7 @@ pub fn watch(
         }
         let timed_out = opts.timeout.is_some_and(|t| start.elapsed() >= t);
         if let Some(want) = &want {
-            match all.iter().find(|s| &s.capture == want) {
+            match all.first() {
                 Some(s) if s.state.is_final() => return Ok(Some(s.clone())),
                 Some(_) if timed_out => {
                     return Err(PipelineError::Wait(format!(
@@ -244,7 +225,7 @@ mod tests {
             assert_eq!(serde_json::to_value(st).unwrap(), st.name());
             assert_eq!(
                 st.is_final(),
-                matches!(st, State::Done | State::DoneWithWarnings | State::Failed)
+                ["done", "done-with-warnings", "failed"].contains(&st.name())
             );
         }
     }
