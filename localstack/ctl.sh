@@ -39,13 +39,13 @@ aws_() { ensure_venv; "$vbin/aws" --endpoint-url "$endpoint" "$@"; }
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 stop_pid() { # PIDFILE NAME: TERM, then KILL after 10 s
-  local f="$1" name="$2" secs=10
+  local f="$1" name="$2"
   if alive "$f"; then
     local pid; pid="$(cat "$f")"
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq $((secs * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$pid" 2>/dev/null; then
-      echo "$name (pid $pid) did not stop in $secs s: killing it" >&2
+      echo "$name (pid $pid) did not stop in 10 s: killing it" >&2
       kill -KILL "$pid" 2>/dev/null || true
     fi
     echo "stopped $name (pid $pid)" >&2

@@ -178,9 +178,10 @@ def main():
         try:
             load()
         except Exception:  # a state that cannot be loaded must not stop LocalStack
-            LOG.exception("weir: could not load the LocalStack state in %s; starting empty", STATE)
+            LOG.exception("weir: could not load the LocalStack state in %s; what did not load starts empty", STATE)
 
     runtime.LocalstackRuntime._on_starting = _on_starting
+
     def _save():
         try:
             save()
