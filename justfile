@@ -1,5 +1,5 @@
 # weir tasks. `just` is optional: every recipe is a script you can run directly.
-# Install just with: pip install rust-just==1.59.0
+# Install just with: bash scripts/install-just.sh (rust-just from PyPI in a venv, into ~/.local/bin)
 
 # Analyze the shipped sample capture (the README's first command).
 run:
@@ -15,7 +15,7 @@ bench-flows:
 
 # Regenerate docs/FEATURES.md from the feature spec in code.
 features-doc:
-    cargo run -q -p weir-cli -- features --markdown > docs/FEATURES.md
+    cargo run -q --release --locked -p weir-cli -- features --markdown > docs/FEATURES.md
 
 # Fuzz the reader, decoder and flow table (TARGET: capture or packets), seeded from ../shared.
 fuzz target="capture" seconds="600":

@@ -14,7 +14,8 @@
 #
 # Settings (environment): WEIR_LOCALSTACK_DIR (state, logs, PID files; default
 # ~/.cache/weir/localstack-run), WEIR_BUCKET (weir), WEIR_FUNCTIONS_DIR (where the function
-# binaries are; default: build them in the `functions` profile: release code without LTO), WEIR_CLASSIFIER (lambda | worker),
+# binaries are; default: scripts/build.sh, the one release build the README's first command
+# made), WEIR_CLASSIFIER (lambda | worker),
 # WEIR_VISIBILITY (seconds before a failed message is delivered again; 30),
 # WEIR_MAX_RECEIVES (deliveries before the dead-letter queue; 3), WEIR_LOCALSTACK_PERSIST (1: LocalStack's
 # S3 and SQS state is saved in $WEIR_LOCALSTACK_DIR/state when it stops and loaded when it
@@ -121,8 +122,8 @@ functions_dir() {
   if [ -n "${WEIR_FUNCTIONS_DIR:-}" ]; then echo "$WEIR_FUNCTIONS_DIR"; return; fi
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
   bash "$repo/scripts/setup-ort.sh" >/dev/null
-  (cd "$repo" && cargo build ${CARGO_QUIET:-} --profile functions --locked -p weir-functions >&2)
-  echo "$CARGO_TARGET_DIR/functions"
+  (cd "$repo" && bash scripts/build.sh >&2)
+  echo "$CARGO_TARGET_DIR/release"
 }
 
 start_functions() {

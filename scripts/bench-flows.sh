@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/peers.sh
 bench_setup "$@"
-cargo build --release --locked -p weir-cli
+bash scripts/build.sh
 weir="$CARGO_TARGET_DIR/release/weir"
 size=$(stat -c %s "$cap")
 packets=$(capinfos -c -M "$cap" | awk '/Number of packets/ {print $NF}')

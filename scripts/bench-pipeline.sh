@@ -2,24 +2,17 @@
 # `just bench-pipeline`: the whole pipeline on the ~216 MB benchmark capture, in one run:
 #  1. `weir analyze` (flows + classification + Parquet + summary, in one process, both cores)
 #     next to `suricata --runmode single` (no rules) on the same file: wall time, MB/s, ratio;
-#  2. on LocalStack: upload with the AWS CLI -> status done, with the function binaries (built
-#     in the `functions` profile: release code, no LTO) under weir-lambda-local (starts and
-#     stops LocalStack by PID).
+#  2. on LocalStack: upload with the AWS CLI -> status done, with the function binaries (the
+#     release build of scripts/build.sh) under weir-lambda-local (starts and stops LocalStack
+#     by PID).
 # Usage: scripts/bench-pipeline.sh [CAPTURE]   (RUNS=N: median of N runs, default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/peers.sh
 bench_setup "$@"
 bash scripts/setup-ort.sh >/dev/null
-cargo build --release --locked -p weir-cli
-# FUNCTIONS=debug uses the test build of the functions instead (slower functions: the
-# LocalStack figure is then an upper bound).
-if [ "${FUNCTIONS:-release}" = debug ]; then
-  cargo build --locked -p weir-functions
-else
-  cargo build --profile functions --locked -p weir-functions
-fi
-functions_dir="$CARGO_TARGET_DIR/${FUNCTIONS:-functions}"
+bash scripts/build.sh
+functions_dir="$CARGO_TARGET_DIR/release"
 weir="$CARGO_TARGET_DIR/release/weir"
 size=$(stat -c %s "$cap")
 tmp=$(mktemp -d)
@@ -51,7 +44,7 @@ awk -v size="$size" -v w="$wm" -v s="$sm" 'BEGIN {
   printf "weir analyze / suricata: %.2fx the speed (target: weir >= 300 MB/s)\n", s / w
 }'
 
-echo "LocalStack end to end (upload -> done; ${FUNCTIONS:-functions} profile function binaries):"
+echo "LocalStack end to end (upload -> done; release function binaries):"
 WEIR_FUNCTIONS_DIR="$functions_dir" bash localstack/ctl.sh up 2>/dev/null
 eval "$(bash localstack/ctl.sh env)"
 key="uploads/bench-$$.pcap"

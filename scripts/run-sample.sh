@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# The README's first command: analyze the shipped sample capture with the built-in model
-# (flows -> classification -> Parquet results + summary) and show what was found.
+# The README's first command: build everything once (scripts/build.sh), put `weir` on PATH
+# (scripts/install.sh: ~/.local/bin), analyze the shipped sample capture with the built-in
+# model (flows -> classification -> Parquet results + summary) and show what was found.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
-bash scripts/setup-ort.sh >/dev/null
-cargo build --release --locked -p weir-cli
-weir="$CARGO_TARGET_DIR/release/weir"
+bash scripts/build.sh
+bash scripts/install.sh
+weir="${WEIR_PREFIX:-$HOME/.local}/bin/weir"
 "$weir" analyze samples/loopback.pcapng --data-dir data
 echo
-echo "Results under data/captures/loopback-5b00ecbc/: results/*.parquet (one row per flow: tuple,"
-echo "features, class, class probabilities, anomaly score), summary.json, status.json, and"
-echo "flows/day=*/ (the search layout: every flow, narrow, by day, sorted by time) - the layout the"
-echo "pipeline writes to S3. \`weir status --data-dir data\` lists the captures there and their state."
+"$weir" status --data-dir data
+cat <<'MSG'
+
+What is where: data/captures/ID/ holds summary.json (what the table above shows, as JSON),
+results/*.parquet (one row per flow: tuple, times, features, class, class probabilities,
+anomaly score), flows/ (the search layout, by day), status.json: the layout the pipeline
+writes to S3. Next:
+  weir analyze YOUR.pcap               # any PCAP/PCAPNG; --json for the summary as JSON
+  weir status --data-dir data          # the captures analyzed into data/
+  duckdb -c "SELECT class, count(*) FROM read_parquet('data/captures/*/flows/*/*.parquet', hive_partitioning=1) GROUP BY 1"
+MSG

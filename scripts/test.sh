@@ -9,5 +9,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 bash scripts/setup-ort.sh >/dev/null
 cargo fmt --all --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
+# Everything in the release profile: the build of scripts/build.sh (and the README's first
+# command) is the one the tests link against, and clippy shares its build scripts and macros.
+cargo clippy --release --workspace --all-targets --locked -- -D warnings
+cargo test --release --workspace --locked
+# A new user's first steps: a fresh clone and HOME, the README's first command, `weir` by name.
+bash scripts/newcomer.sh

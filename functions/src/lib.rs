@@ -47,7 +47,8 @@ pub fn require_lambda(name: &str) {
 
 /// The model: `WEIR_MODEL` (a file written by `weir train`) or the one built in; device
 /// from `WEIR_DEVICE` (auto, cpu, cuda), threads from `WEIR_THREADS` (0: all cores), batch
-/// from `WEIR_BATCH`. The provider in use is logged.
+/// from `WEIR_BATCH`, alert threshold from `WEIR_MIN_PROBABILITY`. The provider in use is
+/// logged.
 pub fn load_model() -> anyhow::Result<Arc<Mutex<Classifier>>> {
     let mut opts = Options::default();
     if let Ok(d) = std::env::var("WEIR_DEVICE") {
@@ -66,6 +67,15 @@ pub fn load_model() -> anyhow::Result<Arc<Mutex<Classifier>>> {
         .and_then(|v| v.parse().ok())
     {
         opts.batch = b;
+    }
+    if let Ok(v) = std::env::var("WEIR_MIN_PROBABILITY") {
+        opts.min_probability = v
+            .parse::<f32>()
+            .ok()
+            .filter(|p| (0.0..=1.0).contains(p))
+            .ok_or_else(|| {
+                anyhow::anyhow!("WEIR_MIN_PROBABILITY={v}: give a number from 0 to 1")
+            })?;
     }
     let c = match std::env::var("WEIR_MODEL") {
         Ok(p) if !p.is_empty() => Classifier::load(std::path::Path::new(&p), &opts)?,

@@ -225,9 +225,13 @@ fn results(store: &dyn Store, id: &str) -> DataFrame {
 }
 
 fn column_f64(df: &DataFrame, name: &str) -> Vec<f64> {
-    df.column(name)
-        .unwrap()
-        .cast(&DataType::Float64)
+    let c = df.column(name).unwrap();
+    // Timestamps (first_ts) through their ns count.
+    let c = match c.dtype() {
+        DataType::Datetime(..) => c.cast(&DataType::Int64).unwrap(),
+        _ => c.clone(),
+    };
+    c.cast(&DataType::Float64)
         .unwrap()
         .f64()
         .unwrap()

@@ -14,6 +14,7 @@ fn opts_for(m: &Mlp) -> Options {
         features: m.n_features(),
         cuda_device: 0,
         spin: false,
+        min_probability: weir_classify::DEFAULT_MIN_PROBABILITY,
     }
 }
 
@@ -108,6 +109,7 @@ fn a_trained_model_runs_the_same_in_ort() {
         feature_version: "test".into(),
         classes: vec!["a".into(), "b".into(), "c".into()],
         features: (0..6).map(|j| format!("f{j}")).collect(),
+        anomaly_reference: Vec::new(),
     };
     let cfg = TrainConfig {
         hidden: vec![16, 16],

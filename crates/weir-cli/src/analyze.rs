@@ -35,6 +35,11 @@ pub struct AnalyzeArgs {
     /// Flows per inference call.
     #[arg(long, default_value_t = weir_classify::DEFAULT_BATCH)]
     batch: usize,
+    /// A flow raises an alert when its class is not Normal and has at least this probability
+    /// (0 to 1; 0 flags every non-Normal verdict). The default is the model card's choice.
+    #[arg(long, default_value_t = weir_classify::DEFAULT_MIN_PROBABILITY, value_name = "P",
+          value_parser = probability)]
+    min_probability: f32,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -96,12 +101,60 @@ impl Store for Local {
 /// Shard messages the classifier thread takes at once (one pass through the model).
 const TAKE: usize = 8;
 
+fn probability(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "{s:?} is not a probability: give a number from 0 to 1"
+        )),
+    }
+}
+
+/// SHA-256 of a file, in hex (the capture id's content part).
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Why a path cannot be analyzed, in the user's words (the path as typed).
+fn check_input(path: &Path) -> Result<u64> {
+    let shown = path.display();
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("{shown}: no such file")
+        }
+        Err(e) => bail!("{shown}: cannot read it: {e}"),
+    };
+    if meta.is_dir() {
+        bail!("{shown} is a directory: give one capture file (.pcap or .pcapng) inside it");
+    }
+    if meta.len() == 0 {
+        bail!("{shown} is empty (0 bytes): not a capture");
+    }
+    std::fs::File::open(path).with_context(|| format!("{shown}: cannot read it"))?;
+    Ok(meta.len())
+}
+
 pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
     let started = Instant::now();
+    let size = check_input(&args.capture)?;
+    let shown = args.capture.display().to_string();
     let opts = Options {
         device: args.device,
         threads: args.threads,
         batch: args.batch,
+        min_probability: args.min_probability,
         ..Options::default()
     };
     let mut classifier = match &args.model {
@@ -110,17 +163,16 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
     };
     let info = classifier.info().clone();
     let provider = classifier.provider();
-    let size = std::fs::metadata(&args.capture)
-        .with_context(|| format!("cannot open {}", args.capture.display()))?
-        .len();
     let name = args
         .capture
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "capture".into());
-    // The key an S3 upload of this file would have: the same capture id, the same layout.
-    let key = format!("uploads/{name}");
-    let id = weir_pipeline::capture_id(&key);
+    let digest = sha256_file(&args.capture).with_context(|| format!("{shown}: cannot read it"))?;
+    // Named by content: another file that shares the name never takes this one's results.
+    let id = weir_pipeline::content_id(&name, &digest);
+    // The key is the path as typed: what status.json's `source` and every message name.
+    let key = shown.clone();
     let bar = crate::progress_bar("analyzing", size, !args.quiet && size > 8 << 20);
     let store = Local {
         store: LocalStore::new(&args.data_dir),
@@ -156,9 +208,10 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
             );
             Ok(flows)
         });
-        let split = weir_pipeline::split(
+        let split = weir_pipeline::split_as(
             store,
             &key,
+            &id,
             weir_pipeline::SHARD_FLOWS,
             &ExtractOptions::default(),
             |m| {
@@ -179,50 +232,60 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
         b.finish_and_clear();
     }
     // A classifier failure explains a splitter that could not send: report it first.
-    classified.with_context(|| format!("classifying {}", args.capture.display()))?;
+    classified.with_context(|| format!("classifying {shown}"))?;
     let report = match split {
         Ok(r) => r,
-        Err(e @ PipelineError::NotACapture(..)) => bail!("{e}"),
-        Err(e) => return Err(e).context(format!("splitting {}", args.capture.display())),
+        Err(PipelineError::NotACapture(_, e)) => bail!("{shown} is not a capture: {e}"),
+        Err(e) => return Err(e).context(format!("splitting {shown}")),
     };
-    let summary = weir_pipeline::aggregate(&store, &id)
-        .with_context(|| format!("summarizing {}", args.capture.display()))?;
+    let summary =
+        weir_pipeline::aggregate(&store, &id).with_context(|| format!("summarizing {shown}"))?;
     tracing::debug!("aggregated at {:.3} s", started.elapsed().as_secs_f64());
     let status = Status::load(&store, &id)?;
     let elapsed = started.elapsed().as_secs_f64();
     let dir = args.data_dir.join("captures").join(&id);
-    let js = json!({
-        "capture": args.capture.display().to_string(),
+    let mut js = json!({
+        "capture": shown,
         "id": id,
+        "sha256": digest,
         "status": status.state,
         "warning": report.damage,
         "packets": report.packets,
-        "flows": summary.flows,
         "shards": report.shards,
-        "alerts": summary.alerts,
-        "classes": summary.classes,
-        "top_alerts": summary.top_alerts,
-        "top_talkers": summary.top_talkers,
-        "top_ports": summary.top_ports,
-        "anomaly_mean": summary.anomaly_mean,
-        "anomaly_max": summary.anomaly_max,
+        // f32 -> f64 without the binary tail (0.9, not 0.8999999761581421).
+        "min_probability": (f64::from(args.min_probability) * 1e6).round() / 1e6,
         "model_version": info.model_version,
         "provider": provider.name(),
         "results": dir.display().to_string(),
         "seconds": elapsed,
         "bytes": size,
     });
+    // Every field of summary.json, as stored (flows, alerts, alert groups, top sources,
+    // destinations, services, timeline, ...).
+    if let (Some(o), Ok(serde_json::Value::Object(sum))) =
+        (js.as_object_mut(), serde_json::to_value(&summary))
+    {
+        for (k, v) in sum {
+            if k != "capture" {
+                o.insert(k, v);
+            }
+        }
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&js)?);
     }
-    if !args.quiet {
-        print_table(&args.capture, &js, &summary, elapsed, size);
+    if report.packets == 0 {
+        let why = match &report.damage {
+            Some(d) => format!("damaged before its first packet: {d}"),
+            None => "a capture file header and no packets".into(),
+        };
+        eprintln!("{shown}: nothing to analyze: {why}");
+        return Ok(1);
     }
-    Ok(if report.packets > 0 || report.damage.is_none() {
-        0
-    } else {
-        1
-    })
+    if !args.quiet {
+        eprint!("{}", summary_table(&shown, &js, &summary, elapsed, size));
+    }
+    Ok(0)
 }
 
 /// `weir status`: every capture of a data directory with its state (or follow them).
@@ -241,44 +304,85 @@ pub fn status(dir: &Path, show: &weir_pipeline::ShowOptions) -> Result<i32> {
     )?)
 }
 
-fn print_table(
-    capture: &Path,
+/// The summary as an analyst reads it first: who attacked whom, how, when; then where the
+/// traffic went.
+fn summary_table(
+    capture: &str,
     js: &serde_json::Value,
     t: &weir_pipeline::CaptureSummary,
     elapsed: f64,
     size: u64,
-) {
+) -> String {
+    use weir_pipeline::{flows_text, thousands};
     let mut s = format!(
-        "{}: {} flows, {} alerts in {:.2} s ({:.0} MB/s), model {} on {}\n",
-        capture.display(),
-        t.flows,
-        t.alerts,
+        "{capture}: {} flows, {} alerts (p >= {}), {} to {}\n  analyzed in {:.2} s ({:.0} MB/s), model {} on {}\n",
+        thousands(t.flows),
+        thousands(t.alerts),
+        js["min_probability"],
+        t.first,
+        t.last,
         elapsed,
         size as f64 / 1e6 / elapsed.max(1e-9),
         js["model_version"].as_str().unwrap_or_default(),
         js["provider"].as_str().unwrap_or_default()
     );
-    let mut classes: Vec<_> = t.classes.iter().collect();
-    classes.sort_by(|a, b| b.1.cmp(a.1));
-    s.push_str("  class                        flows\n");
-    for (c, n) in classes {
-        s.push_str(&format!("  {c:<28} {n:>6}\n"));
-    }
-    if !t.top_alerts.is_empty() {
-        s.push_str("  top alerts (by probability):\n");
-        for a in t.top_alerts.iter().take(5) {
-            s.push_str(&format!(
-                "    {:<24} p={:.2} anomaly={:>7.2}  {} ({} pkts)\n",
-                a.class, a.probability, a.anomaly, a.flow, a.packets
-            ));
+    if t.alert_groups.is_empty() {
+        s.push_str("  no alerts\n");
+    } else {
+        s.push_str("  alerts (class: attacker -> victim, service, flows, time):\n");
+        for g in &t.alert_groups {
+            s.push_str(&format!("    {}\n", g.line));
         }
+    }
+    let mut classes: Vec<_> = t.classes.iter().collect();
+    classes.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    s.push_str("  flows per class: ");
+    s.push_str(
+        &classes
+            .iter()
+            .map(|(c, n)| format!("{c} {}", thousands(**n)))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    s.push('\n');
+    let hosts = |title: &str, v: &[weir_pipeline::Tally]| {
+        let items: Vec<String> = v
+            .iter()
+            .take(5)
+            .map(|h| format!("{} ({})", h.key, flows_text(h.flows)))
+            .collect();
+        format!("  {title}: {}\n", items.join(", "))
+    };
+    s.push_str(&hosts("top sources", &t.top_sources));
+    s.push_str(&hosts("top destinations", &t.top_destinations));
+    let services: Vec<String> = t
+        .top_services
+        .iter()
+        .take(5)
+        .map(|v| match (v.flows_to, v.flows_from) {
+            (to, 0) => format!("{} ({} to)", v.service, flows_text(to)),
+            (0, from) => format!("{} ({} from)", v.service, flows_text(from)),
+            (to, from) => format!(
+                "{} ({} to, {} from)",
+                v.service,
+                thousands(to),
+                thousands(from)
+            ),
+        })
+        .collect();
+    s.push_str(&format!("  top services: {}\n", services.join(", ")));
+    if t.unusual_flows > 0 {
+        s.push_str(&format!(
+            "  unusual: {} with an anomaly score above 99% of benign training flows (column anomaly_percentile)\n",
+            flows_text(t.unusual_flows)
+        ));
     }
     if let Some(w) = js["warning"].as_str() {
         s.push_str(&format!("  warning: {w} (flows before it kept)\n"));
     }
     s.push_str(&format!(
-        "  results: {}/ (summary.json, status.json, results/*.parquet, flows/ by day)\n",
+        "  results: {}/ (summary.json, results/*.parquet, flows/ for search)\n",
         js["results"].as_str().unwrap_or_default()
     ));
-    eprint!("{s}");
+    s
 }

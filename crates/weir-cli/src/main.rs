@@ -48,15 +48,27 @@ enum Command {
     /// Analyze a capture: flows, classification, Parquet results and a summary.
     ///
     /// Every flow gets a predicted class (24 classes: Normal and 23 attack types), the
-    /// probability of every class and an anomaly score (high = unlike the training data).
-    /// Results go to DIR/captures/ID/ (ID: the file stem and 8 hex digits), the layout the
-    /// serverless pipeline writes to S3: status.json, summary.json, results/*.parquet (every
-    /// flow with its features, class, probabilities and anomaly score) and flows/day=*/ (the
-    /// search layout; month=*/ or year=*/ for traffic spread thin over many days).
+    /// probability of every class and an anomaly score (high = unlike the training data). A
+    /// flow raises an alert when its class is not Normal with at least --min-probability.
+    /// The summary groups alerts by attacker (or victim, for floods from many sources) and
+    /// names the top sources, destinations and services.
+    ///
+    /// Results go to DIR/captures/ID/, the layout the serverless pipeline writes to S3:
+    /// status.json, summary.json, results/*.parquet (every flow with its features, class,
+    /// probabilities and anomaly score) and flows/day=*/ (the search layout; month=*/ or
+    /// year=*/ for traffic spread thin over many days). ID is the file's stem and the first
+    /// 12 hex digits of its SHA-256: another file with the same name gets its own ID, the
+    /// same file analyzed again rewrites its own results.
+    ///
+    /// Exit status: 0 analyzed (also when part of the file was damaged: the flows before the
+    /// damage are kept and the summary says where); 1 nothing to analyze (a capture with no
+    /// packets, or damaged before its first packet); 2 not analyzed (not a capture, a
+    /// directory, unreadable, or the model could not load).
     ///
     /// Examples:
     ///   weir analyze capture.pcap                        # summary table on stderr
     ///   weir analyze capture.pcap --json                 # summary as JSON on stdout
+    ///   weir analyze capture.pcap --min-probability 0.9  # only confident alerts
     ///   weir analyze big.pcap --data-dir /data --device cuda
     #[command(verbatim_doc_comment)]
     Analyze(analyze::AnalyzeArgs),
@@ -226,15 +238,19 @@ fn run(cli: Cli) -> Result<i32> {
         } => model::eval(&data, folds, markdown.as_deref(), json, &withhold),
         Command::Features { markdown } => {
             if markdown {
-                print!("{}", weir_flow::features::spec_markdown());
+                print!("{}", weir_records::columns_markdown());
             } else {
                 println!(
                     "{}  ({} features)",
                     weir_flow::FEATURE_VERSION,
                     weir_flow::N_FEATURES
                 );
-                for (i, f) in weir_flow::FEATURES.iter().enumerate() {
-                    println!("{i:>3}  {:<32} {:<11} {}", f.name, f.unit, f.description);
+                for (i, (f, c)) in weir_flow::FEATURES
+                    .iter()
+                    .zip(weir_flow::feature_columns())
+                    .enumerate()
+                {
+                    println!("{i:>3}  {c:<32} {:<11} {}", f.unit, f.description);
                 }
             }
             Ok(0)

@@ -196,7 +196,10 @@ fn evaluate(
             .flat_map(weir_train::data::feature_row)
             .collect();
         let p = c.classify(&x)?;
-        e.add(cap, &p.predicted, &p.anomaly);
+        let prob: Vec<f32> = (0..p.len())
+            .map(|i| p.row(i)[p.predicted[i] as usize])
+            .collect();
+        e.add(cap, &p.predicted, &prob, &p.anomaly);
     }
     Ok(())
 }

@@ -9,6 +9,14 @@ fn shared() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
 }
 
+fn sha256(path: &std::path::Path) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(std::fs::read(path).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn weir() -> Command {
     Command::new(env!("CARGO_BIN_EXE_weir"))
 }
@@ -58,9 +66,10 @@ fn analyze_writes_results_and_a_summary_that_agree_with_the_flow_stage() {
     assert_eq!(s["provider"], "CPUExecutionProvider");
     assert_eq!(s["model_version"], "weir-mlp/1");
     assert_eq!(s["status"], "done");
-    // The layout the functions write to S3, under the id an upload of this file would get.
-    let id = weir_pipeline::capture_id("uploads/metasploit-ms017-010-win7x64.pcap");
+    // The layout the functions write to S3, under an id made of the name and the content.
+    let id = weir_pipeline::content_id("metasploit-ms017-010-win7x64.pcap", &sha256(&cap));
     assert_eq!(s["id"], id.as_str());
+    assert!(id.starts_with("metasploit-ms017-010-win7x64-"), "{id}");
     let res = dir.path().join("captures").join(&id);
     let parquet = std::fs::read(res.join("results/00000.parquet")).unwrap();
     assert_eq!(&parquet[..4], b"PAR1");
@@ -195,4 +204,242 @@ fn the_shipped_model_fits_this_engine() {
     assert_eq!(info.features, names);
     assert_eq!(info.classes, weir_train::CLASSES.map(String::from).to_vec());
     assert!(bytes.len() < 1 << 20, "the shipped model stays small");
+}
+
+/// Captures (ids) in a data directory.
+fn captures_in(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir.join("captures"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn two_files_that_share_a_name_keep_their_own_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    for (sub, src) in [
+        (
+            "a",
+            "labeled/attacks/eternalsafety/metasploit-ms017-010-win7x64.pcap",
+        ),
+        ("b", "labeled/normal/filesamples/simple_http.pcap"),
+    ] {
+        std::fs::create_dir_all(tmp.path().join(sub)).unwrap();
+        std::fs::copy(shared().join(src), tmp.path().join(sub).join("sqlmap.pcap")).unwrap();
+    }
+    let (_, a) = analyze_json(&data, &tmp.path().join("a/sqlmap.pcap"));
+    let (_, b) = analyze_json(&data, &tmp.path().join("b/sqlmap.pcap"));
+    assert_ne!(a["id"], b["id"]);
+    assert_ne!(a["flows"], b["flows"]);
+    assert_eq!(captures_in(&data).len(), 2, "{:?}", captures_in(&data));
+    // Each keeps its own summary: the second did not overwrite the first.
+    for s in [&a, &b] {
+        let dir = data.join("captures").join(s["id"].as_str().unwrap());
+        let on_disk: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(on_disk["flows"], s["flows"]);
+        let status: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("status.json")).unwrap()).unwrap();
+        assert_eq!(status["state"], "done");
+    }
+    // The same file again (by another path too): the same capture, results rewritten.
+    std::fs::copy(
+        tmp.path().join("a/sqlmap.pcap"),
+        tmp.path().join("copy.pcap"),
+    )
+    .unwrap();
+    let (_, again) = analyze_json(&data, &tmp.path().join("a/sqlmap.pcap"));
+    assert_eq!(again["id"], a["id"]);
+    assert_eq!(again["flows"], a["flows"]);
+    assert_eq!(captures_in(&data).len(), 2, "{:?}", captures_in(&data));
+    let out = weir()
+        .args(["status", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("sqlmap-")).count(),
+        2,
+        "{text}"
+    );
+}
+
+/// `weir analyze` on PATH with the table on stderr: exit code and stderr.
+fn analyze_text(dir: &std::path::Path, cap: &std::path::Path) -> (Option<i32>, String) {
+    let out = weir()
+        .args(["analyze", "--device", "cpu", "--data-dir"])
+        .arg(dir)
+        .arg(cap)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_inputs_are_named_as_typed_with_documented_exit_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let dir = tmp.path().join("captures.d");
+    std::fs::create_dir(&dir).unwrap();
+    let (code, err) = analyze_text(&data, &dir);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{} is a directory", dir.display())),
+        "{err}"
+    );
+    let empty = tmp.path().join("empty.pcap");
+    std::fs::write(&empty, b"").unwrap();
+    let (code, err) = analyze_text(&data, &empty);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{} is empty", empty.display())),
+        "{err}"
+    );
+    let text = tmp.path().join("notes.pcap");
+    std::fs::write(&text, b"these are my notes, not a capture\n".repeat(10)).unwrap();
+    let (code, err) = analyze_text(&data, &text);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{} is not a capture", text.display())),
+        "{err}"
+    );
+    assert!(
+        !err.contains("uploads/"),
+        "no path the user never typed: {err}"
+    );
+    let missing = tmp.path().join("nope.pcap");
+    let (code, err) = analyze_text(&data, &missing);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{}: no such file", missing.display())),
+        "{err}"
+    );
+    // A pcap header and no packets: "nothing to analyze", exit 1.
+    let header = tmp.path().join("header-only.pcap");
+    let mut h = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+    h.extend_from_slice(&[0; 8]);
+    h.extend_from_slice(&65535u32.to_le_bytes());
+    h.extend_from_slice(&1u32.to_le_bytes());
+    std::fs::write(&header, &h).unwrap();
+    let (code, err) = analyze_text(&data, &header);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("nothing to analyze") && err.contains("no packets"),
+        "{err}"
+    );
+    // --help documents the codes.
+    let out = weir().args(["analyze", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("Exit status: 0 analyzed") && help.contains("1 nothing to analyze"),
+        "{help}"
+    );
+}
+
+/// The alert lines of a labelled capture's summary (`alert_groups[].line`) and the table.
+fn alert_lines(rel: &str) -> (Vec<String>, String, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, s) = analyze_json(dir.path(), &shared().join(rel));
+    let (code, table) = analyze_text(dir.path(), &shared().join(rel));
+    assert_eq!(code, Some(0), "{table}");
+    let lines = s["alert_groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["line"].as_str().unwrap().to_string())
+        .collect();
+    (lines, table, s)
+}
+
+#[test]
+fn a_port_scan_is_one_line_naming_scanner_target_and_ports() {
+    // LABELS.csv: 10,003 SYNs from 192.168.1.7 to 10,000 distinct ports of 192.168.1.1.
+    let (lines, table, _) = alert_lines("labeled/attacks/sgr/portScan_1_to_10000.pcapng");
+    let l = &lines[0];
+    assert!(
+        l.starts_with("Port Scan: 192.168.1.7 -> 192.168.1.1 on ") && l.contains(" tcp ports, "),
+        "{lines:?}"
+    );
+    assert!(
+        table.contains(l.as_str()),
+        "the table shows the line: {table}"
+    );
+}
+
+#[test]
+fn a_reflection_ddos_names_the_victim_and_the_reflecting_service() {
+    // LABELS.csv: 6,697 DNS responses from 3,371 sources to one victim in 1.08 s.
+    let (lines, table, s) = alert_lines("labeled/attacks/netlyzer/ddos.pcap");
+    let victim = s["top_destinations"][0]["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let l = lines
+        .iter()
+        .find(|l| l.starts_with("DDoS: "))
+        .unwrap_or_else(|| panic!("no DDoS line: {lines:?}"));
+    assert!(
+        l.contains(" hosts (") && l.contains(&format!("-> {victim} from udp/53, ")),
+        "{l}"
+    );
+    // Top services show the reflector's source port; top destinations the victim.
+    let svc = &s["top_services"][0];
+    assert_eq!(svc["service"], "udp/53", "{s}");
+    assert!(svc["flows_from"].as_u64().unwrap() > 6000, "{svc}");
+    assert!(
+        s["top_destinations"][0]["flows"].as_u64().unwrap() > 6000,
+        "{s}"
+    );
+    assert!(
+        table.contains(&format!("top destinations: {victim} (")),
+        "{table}"
+    );
+}
+
+#[test]
+fn a_brute_force_is_one_line_naming_attacker_victim_and_service() {
+    // LABELS.csv: hydra, 4 tasks, attacker 240.0.1.3 -> victim 240.125.0.2:22.
+    let (lines, _, _) = alert_lines("labeled/attacks/trace-share/hydra-4_tasks.pcap");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("240.0.1.3 -> 240.125.0.2 on tcp/22, ")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn duckdb_reads_the_results_and_the_search_layout_with_every_column_described() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, s) = analyze_json(
+        dir.path(),
+        &shared().join("labeled/attacks/sgr/portScan_1_to_10000.pcapng"),
+    );
+    let out = Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/duckdb.sh"
+        ))
+        .arg("check")
+        .arg(dir.path())
+        .arg(s["id"].as_str().unwrap())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("{} flows in results", s["flows"])),
+        "{text}"
+    );
 }

@@ -66,6 +66,32 @@ const fn fx(
     }
 }
 
+/// The snake_case column name of a feature in weir's tables (Parquet, CSV, JSON): its CIC
+/// name lower-cased, `/` read as `per` (`Flow Bytes/s` -> `flow_bytes_per_s`), every other
+/// run of non-alphanumerics one `_`. The CIC name stays in [`FeatureSpec::name`] (and in
+/// the Parquet column's metadata). `Protocol` is the flow's `proto` column (the same number).
+pub fn column_name(cic: &str) -> String {
+    if cic == "Protocol" {
+        return "proto".into();
+    }
+    let words = cic.replace("Down/Up", "Down Up").replace('/', " per ");
+    let mut out = String::with_capacity(words.len());
+    for c in words.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    out.trim_end_matches('_').to_string()
+}
+
+/// The column names of [`FEATURES`], in vector order (see [`column_name`]).
+pub fn feature_columns() -> &'static [String] {
+    static COLUMNS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    COLUMNS.get_or_init(|| FEATURES.iter().map(|f| column_name(f.name)).collect())
+}
+
 /// Number of features in the vector.
 pub const N_FEATURES: usize = 101;
 
@@ -723,20 +749,21 @@ pub fn count_tokens(bytes: &[u8]) -> u32 {
     n
 }
 
-/// Render the spec as a Markdown table (the source of docs/FEATURES.md).
+/// Render the spec as a Markdown table (the features section of docs/FEATURES.md, which
+/// `weir_records::columns_markdown` writes).
 pub fn spec_markdown() -> String {
     let mut s = format!(
-        "# Flow features ({FEATURE_VERSION})\n\n\
-         Generated from `crates/weir-flow/src/features.rs` by `weir features --markdown`; do not edit by hand.\n\n\
+        "## Features ({FEATURE_VERSION})\n\n\
          A packet's *length* is its transport payload length as the IP header states it (CICFlowMeter semantics); \
          times are microseconds; standard deviations are sample (n-1) deviations. Flows follow weir's flow rules \
-         (bidirectional 5-tuple + VLAN, initiator = first packet, idle/active timeouts, TCP FIN/RST).\n\n\
-         | # | name | unit | meaning | differs from CICFlowMeter |\n|---:|---|---|---|---|\n"
+         (bidirectional 5-tuple + VLAN, initiator = first packet, idle/active timeouts, TCP FIN/RST). \
+         Feature 0 is the `proto` column.\n\n\
+         | # | column | CICFlowMeter name | unit | meaning | differs from CICFlowMeter |\n|---:|---|---|---|---|---|\n"
     );
-    for (i, f) in FEATURES.iter().enumerate() {
+    for (i, (f, c)) in FEATURES.iter().zip(feature_columns()).enumerate() {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} |\n",
-            i, f.name, f.unit, f.description, f.differs_from_cic
+            "| {} | `{}` | {} | {} | {} | {} |\n",
+            i, c, f.name, f.unit, f.description, f.differs_from_cic
         ));
     }
     s
@@ -921,5 +948,29 @@ mod tests {
         // The context block is unknown until the context tracker fills it in.
         assert!(v[CONTEXT_FIRST..].iter().all(|x| x.is_nan()));
         assert_eq!(get(&v, "Flow Bytes/s"), 0.0);
+    }
+
+    #[test]
+    fn column_names_are_snake_case_and_unique() {
+        let cols = super::feature_columns();
+        assert_eq!(cols[0], "proto");
+        let pos = |n: &str| FEATURES.iter().position(|f| f.name == n).unwrap();
+        assert_eq!(cols[pos("Flow Bytes/s")], "flow_bytes_per_s");
+        assert_eq!(cols[pos("FWD Init Win Bytes")], "fwd_init_win_bytes");
+        assert_eq!(cols[pos("Total Bwd packets")], "total_bwd_packets");
+        assert_eq!(cols[pos("Down/Up Ratio")], "down_up_ratio");
+        assert_eq!(cols[pos("Fwd Packet/Bulk Avg")], "fwd_packet_per_bulk_avg");
+        let mut seen = std::collections::HashSet::new();
+        for c in cols {
+            assert!(
+                c.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                    && !c.starts_with('_')
+                    && !c.ends_with('_')
+                    && !c.contains("__"),
+                "{c}"
+            );
+            assert!(seen.insert(c.clone()), "{c} twice");
+        }
     }
 }

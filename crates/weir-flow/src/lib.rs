@@ -20,7 +20,9 @@ mod table;
 
 pub use context::{ContextTracker, FlowStart};
 pub use extract::{extract, ExtractOptions, Summary};
-pub use features::{CONTEXT_FIRST, FEATURES, FEATURE_VERSION, N_FEATURES};
+pub use features::{
+    column_name, feature_columns, CONTEXT_FIRST, FEATURES, FEATURE_VERSION, N_FEATURES,
+};
 pub use table::{EndReason, FlowConfig, FlowCounters, FlowRecord, FlowTable, PacketInfo};
 pub use weir_capture::{
     CaptureError, SkipReason, FLAG_ACK, FLAG_CWR, FLAG_ECE, FLAG_FIN, FLAG_PSH, FLAG_RST, FLAG_SYN,

@@ -66,6 +66,54 @@ pub struct ModelInfo {
     pub classes: Vec<String>,
     /// Feature names, in input order.
     pub features: Vec<String>,
+    /// The anomaly score (energy) of the benign training flows at percentiles 0, 1, ..., 100
+    /// ([`anomaly_reference`]): what [`anomaly_percentile`] reads a score against. Empty for
+    /// a model written before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anomaly_reference: Vec<f32>,
+}
+
+/// The energies at percentiles 0, 1, ..., 100 of `energy` (benign flows' scores; NaN
+/// ignored): nearest-rank quantiles, 101 values ascending, or empty without values.
+pub fn anomaly_reference(energy: &[f32]) -> Vec<f32> {
+    let mut v: Vec<f32> = energy.iter().copied().filter(|e| e.is_finite()).collect();
+    if v.is_empty() {
+        return Vec::new();
+    }
+    v.sort_by(f32::total_cmp);
+    let n = v.len();
+    (0..=100)
+        .map(|p| v[((p as f64 / 100.0) * (n - 1) as f64).round() as usize])
+        .collect()
+}
+
+/// An anomaly score as a percentile (0-100) of the benign reference: the share of benign
+/// training flows with a lower score, interpolated between the reference's percentiles. 99
+/// means less usual than 99% of benign flows; 100 is beyond all of them. NaN without a
+/// reference.
+pub fn anomaly_percentile(reference: &[f32], energy: f32) -> f32 {
+    if reference.len() < 2 || energy.is_nan() {
+        return f32::NAN;
+    }
+    let last = reference.len() - 1;
+    if energy >= reference[last] {
+        return 100.0;
+    }
+    if energy < reference[0] {
+        return 0.0;
+    }
+    // reference[i] <= energy < reference[i + 1]
+    let i = reference
+        .partition_point(|r| *r <= energy)
+        .saturating_sub(1)
+        .min(last - 1);
+    let (lo, hi) = (reference[i], reference[i + 1]);
+    let frac = if hi > lo {
+        (energy - lo) / (hi - lo)
+    } else {
+        1.0
+    };
+    100.0 * (i as f32 + frac) / last as f32
 }
 
 /// The MLP: normalization, then dense layers with ReLU between them.
@@ -260,6 +308,13 @@ impl Mlp {
                 serde_json::to_string(&info.features).unwrap_or_default(),
             ),
         ];
+        let reference = (!info.anomaly_reference.is_empty()).then(|| {
+            (
+                "weir.anomaly_reference",
+                serde_json::to_string(&info.anomaly_reference).unwrap_or_default(),
+            )
+        });
+        let meta = meta.into_iter().chain(reference);
         let model = ModelProto {
             ir_version: Some(10),
             opset_import: vec![OperatorSetIdProto {
@@ -335,6 +390,11 @@ pub fn read_info(onnx_bytes: &[u8]) -> Result<ModelInfo, ModelError> {
         feature_version: get("weir.feature_version")?,
         classes: list("weir.classes")?,
         features: list("weir.features")?,
+        anomaly_reference: match get("weir.anomaly_reference") {
+            Ok(v) => serde_json::from_str(&v)
+                .map_err(|e| ModelError::NotWeir(format!("weir.anomaly_reference: {e}")))?,
+            Err(_) => Vec::new(),
+        },
     })
 }
 
@@ -425,6 +485,7 @@ pub fn test_model(features: usize, hidden: usize, classes: usize, seed: u64) -> 
             feature_version: "test".into(),
             classes: (0..classes).map(|c| format!("class{c}")).collect(),
             features: (0..features).map(|f| format!("f{f}")).collect(),
+            anomaly_reference: Vec::new(),
         },
         mean: (0..features).map(|i| i as f32 * 0.5).collect(),
         std: (0..features).map(|i| 1.0 + i as f32 * 0.25).collect(),
@@ -480,5 +541,19 @@ mod tests {
             read_info(&foreign.encode_to_vec()),
             Err(ModelError::NotWeir(_))
         ));
+    }
+
+    #[test]
+    fn anomaly_percentiles_read_against_the_benign_reference() {
+        let energy: Vec<f32> = (0..1001).map(|i| i as f32 / 10.0).collect();
+        let r = anomaly_reference(&energy);
+        assert_eq!(r.len(), 101);
+        assert_eq!((r[0], r[50], r[100]), (0.0, 50.0, 100.0));
+        assert_eq!(anomaly_percentile(&r, -5.0), 0.0);
+        assert_eq!(anomaly_percentile(&r, 1e9), 100.0);
+        assert!((anomaly_percentile(&r, 99.05) - 99.05).abs() < 1e-3);
+        assert!((anomaly_percentile(&r, 12.5) - 12.5).abs() < 1e-3);
+        assert!(anomaly_percentile(&[], 3.0).is_nan());
+        assert!(anomaly_reference(&[f32::NAN]).is_empty());
     }
 }

@@ -522,6 +522,7 @@ mod tests {
             feature_version: "t".into(),
             classes: (0..classes).map(|c| format!("c{c}")).collect(),
             features: (0..features).map(|f| format!("f{f}")).collect(),
+            anomaly_reference: Vec::new(),
         }
     }
 

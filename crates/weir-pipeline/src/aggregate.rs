@@ -1,5 +1,6 @@
 //! The aggregator: once every shard has its result, build the capture's summary with polars
-//! (counts per class, top talkers and ports, a timeline, anomaly statistics, top alerts).
+//! (counts per class, alerts grouped by attacker or victim, top sources, destinations and
+//! services, a timeline, anomaly statistics, top alerts).
 //! The search layout is already there: the classifier wrote it per shard (see `search`).
 //! It reads one result at a time, only the columns it needs: memory is one shard's columns
 //! plus one counter per distinct class, source address, port and minute.
@@ -9,18 +10,26 @@ use std::collections::{BTreeMap, HashMap};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::{progress, PipelineError, State, Status, Store};
+use crate::{progress, rfc3339, PipelineError, State, Status, Store};
 
-/// How many talkers and ports the summary lists.
+/// How many sources, destinations, services, alert groups and alerts the summary lists.
 pub const TOP: usize = 10;
 
 /// Most buckets in a summary's timeline (a day of minutes).
 pub const TIMELINE_BUCKETS: usize = 1440;
 
-/// Merge minute tallies into the narrowest bucket width (minute, hour, day) that keeps the
-/// timeline within [`TIMELINE_BUCKETS`] buckets (a capture spanning months stays small).
+/// A flow whose anomaly percentile is at least this is counted as unusual.
+pub const UNUSUAL_PERCENTILE: f64 = 99.0;
+
+/// How many attackers or victims an alert group names (the rest are counted).
+pub const GROUP_NAMES: usize = 5;
+
+/// Merge minute tallies (keys: ns since the epoch) into the narrowest bucket width (minute,
+/// hour, day) that keeps the timeline within [`TIMELINE_BUCKETS`] buckets (a capture spanning
+/// months stays small); keys become the buckets' starts in RFC 3339.
 fn bucketed(minutes: Vec<Tally>) -> (Vec<Tally>, u64) {
     let mut out = minutes;
+    let mut chosen = 86_400;
     for width in [60u64, 3_600, 86_400] {
         let ns = width as i64 * 1_000_000_000;
         let mut merged: BTreeMap<i64, Tally> = BTreeMap::new();
@@ -30,30 +39,97 @@ fn bucketed(minutes: Vec<Tally>) -> (Vec<Tally>, u64) {
                 key: k.to_string(),
                 ..Tally::default()
             });
-            e.flows += t.flows;
-            e.bytes += t.bytes;
-            e.alerts += t.alerts;
+            e.add(t);
         }
         out = merged.into_values().collect();
-        if out.len() <= TIMELINE_BUCKETS || width == 86_400 {
-            return (out, width);
+        if out.len() <= TIMELINE_BUCKETS {
+            chosen = width;
+            break;
         }
     }
-    (out, 86_400)
+    for t in &mut out {
+        t.key = rfc3339(t.key.parse::<i64>().unwrap_or(0));
+    }
+    (out, chosen)
 }
 
-/// Flows, bytes and alerts of one key (a talker, a port, a minute).
+/// Flows, packets, bytes and alerts of one key (an address, a time bucket).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Tally {
-    /// The key: an address, `proto/port`, or the minute (RFC 3339 is left to readers: ns since
-    /// the epoch, floored to the minute).
+    /// The key: an address, or a timeline bucket's start (RFC 3339, UTC).
     pub key: String,
     /// Flows.
     pub flows: u64,
+    /// Packets, both directions.
+    #[serde(default)]
+    pub packets: u64,
     /// Bytes on the wire, both directions.
     pub bytes: u64,
-    /// Flows classified as an attack.
+    /// Flows that raised an alert.
     pub alerts: u64,
+}
+
+impl Tally {
+    fn add(&mut self, o: &Tally) {
+        self.flows += o.flows;
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.alerts += o.alerts;
+    }
+}
+
+/// A service (protocol and port, or ICMP type and code) and the flows that used it in either
+/// direction: to it (the responder's port: a server) and from it (the initiator's port: what a
+/// reflector answering from udp/53 or udp/123 shows).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Service {
+    /// `tcp/22`, `udp/53`, `icmp type 8 code 0`, `gre`.
+    pub service: String,
+    /// Flows whose responder used it.
+    pub flows_to: u64,
+    /// Flows whose initiator used it.
+    pub flows_from: u64,
+    /// Packets of those flows.
+    pub packets: u64,
+    /// Bytes of those flows.
+    pub bytes: u64,
+    /// Those flows that raised an alert.
+    pub alerts: u64,
+}
+
+/// Alerts of one class grouped the way an analyst reads them: one attacker and its victims
+/// (a scan, a brute force), or one victim and its attackers (a DDoS, a reflection flood).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertGroup {
+    /// The class the model gave these flows.
+    pub class: String,
+    /// Sources (initiators), the most active first, at most [`GROUP_NAMES`].
+    pub attackers: Vec<String>,
+    /// How many distinct sources.
+    pub attacker_count: u64,
+    /// Destinations (responders), the most hit first, at most [`GROUP_NAMES`].
+    pub victims: Vec<String>,
+    /// How many distinct destinations.
+    pub victim_count: u64,
+    /// What was attacked: `tcp/22`, `from udp/53` (answers from that port: reflection), or
+    /// `9,998 tcp ports` when no one service dominates.
+    pub service: String,
+    /// Distinct destination services.
+    pub services: u64,
+    /// Flows.
+    pub flows: u64,
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// First packet of the first flow (RFC 3339, UTC).
+    pub first: String,
+    /// Last packet of the last flow (RFC 3339, UTC).
+    pub last: String,
+    /// Highest class probability among the flows.
+    pub max_probability: f64,
+    /// The group in one line: `Port Scan: 192.168.1.7 -> 192.168.1.1 on 10,000 tcp ports, ...`.
+    pub line: String,
 }
 
 /// A capture's summary, stored at `captures/ID/summary.json`.
@@ -63,22 +139,39 @@ pub struct CaptureSummary {
     pub capture: String,
     /// Flows.
     pub flows: u64,
-    /// Flows classified as an attack.
+    /// Flows that raised an alert (class not Normal, at or above the alert threshold).
     pub alerts: u64,
+    /// First packet of the capture's flows (RFC 3339, UTC; empty without flows).
+    #[serde(default)]
+    pub first: String,
+    /// Last packet (RFC 3339, UTC).
+    #[serde(default)]
+    pub last: String,
     /// Flows per predicted class.
     pub classes: BTreeMap<String, u64>,
-    /// Sources with the most flows.
-    pub top_talkers: Vec<Tally>,
-    /// Destination `proto/port` pairs with the most flows.
-    pub top_ports: Vec<Tally>,
-    /// Flows per time bucket of first packet (key: the bucket's start, ns since the epoch),
-    /// at most [`TIMELINE_BUCKETS`] buckets: minutes, or hours or days for longer captures.
+    /// Alerts grouped by class and attacker or victim, the most flows first, at most [`TOP`].
+    #[serde(default)]
+    pub alert_groups: Vec<AlertGroup>,
+    /// Sources (initiators) with the most flows.
+    #[serde(default)]
+    pub top_sources: Vec<Tally>,
+    /// Destinations (responders) with the most flows.
+    #[serde(default)]
+    pub top_destinations: Vec<Tally>,
+    /// Services with the most flows, either direction.
+    #[serde(default)]
+    pub top_services: Vec<Service>,
+    /// Flows per time bucket of first packet (key: the bucket's start, RFC 3339), at most
+    /// [`TIMELINE_BUCKETS`] buckets: minutes, or hours or days for longer captures.
     pub timeline: Vec<Tally>,
     /// Width of a timeline bucket in seconds (60, 3600 or 86400).
     #[serde(default)]
     pub timeline_bucket_s: u64,
-    /// Mean anomaly score.
+    /// Mean anomaly score (energy; see the model card).
     pub anomaly_mean: f64,
+    /// Flows whose anomaly score is above [`UNUSUAL_PERCENTILE`] of benign training flows.
+    #[serde(default)]
+    pub unusual_flows: u64,
     /// Highest anomaly score.
     pub anomaly_max: f64,
     /// The most confident alerts (highest class probability, then anomaly), at most [`TOP`].
@@ -93,74 +186,101 @@ pub struct Alert {
     pub class: String,
     /// Its probability.
     pub probability: f64,
-    /// Anomaly score.
+    /// Anomaly score (energy).
     pub anomaly: f64,
-    /// `PROTO SRC:PORT -> DST:PORT`.
+    /// The anomaly score as a percentile of benign training flows (0-100; none for a model
+    /// without a benign reference).
+    #[serde(default)]
+    pub anomaly_percentile: Option<f64>,
+    /// `TCP SRC:PORT -> DST:PORT`, or `ICMP SRC -> DST type T code C`.
     pub flow: String,
     /// Packets, both directions.
     pub packets: u64,
     /// Community ID of the flow.
     pub community_id: String,
-    /// First packet, ns since the epoch.
-    pub first_ts: i64,
+    /// First packet (RFC 3339, UTC).
+    pub first: String,
 }
 
-fn alerts_of(df: &DataFrame) -> PolarsResult<Vec<Alert>> {
-    let mask = df.column("alert")?.cast(&DataType::Boolean)?;
-    let a = df.filter(mask.bool()?)?;
-    if a.height() == 0 {
-        return Ok(Vec::new());
-    }
-    let f = |name: &str| -> PolarsResult<Vec<f64>> {
-        let c = a.column(name)?.cast(&DataType::Float64)?;
-        Ok(c.f64()?
-            .downcast_iter()
-            .flat_map(|x| x.iter().map(|v| v.copied().unwrap_or(f64::NAN)))
-            .collect())
+fn is_icmp(proto: u8) -> bool {
+    proto == 1 || proto == 58
+}
+
+fn has_ports(proto: u8) -> bool {
+    matches!(proto, 6 | 17 | 132 | 33)
+}
+
+/// A flow as a person reads it: `TCP 10.0.0.1:51234 -> 10.0.0.2:80`,
+/// `ICMP 10.0.0.1 -> 10.0.0.2 type 8 code 0` (ICMP flows keep type and code in the port
+/// columns), `GRE 10.0.0.1 -> 10.0.0.2`.
+pub fn flow_text(proto: u8, src: &str, sport: u32, dst: &str, dport: u32) -> String {
+    let name = weir_flow::proto_name(proto);
+    let host = |ip: &str, port: u32| {
+        if ip.contains(':') {
+            format!("[{ip}]:{port}")
+        } else {
+            format!("{ip}:{port}")
+        }
     };
-    let proto: Vec<String> = f("proto")?
-        .iter()
-        .map(|p| weir_flow::proto_name(*p as u8))
-        .collect();
-    let (class, cid) = (strings(&a, "class")?, strings(&a, "community_id")?);
-    let (src, sport, dst, dport) = (
-        strings(&a, "src_ip")?,
-        strings(&a, "src_port")?,
-        strings(&a, "dst_ip")?,
-        strings(&a, "dst_port")?,
-    );
-    let (p, an, pf, pb, ts) = (
-        f("class_probability")?,
-        f("anomaly")?,
-        f("packets_fwd")?,
-        f("packets_bwd")?,
-        f("first_ts")?,
-    );
-    Ok((0..a.height())
-        .map(|i| Alert {
-            class: class[i].clone(),
-            probability: p[i],
-            anomaly: an[i],
-            flow: format!(
-                "{} {}:{} -> {}:{}",
-                proto[i], src[i], sport[i], dst[i], dport[i]
-            ),
-            packets: (pf[i] + pb[i]) as u64,
-            community_id: cid[i].clone(),
-            first_ts: ts[i] as i64,
-        })
-        .collect())
+    if has_ports(proto) {
+        format!("{name} {} -> {}", host(src, sport), host(dst, dport))
+    } else if is_icmp(proto) {
+        format!("{name} {src} -> {dst} type {sport} code {dport}")
+    } else {
+        format!("{name} {src} -> {dst}")
+    }
 }
 
-fn keep_top(alerts: &mut Vec<Alert>) {
-    alerts.sort_by(|a, b| {
-        b.probability
-            .total_cmp(&a.probability)
-            .then(b.anomaly.total_cmp(&a.anomaly))
-            .then(a.first_ts.cmp(&b.first_ts))
-            .then(a.flow.cmp(&b.flow))
-    });
-    alerts.truncate(TOP);
+/// The service a flow went to: `tcp/80`, `icmp type 8 code 0`, `gre`.
+fn service_to(proto: u8, sport: u32, dport: u32) -> String {
+    let name = weir_flow::proto_name(proto).to_ascii_lowercase();
+    if has_ports(proto) {
+        format!("{name}/{dport}")
+    } else if is_icmp(proto) {
+        format!("{name} type {sport} code {dport}")
+    } else {
+        name
+    }
+}
+
+/// The service a flow came from (the initiator's port), for protocols with ports.
+fn service_from(proto: u8, sport: u32) -> Option<String> {
+    has_ports(proto).then(|| {
+        format!(
+            "{}/{sport}",
+            weir_flow::proto_name(proto).to_ascii_lowercase()
+        )
+    })
+}
+
+/// Whether answers from this service are what a reflection/amplification flood sends: a
+/// well-known port (DNS, NTP, chargen, SNMP, LDAP, ...) or a registered one that amplifies
+/// (SSDP 1900, ARD 3283, WS-Discovery 3702, mDNS 5353, CoAP 5683, Ubiquiti 10001, memcached
+/// 11211). A scanner's fixed source port is neither: its probes read as "on N ports".
+fn reflects(service: &str) -> bool {
+    service
+        .rsplit('/')
+        .next()
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|p| p < 1024 || [1900, 3283, 3702, 5353, 5683, 10001, 11211].contains(&p))
+}
+
+/// `1 flow`, `2 flows`, `10,000 flows`.
+pub fn flows_text(n: u64) -> String {
+    format!("{} flow{}", thousands(n), if n == 1 { "" } else { "s" })
+}
+
+/// `12345678` as `12,345,678`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Key of a capture's summary.
@@ -177,6 +297,7 @@ const SUMMARY_COLUMNS: &[&str] = &[
     "dst_ip",
     "dst_port",
     "first_ts",
+    "last_ts",
     "packets_fwd",
     "packets_bwd",
     "bytes_fwd",
@@ -185,37 +306,11 @@ const SUMMARY_COLUMNS: &[&str] = &[
     "class_probability",
     "alert",
     "anomaly",
+    "anomaly_percentile",
 ];
 
 fn pe(key: &str) -> impl Fn(PolarsError) -> PipelineError + '_ {
     move |e| PipelineError::Data(key.to_string(), e.to_string())
-}
-
-/// Merge a grouped frame (`key` column(s) + `flows`, `bytes`, `alerts`) into a map.
-fn merge(
-    into: &mut HashMap<String, Tally>,
-    df: &DataFrame,
-    key: impl Fn(usize) -> String,
-) -> PolarsResult<()> {
-    let get = |name: &str| -> PolarsResult<Vec<u64>> {
-        let c = df.column(name)?.cast(&DataType::UInt64)?;
-        Ok(c.u64()?
-            .downcast_iter()
-            .flat_map(|a| a.iter().map(|v| v.copied().unwrap_or(0)))
-            .collect())
-    };
-    let (f, b, a) = (get("flows")?, get("bytes")?, get("alerts")?);
-    for i in 0..df.height() {
-        let k = key(i);
-        let t = into.entry(k.clone()).or_insert_with(|| Tally {
-            key: k,
-            ..Tally::default()
-        });
-        t.flows += f[i];
-        t.bytes += b[i];
-        t.alerts += a[i];
-    }
-    Ok(())
 }
 
 fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
@@ -226,19 +321,57 @@ fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
         .collect())
 }
 
-/// Group `df` by `by` and sum `one` (flows), `bytes` and `alerts`.
+fn u64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<u64>> {
+    let c = df.column(name)?.cast(&DataType::UInt64)?;
+    Ok(c.u64()?
+        .downcast_iter()
+        .flat_map(|a| a.iter().map(|v| v.copied().unwrap_or(0)))
+        .collect())
+}
+
+fn f64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
+    let c = df.column(name)?.cast(&DataType::Float64)?;
+    Ok(c.f64()?
+        .downcast_iter()
+        .flat_map(|a| a.iter().map(|v| v.copied().unwrap_or(f64::NAN)))
+        .collect())
+}
+
+/// Group `df` by `by` and sum `one` (flows), `packets`, `bytes` and `alerts`, merged into
+/// `into` by key (null or empty keys are skipped).
 // polars marks eager group-by aggregations deprecated in favour of its lazy engine; the lazy
-// feature would add polars-plan/-expr/-mem-engine to every build for three group-sums per shard.
+// feature would add polars-plan/-expr/-mem-engine to every build for a few group-sums per shard.
 #[allow(deprecated)]
-fn tally(df: &DataFrame, by: &[&str]) -> PolarsResult<DataFrame> {
-    let mut g = df
-        .group_by(by.iter().copied())?
-        .select(["one", "bytes", "alerts"])
+fn tally_into(into: &mut HashMap<String, Tally>, df: &DataFrame, by: &str) -> PolarsResult<()> {
+    let g = df
+        .group_by([by])?
+        .select(["one", "packets", "bytes", "alerts"])
         .sum()?;
-    g.rename("one_sum", "flows".into())?;
-    g.rename("bytes_sum", "bytes".into())?;
-    g.rename("alerts_sum", "alerts".into())?;
-    Ok(g)
+    let keys = strings(&g, by)?;
+    let (f, p, b, a) = (
+        u64s(&g, "one_sum")?,
+        u64s(&g, "packets_sum")?,
+        u64s(&g, "bytes_sum")?,
+        u64s(&g, "alerts_sum")?,
+    );
+    for (i, k) in keys.into_iter().enumerate() {
+        if k.is_empty() {
+            continue;
+        }
+        into.entry(k.clone())
+            .or_insert_with(|| Tally {
+                key: k,
+                ..Tally::default()
+            })
+            .add(&Tally {
+                key: String::new(),
+                flows: f[i],
+                packets: p[i],
+                bytes: b[i],
+                alerts: a[i],
+            });
+    }
+    Ok(())
 }
 
 fn top(map: HashMap<String, Tally>, n: usize) -> Vec<Tally> {
@@ -248,9 +381,230 @@ fn top(map: HashMap<String, Tally>, n: usize) -> Vec<Tally> {
     v
 }
 
-/// Aggregate a capture whose shards are all classified: write the summary and the search
-/// layout, mark the capture done (or done-with-warnings when the splitter met damage).
-/// Idempotent: running it twice writes the same objects.
+/// Services from the tallies of flows to and from each.
+fn top_services(to: HashMap<String, Tally>, from: HashMap<String, Tally>) -> Vec<Service> {
+    let mut all: HashMap<String, Service> = HashMap::new();
+    for (map, dir_to) in [(to, true), (from, false)] {
+        for (k, t) in map {
+            let s = all.entry(k.clone()).or_insert_with(|| Service {
+                service: k,
+                ..Service::default()
+            });
+            if dir_to {
+                s.flows_to += t.flows;
+            } else {
+                s.flows_from += t.flows;
+            }
+            s.packets += t.packets;
+            s.bytes += t.bytes;
+            s.alerts += t.alerts;
+        }
+    }
+    // A client's ephemeral port is a "service" of one flow: not worth a line.
+    let mut v: Vec<Service> = all
+        .into_values()
+        .filter(|s| s.flows_to > 0 || s.flows_from > 1)
+        .collect();
+    v.sort_by(|a, b| {
+        (b.flows_to + b.flows_from)
+            .cmp(&(a.flows_to + a.flows_from))
+            .then_with(|| a.service.cmp(&b.service))
+    });
+    v.truncate(TOP);
+    v
+}
+
+/// Alert flows of one class and one host (the attacker, or the victim).
+#[derive(Default)]
+struct GroupAcc {
+    flows: u64,
+    packets: u64,
+    bytes: u64,
+    first: i64,
+    last: i64,
+    max_p: f64,
+    /// The hosts on the other side and their flows.
+    peers: HashMap<String, u64>,
+    to: HashMap<String, u64>,
+    from: HashMap<String, u64>,
+}
+
+/// One alert flow, as the grouping needs it.
+struct AlertFlow<'a> {
+    src: &'a str,
+    dst: &'a str,
+    to: String,
+    from: Option<String>,
+    packets: u64,
+    bytes: u64,
+    first: i64,
+    last: i64,
+    p: f64,
+}
+
+impl GroupAcc {
+    fn add(&mut self, peer: &str, f: &AlertFlow<'_>) {
+        if self.flows == 0 {
+            (self.first, self.last) = (f.first, f.last);
+        }
+        self.flows += 1;
+        self.packets += f.packets;
+        self.bytes += f.bytes;
+        self.first = self.first.min(f.first);
+        self.last = self.last.max(f.last);
+        self.max_p = self.max_p.max(f.p);
+        *self.peers.entry(peer.to_string()).or_default() += 1;
+        *self.to.entry(f.to.clone()).or_default() += 1;
+        if let Some(s) = &f.from {
+            *self.from.entry(s.clone()).or_default() += 1;
+        }
+    }
+}
+
+fn most(map: &HashMap<String, u64>, n: usize) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = map.iter().map(|(k, c)| (k.clone(), *c)).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.truncate(n);
+    v
+}
+
+/// The alert flows of a capture, grouped per class by attacker and by victim.
+#[derive(Default)]
+struct Groups {
+    by_src: HashMap<(String, String), GroupAcc>,
+    by_dst: HashMap<(String, String), GroupAcc>,
+}
+
+impl Groups {
+    fn add(&mut self, class: &str, f: &AlertFlow<'_>) {
+        self.by_src
+            .entry((class.to_string(), f.src.to_string()))
+            .or_default()
+            .add(f.dst, f);
+        self.by_dst
+            .entry((class.to_string(), f.dst.to_string()))
+            .or_default()
+            .add(f.src, f);
+    }
+
+    /// Per class, the orientation with fewer groups: few attackers and their victims (scans,
+    /// brute force), or few victims and their attackers (floods from many sources).
+    fn finish(self) -> Vec<AlertGroup> {
+        let mut count: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+        for (c, _) in self.by_src.keys() {
+            count.entry(c).or_default().0 += 1;
+        }
+        for (c, _) in self.by_dst.keys() {
+            count.entry(c).or_default().1 += 1;
+        }
+        let victim_side: Vec<String> = count
+            .iter()
+            .filter(|(_, (s, d))| d < s)
+            .map(|(c, _)| c.to_string())
+            .collect();
+        let mut out = Vec::new();
+        for ((class, host), acc) in self.by_src {
+            if !victim_side.contains(&class) {
+                out.push(group(class, host, acc, true));
+            }
+        }
+        for ((class, host), acc) in self.by_dst {
+            if victim_side.contains(&class) {
+                out.push(group(class, host, acc, false));
+            }
+        }
+        out.sort_by(|a, b| {
+            b.flows
+                .cmp(&a.flows)
+                .then_with(|| a.class.cmp(&b.class))
+                .then_with(|| a.line.cmp(&b.line))
+        });
+        out.truncate(TOP);
+        out
+    }
+}
+
+/// `10.0.0.1`, or `3,371 hosts (10.0.0.1, 10.0.0.2, ...)`.
+fn hosts(names: &[String], count: u64) -> String {
+    if count <= 1 {
+        return names.first().cloned().unwrap_or_default();
+    }
+    let shown = names.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    let more = if count as usize > names.len().min(3) {
+        ", ..."
+    } else {
+        ""
+    };
+    format!("{} hosts ({shown}{more})", thousands(count))
+}
+
+fn group(class: String, host: String, acc: GroupAcc, attacker: bool) -> AlertGroup {
+    let peers: Vec<String> = most(&acc.peers, GROUP_NAMES)
+        .into_iter()
+        .map(|p| p.0)
+        .collect();
+    let n_peers = acc.peers.len() as u64;
+    let (attackers, attacker_count, victims, victim_count) = if attacker {
+        (vec![host], 1, peers, n_peers)
+    } else {
+        (peers, n_peers, vec![host], 1)
+    };
+    let to = most(&acc.to, 1);
+    let from = most(&acc.from, 1);
+    let service = match (to.first(), from.first()) {
+        (Some((s, n)), _) if 2 * n >= acc.flows => format!("on {s}"),
+        (_, Some((s, n))) if 2 * n >= acc.flows && reflects(s) => format!("from {s}"),
+        (Some((s, _)), _) => {
+            let proto = s.split(['/', ' ']).next().unwrap_or_default();
+            if acc.to.keys().all(|k| k.starts_with(&format!("{proto}/"))) {
+                format!("on {} {proto} ports", thousands(acc.to.len() as u64))
+            } else {
+                format!("on {} services", thousands(acc.to.len() as u64))
+            }
+        }
+        _ => String::new(),
+    };
+    let (first, last) = (rfc3339(acc.first), rfc3339(acc.last));
+    let line = format!(
+        "{class}: {} -> {} {service}, {}, {first} to {last}, p up to {:.2}",
+        hosts(&attackers, attacker_count),
+        hosts(&victims, victim_count),
+        flows_text(acc.flows),
+        acc.max_p
+    );
+    AlertGroup {
+        class,
+        attackers,
+        attacker_count,
+        victims,
+        victim_count,
+        service: service.trim_start_matches("on ").to_string(),
+        services: acc.to.len() as u64,
+        flows: acc.flows,
+        packets: acc.packets,
+        bytes: acc.bytes,
+        first,
+        last,
+        max_probability: acc.max_p,
+        line,
+    }
+}
+
+fn keep_top(alerts: &mut Vec<(i64, Alert)>) {
+    alerts.sort_by(|(ta, a), (tb, b)| {
+        b.probability
+            .total_cmp(&a.probability)
+            .then(b.anomaly.total_cmp(&a.anomaly))
+            .then(ta.cmp(tb))
+            .then(a.flow.cmp(&b.flow))
+    });
+    alerts.truncate(TOP);
+}
+
+/// Aggregate a capture whose shards are all classified: write the summary, mark the capture
+/// done (or done-with-warnings when the splitter met damage). The search layout is already
+/// there (written per shard by the classifier). Idempotent: running it twice writes the same
+/// objects.
 pub fn aggregate(store: &dyn Store, id: &str) -> Result<CaptureSummary, PipelineError> {
     let st = progress(store, id)?;
     if st.state != State::Aggregating
@@ -267,98 +621,159 @@ pub fn aggregate(store: &dyn Store, id: &str) -> Result<CaptureSummary, Pipeline
         anomaly_max: f64::NEG_INFINITY,
         ..Default::default()
     };
-    let (mut talkers, mut ports, mut minutes) = (HashMap::new(), HashMap::new(), HashMap::new());
+    let mut maps: [HashMap<String, Tally>; 6] = Default::default();
+    let mut groups = Groups::default();
+    let mut top_alerts: Vec<(i64, Alert)> = Vec::new();
+    let (mut first, mut last) = (i64::MAX, i64::MIN);
     let mut anomaly_total = 0f64;
     for key in store.list(&format!("captures/{id}/results/"))?.iter() {
         let e = pe(key);
         let df = weir_records::parquet_to_frame_columns(&store.get(key)?, SUMMARY_COLUMNS)
             .map_err(&e)?;
-        if df.height() == 0 {
+        let n = df.height();
+        if n == 0 {
             continue;
         }
-        let fwd = df
-            .column("bytes_fwd")
-            .map_err(&e)?
-            .cast(&DataType::UInt64)
-            .map_err(&e)?;
-        let bwd = df
-            .column("bytes_bwd")
-            .map_err(&e)?
-            .cast(&DataType::UInt64)
-            .map_err(&e)?;
-        let bytes = (fwd.as_materialized_series() + bwd.as_materialized_series()).map_err(&e)?;
-        let alerts = df
-            .column("alert")
-            .map_err(&e)?
-            .cast(&DataType::UInt64)
-            .map_err(&e)?;
+        let num = |name: &str| u64s(&df, name).map_err(&e);
+        let (proto, sport, dport) = (num("proto")?, num("src_port")?, num("dst_port")?);
+        let (pf, pb, bf, bb) = (
+            num("packets_fwd")?,
+            num("packets_bwd")?,
+            num("bytes_fwd")?,
+            num("bytes_bwd")?,
+        );
+        let alert: Vec<bool> = num("alert")?.iter().map(|a| *a != 0).collect();
         let ts = crate::search::i64s(&df, "first_ts").map_err(&e)?;
-        let minute: Vec<i64> = ts
-            .iter()
-            .map(|t| t.div_euclid(60_000_000_000) * 60_000_000_000)
+        let te = crate::search::i64s(&df, "last_ts").map_err(&e)?;
+        let (src, dst, class) = (
+            strings(&df, "src_ip").map_err(&e)?,
+            strings(&df, "dst_ip").map_err(&e)?,
+            strings(&df, "class").map_err(&e)?,
+        );
+        let (prob, anomaly, pct) = (
+            f64s(&df, "class_probability").map_err(&e)?,
+            f64s(&df, "anomaly").map_err(&e)?,
+            f64s(&df, "anomaly_percentile").map_err(&e)?,
+        );
+        let to: Vec<String> = (0..n)
+            .map(|i| service_to(proto[i] as u8, sport[i] as u32, dport[i] as u32))
             .collect();
-        let proto_port: Vec<String> = {
-            let p = strings(&df, "proto").map_err(&e)?;
-            let d = strings(&df, "dst_port").map_err(&e)?;
-            p.iter().zip(&d).map(|(p, d)| format!("{p}/{d}")).collect()
-        };
-        let mut work = df.select(["class", "src_ip"]).map_err(&e)?;
-        work.hstack_mut(&[
-            bytes.with_name("bytes".into()).into_column(),
-            alerts.with_name("alerts".into()),
-            Column::new("minute".into(), minute),
-            Column::new("proto_port".into(), proto_port),
-            Column::new("one".into(), vec![1u64; df.height()]),
-        ])
+        let from: Vec<Option<String>> = (0..n)
+            .map(|i| service_from(proto[i] as u8, sport[i] as u32))
+            .collect();
+        let packets: Vec<u64> = pf.iter().zip(&pb).map(|(a, b)| a + b).collect();
+        let bytes: Vec<u64> = bf.iter().zip(&bb).map(|(a, b)| a + b).collect();
+        let minute: Vec<String> = ts
+            .iter()
+            .map(|t| (t.div_euclid(60_000_000_000) * 60_000_000_000).to_string())
+            .collect();
+        let cid = strings(&df, "community_id").map_err(&e)?;
+        for i in 0..n {
+            first = first.min(ts[i]);
+            last = last.max(te[i]);
+            if !anomaly[i].is_nan() {
+                anomaly_total += anomaly[i];
+                sum.anomaly_max = sum.anomaly_max.max(anomaly[i]);
+            }
+            if pct[i] >= UNUSUAL_PERCENTILE {
+                sum.unusual_flows += 1;
+            }
+            if !alert[i] {
+                continue;
+            }
+            let f = AlertFlow {
+                src: &src[i],
+                dst: &dst[i],
+                to: to[i].clone(),
+                from: from[i].clone(),
+                packets: packets[i],
+                bytes: bytes[i],
+                first: ts[i],
+                last: te[i],
+                p: prob[i],
+            };
+            groups.add(&class[i], &f);
+            top_alerts.push((
+                ts[i],
+                Alert {
+                    class: class[i].clone(),
+                    probability: prob[i],
+                    anomaly: anomaly[i],
+                    anomaly_percentile: (!pct[i].is_nan()).then_some(pct[i]),
+                    flow: flow_text(
+                        proto[i] as u8,
+                        &src[i],
+                        sport[i] as u32,
+                        &dst[i],
+                        dport[i] as u32,
+                    ),
+                    packets: packets[i],
+                    community_id: cid[i].clone(),
+                    first: rfc3339(ts[i]),
+                },
+            ));
+        }
+        keep_top(&mut top_alerts);
+        let work = DataFrame::new(
+            n,
+            vec![
+                Column::new("class".into(), class),
+                Column::new("src".into(), src),
+                Column::new("dst".into(), dst),
+                Column::new("to".into(), to),
+                Column::new("from".into(), from),
+                Column::new("minute".into(), minute),
+                Column::new("one".into(), vec![1u64; n]),
+                Column::new("packets".into(), packets),
+                Column::new("bytes".into(), bytes),
+                Column::new(
+                    "alerts".into(),
+                    alert.iter().map(|a| u64::from(*a)).collect::<Vec<_>>(),
+                ),
+            ],
+        )
         .map_err(&e)?;
-        sum.flows += work.height() as u64;
-        sum.top_alerts.extend(alerts_of(&df).map_err(&e)?);
-        keep_top(&mut sum.top_alerts);
-        let by_class = tally(&work, &["class"]).map_err(&e)?;
-        let names = strings(&by_class, "class").map_err(&e)?;
-        let mut classes = HashMap::new();
-        merge(&mut classes, &by_class, |i| names[i].clone()).map_err(&e)?;
-        for (k, t) in classes {
-            *sum.classes.entry(k).or_default() += t.flows;
-            sum.alerts += t.alerts;
-        }
-        for (map, col) in [
-            (&mut talkers, "src_ip"),
-            (&mut ports, "proto_port"),
-            (&mut minutes, "minute"),
-        ] {
-            let g = tally(&work, &[col]).map_err(&e)?;
-            let keys = strings(&g, col).map_err(&e)?;
-            merge(map, &g, |i| keys[i].clone()).map_err(&e)?;
-        }
-        let an = df
-            .column("anomaly")
-            .map_err(&e)?
-            .cast(&DataType::Float64)
-            .map_err(&e)?;
-        for v in an
-            .f64()
-            .map_err(&e)?
-            .downcast_iter()
-            .flat_map(|a| a.iter().flatten().copied().collect::<Vec<_>>())
+        sum.flows += n as u64;
+        for (map, col) in maps
+            .iter_mut()
+            .zip(["class", "src", "dst", "to", "from", "minute"])
         {
-            anomaly_total += v;
-            sum.anomaly_max = sum.anomaly_max.max(v);
+            tally_into(map, &work, col).map_err(&e)?;
         }
     }
+    let [classes, sources, destinations, to, from, minutes] = maps;
+    let mut alerting: Vec<(String, u64)> = Vec::new();
+    for (k, t) in classes {
+        sum.alerts += t.alerts;
+        if t.alerts > 0 {
+            alerting.push((k.clone(), t.alerts));
+        }
+        sum.classes.insert(k, t.flows);
+    }
+    alerting.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     if sum.flows > 0 {
         sum.anomaly_mean = anomaly_total / sum.flows as f64;
+        (sum.first, sum.last) = (rfc3339(first), rfc3339(last));
     } else {
         sum.anomaly_max = 0.0;
     }
-    sum.top_talkers = top(talkers, TOP);
-    sum.top_ports = top(ports, TOP);
+    sum.top_sources = top(sources, TOP);
+    sum.top_destinations = top(destinations, TOP);
+    sum.top_services = top_services(to, from);
+    sum.alert_groups = groups.finish();
+    sum.top_alerts = top_alerts.into_iter().map(|(_, a)| a).collect();
     (sum.timeline, sum.timeline_bucket_s) = bucketed(minutes.into_values().collect());
     store.put(
         &summary_key(id),
         &serde_json::to_vec_pretty(&sum).unwrap_or_default(),
     )?;
     let mut done: Status = st;
+    done.alerts = Some(sum.alerts);
+    done.alert_classes = alerting
+        .iter()
+        .take(3)
+        .map(|(c, n)| format!("{c} {}", thousands(*n)))
+        .collect();
     done.state = if done.warnings.is_empty() {
         State::Done
     } else {
@@ -377,6 +792,7 @@ mod tests {
         let minute = |m: i64, flows| Tally {
             key: (m * 60_000_000_000).to_string(),
             flows,
+            packets: 2,
             bytes: 10,
             alerts: 1,
         };
@@ -385,12 +801,96 @@ mod tests {
         // Two days of minutes: 2,880 buckets -> 48 hours.
         let (t, w) = bucketed((0..2880).map(|m| minute(m, 1)).collect());
         assert_eq!((t.len(), w), (48, 3_600));
-        assert_eq!(t[1].key, (3_600_000_000_000i64).to_string());
+        assert_eq!(t[1].key, "1970-01-01T01:00:00.000Z");
         assert_eq!(t.iter().map(|x| x.flows).sum::<u64>(), 2880);
         assert_eq!(t.iter().map(|x| x.alerts).sum::<u64>(), 2880);
         // Ten years of hours -> days, whatever the count.
         let (t, w) = bucketed((0..87_600).map(|h| minute(h * 60, 1)).collect());
         assert_eq!(w, 86_400);
         assert_eq!(t.len(), 3650);
+    }
+
+    fn flow<'a>(src: &'a str, dst: &'a str, proto: u8, sport: u32, dport: u32) -> AlertFlow<'a> {
+        AlertFlow {
+            src,
+            dst,
+            to: service_to(proto, sport, dport),
+            from: service_from(proto, sport),
+            packets: 1,
+            bytes: 60,
+            first: 1_600_000_000_000_000_000,
+            last: 1_600_000_001_000_000_000,
+            p: 0.9,
+        }
+    }
+
+    #[test]
+    fn a_scan_is_one_line_naming_attacker_victim_and_ports() {
+        let mut g = Groups::default();
+        for port in 1..=1000 {
+            g.add("Port Scan", &flow("10.0.0.7", "10.0.0.1", 6, 40_000, port));
+        }
+        let out = g.finish();
+        assert_eq!(out.len(), 1, "{out:?}");
+        let l = &out[0].line;
+        assert_eq!(
+            l,
+            "Port Scan: 10.0.0.7 -> 10.0.0.1 on 1,000 tcp ports, 1,000 flows, \
+             2020-09-13T12:26:40.000Z to 2020-09-13T12:26:41.000Z, p up to 0.90"
+        );
+        assert_eq!((out[0].attacker_count, out[0].victim_count), (1, 1));
+    }
+
+    #[test]
+    fn a_reflection_flood_names_the_victim_and_the_reflecting_service() {
+        let mut g = Groups::default();
+        let srcs: Vec<String> = (0..300).map(|i| format!("198.51.100.{i}")).collect();
+        for (i, s) in srcs.iter().enumerate() {
+            g.add("DDoS", &flow(s, "10.0.0.9", 17, 53, 1024 + i as u32));
+        }
+        // A brute force by one host on one service in the same capture.
+        for p in 0..40 {
+            g.add(
+                "SSH Patator",
+                &flow("10.0.0.66", "10.0.0.9", 6, 50_000 + p, 22),
+            );
+        }
+        let out = g.finish();
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(out[0].class, "DDoS");
+        assert_eq!(out[0].victims, vec!["10.0.0.9".to_string()]);
+        assert_eq!(out[0].attacker_count, 300);
+        assert_eq!(out[0].service, "from udp/53");
+        assert!(
+            out[0].line.starts_with("DDoS: 300 hosts (198.51.100.")
+                && out[0]
+                    .line
+                    .contains(", ...) -> 10.0.0.9 from udp/53, 300 flows"),
+            "{}",
+            out[0].line
+        );
+        assert!(
+            out[1]
+                .line
+                .starts_with("SSH Patator: 10.0.0.66 -> 10.0.0.9 on tcp/22, 40 flows"),
+            "{}",
+            out[1].line
+        );
+    }
+
+    #[test]
+    fn flows_read_as_people_write_them() {
+        assert_eq!(
+            flow_text(1, "1.2.3.4", 3, "5.6.7.8", 1),
+            "ICMP 1.2.3.4 -> 5.6.7.8 type 3 code 1"
+        );
+        assert_eq!(
+            flow_text(6, "1.2.3.4", 5000, "::1", 80),
+            "TCP 1.2.3.4:5000 -> [::1]:80"
+        );
+        assert_eq!(service_to(58, 128, 0), "icmpv6 type 128 code 0");
+        assert_eq!(service_from(1, 8), None);
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(999), "999");
     }
 }

@@ -29,9 +29,12 @@ mod search;
 mod store;
 mod watch;
 
-pub use aggregate::{aggregate, summary_key, Alert, CaptureSummary, Tally, TOP};
+pub use aggregate::{
+    aggregate, flow_text, flows_text, summary_key, thousands, Alert, AlertGroup, CaptureSummary,
+    Service, Tally, TOP,
+};
 pub use search::{
-    day_of, partition_range, search_key, search_parts, shard_period, write_search, Period,
+    day_of, partition_range, rfc3339, search_key, search_parts, shard_period, write_search, Period,
     MIN_PART_ROWS, SEARCH_COLUMNS,
 };
 pub use store::{LocalStore, Store};
@@ -70,11 +73,29 @@ pub enum PipelineError {
 
 /// The id of a capture from its key: the file name without extension, cut to
 /// `[A-Za-z0-9._-]`, then 8 hex digits of the whole key, so `a/x.pcap` and `b/x.pcap` differ.
+/// (On S3 a key is the capture: uploading again under the same key replaces it.)
 pub fn capture_id(key: &str) -> String {
+    let h = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{}-{:08x}", clean_stem(key), h as u32)
+}
+
+/// The id of a capture from its file name and the SHA-256 of its bytes (hex), as
+/// `weir analyze` names what it reads: the cleaned stem, then 12 hex digits of the digest, so
+/// two files that share a name but not their bytes never share an id, and the same file
+/// analyzed again gets the same id (and its results are rewritten with the same bytes).
+pub fn content_id(name: &str, sha256_hex: &str) -> String {
+    let digest: String = sha256_hex.chars().take(12).collect();
+    format!("{}-{digest}", clean_stem(name))
+}
+
+/// The file name of a key or path without its extension, cut to `[A-Za-z0-9._-]` and 80
+/// characters.
+fn clean_stem(key: &str) -> String {
     let name = key.rsplit('/').next().unwrap_or(key);
     let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
-    let clean: String = stem
-        .chars()
+    stem.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
                 c
@@ -83,11 +104,7 @@ pub fn capture_id(key: &str) -> String {
             }
         })
         .take(80)
-        .collect();
-    let h = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{clean}-{:08x}", h as u32)
+        .collect()
 }
 
 /// Key of a capture's status object.
@@ -194,6 +211,13 @@ pub struct Status {
     pub reason: Option<String>,
     /// Damage met while reading (flows before it kept).
     pub warnings: Vec<String>,
+    /// Flows that raised an alert (set by the aggregator).
+    #[serde(default)]
+    pub alerts: Option<u64>,
+    /// The classes with the most alerts and their counts (`Port Scan 9,902`), at most three
+    /// (set by the aggregator).
+    #[serde(default)]
+    pub alert_classes: Vec<String>,
 }
 
 impl Status {
@@ -208,6 +232,8 @@ impl Status {
             flows: 0,
             reason: None,
             warnings: Vec::new(),
+            alerts: None,
+            alert_classes: Vec::new(),
         }
     }
 
@@ -253,9 +279,22 @@ pub fn split(
     source: &str,
     shard_flows: usize,
     opts: &ExtractOptions,
+    send: impl FnMut(&ShardMessage) -> Result<(), PipelineError> + Send,
+) -> Result<SplitReport, PipelineError> {
+    split_as(store, source, &capture_id(source), shard_flows, opts, send)
+}
+
+/// [`split`] under a given capture id (`weir analyze` names a capture by its content, see
+/// [`content_id`]; the functions by its key, [`capture_id`]).
+pub fn split_as(
+    store: &dyn Store,
+    source: &str,
+    id: &str,
+    shard_flows: usize,
+    opts: &ExtractOptions,
     mut send: impl FnMut(&ShardMessage) -> Result<(), PipelineError> + Send,
 ) -> Result<SplitReport, PipelineError> {
-    let id = capture_id(source);
+    let id = id.to_string();
     // A capture uploaded again under the same key may be another file: what an earlier run
     // left (shards, results, summary, search layout) must not count for this one.
     let status = status_key(&id);
@@ -409,6 +448,8 @@ pub fn classify_shards(
     drop(x);
     let classes = classifier.info().classes.clone();
     let version = classifier.info().model_version.clone();
+    let min_probability = classifier.min_probability();
+    let reference = classifier.info().anomaly_reference.clone();
     let k = p.classes;
     let mut row = 0usize;
     for (i, mut df) in frames {
@@ -424,6 +465,8 @@ pub fn classify_shards(
                 predicted: &p.predicted[row..row + n],
                 probabilities: &p.probabilities[row * k..(row + n) * k],
                 anomaly: &p.anomaly[row..row + n],
+                min_probability,
+                anomaly_reference: &reference,
             },
         );
         row += n;
@@ -545,6 +588,12 @@ mod tests {
         assert_ne!(capture_id("a/x.pcap"), capture_id("b/x.pcap"));
         assert_eq!(capture_id("a/x.pcap"), capture_id("a/x.pcap"));
         assert!(capture_id("../../etc/passwd").starts_with("passwd-"));
+        let sha = "0123456789abcdef0123456789abcdef";
+        assert_eq!(content_id("dir/my cap.pcapng", sha), "my_cap-0123456789ab");
+        assert_ne!(
+            content_id("x.pcap", sha),
+            content_id("x.pcap", "f123456789abcdef")
+        );
     }
 
     #[test]

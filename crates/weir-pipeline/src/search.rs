@@ -50,6 +50,7 @@ pub const SEARCH_COLUMNS: &[&str] = &[
     "class_probability",
     "alert",
     "anomaly",
+    "anomaly_percentile",
     "model_version",
 ];
 
@@ -127,6 +128,15 @@ const DAY_NS: i64 = 86_400_000_000_000;
 pub fn day_of(ts_ns: i64) -> String {
     let (y, m, d) = civil(ts_ns.div_euclid(DAY_NS));
     format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// RFC 3339 (UTC, milliseconds) of a timestamp in ns since the epoch:
+/// `2024-02-29T13:05:09.250Z`.
+pub fn rfc3339(ts_ns: i64) -> String {
+    let (y, m, d) = civil(ts_ns.div_euclid(DAY_NS));
+    let ms = ts_ns.rem_euclid(DAY_NS) / 1_000_000;
+    let (h, min, sec, milli) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{sec:02}.{milli:03}Z")
 }
 
 /// (year, month, day) of a count of days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -264,7 +274,7 @@ mod tests {
             .map(|c| Column::new((*c).into(), vec![0u32; n]))
             .collect();
         cols.insert(0, Column::new("first_ts".into(), ts.to_vec()));
-        cols.push(Column::new("p_Normal".into(), vec![1f32; n]));
+        cols.push(Column::new("p_normal".into(), vec![1f32; n]));
         DataFrame::new(n, cols).unwrap()
     }
 
@@ -376,7 +386,7 @@ mod tests {
         assert_eq!(col(p, "shard"), [7; 5]);
         // Narrow: no probabilities, the search columns then shard and row.
         assert_eq!(p.width(), SEARCH_COLUMNS.len() + 2);
-        assert!(p.column("p_Normal").is_err());
+        assert!(p.column("p_normal").is_err());
         assert_eq!(p.height(), n);
     }
 }

@@ -11,29 +11,33 @@ use crate::{capture_id, capture_status, captures, PipelineError, State, Status, 
 /// The heading of [`status_row`]'s columns.
 pub fn status_header() -> String {
     format!(
-        "{:<40} {:<20} {:>9} {:>10}  note",
-        "capture", "state", "shards", "flows"
+        "{:<40} {:<20} {:>9} {:>10} {:>8}  note",
+        "capture", "state", "shards", "flows", "alerts"
     )
 }
 
-/// One capture as a table row: id, state, shards done/total, flows, and the failure reason
-/// or the first warning.
+/// One capture as a table row: id, state, shards done/total, flows, alerts, and the failure
+/// reason, the first warning, or the classes with the most alerts.
 pub fn status_row(s: &Status) -> String {
     let shards = match s.shards {
         Some(n) => format!("{}/{n}", s.shards_done),
         None => "-".into(),
     };
-    let note = s
-        .reason
-        .as_deref()
-        .or(s.warnings.first().map(String::as_str))
-        .unwrap_or_default();
+    let classes = s.alert_classes.join(", ");
+    let note = match (s.reason.as_deref(), s.warnings.first()) {
+        (Some(r), _) => r.to_string(),
+        (None, Some(w)) if classes.is_empty() => w.clone(),
+        (None, Some(w)) => format!("{classes}; warning: {w}"),
+        (None, None) => classes,
+    };
+    let alerts = s.alerts.map_or("-".into(), crate::thousands);
     format!(
-        "{:<40} {:<20} {:>9} {:>10}  {note}",
+        "{:<40} {:<20} {:>9} {:>10} {:>8}  {note}",
         s.capture,
         s.state.name(),
         shards,
-        s.flows
+        s.flows,
+        alerts
     )
     .trim_end()
     .to_string()
@@ -242,7 +246,7 @@ mod tests {
             row.contains(" classifying ") && row.contains(" 3/26 "),
             "{row}"
         );
-        assert!(row.ends_with("259000"), "{row}");
+        assert!(row.ends_with("259000        -"), "{row}");
         s.state = State::Failed;
         s.reason = Some("not a capture: bad magic".into());
         let row = status_row(&s);
@@ -253,6 +257,7 @@ mod tests {
                 "failed",
                 "3/26",
                 "259000",
+                "-",
                 "not",
                 "a",
                 "capture:",
@@ -260,8 +265,23 @@ mod tests {
                 "magic"
             ]
         );
-        assert!(row.ends_with("259000  not a capture: bad magic"), "{row}");
+        assert!(row.ends_with("-  not a capture: bad magic"), "{row}");
         assert_eq!(status_header().find("state"), status_row(&s).find("failed"));
+        // Done: the alerts and the classes with the most of them.
+        s.state = State::Done;
+        s.reason = None;
+        s.shards_done = 26;
+        s.alerts = Some(12_345);
+        s.alert_classes = vec!["Port Scan 12,000".into(), "DDoS 345".into()];
+        let row = status_row(&s);
+        assert!(
+            row.ends_with("259000   12,345  Port Scan 12,000, DDoS 345"),
+            "{row}"
+        );
+        assert_eq!(
+            status_header().find("alerts").map(|i| i + 6),
+            row.find("12,345").map(|i| i + 6)
+        );
     }
 
     #[test]

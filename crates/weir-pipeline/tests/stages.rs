@@ -205,17 +205,36 @@ fn aggregate_summarizes_and_lays_out_for_search() {
     let s = aggregate(&store, &id).unwrap();
     assert_eq!(s.flows, r.flows);
     assert_eq!(s.classes.values().sum::<u64>(), r.flows);
-    assert_eq!(
-        s.alerts,
-        s.classes
-            .iter()
-            .filter(|(k, _)| k.as_str() != "Normal")
-            .map(|(_, v)| v)
-            .sum::<u64>()
-    );
+    // An alert: a class other than Normal with at least the default threshold.
+    let mut alerts = 0;
+    for m in &queue {
+        let res = weir_records::parquet_to_frame(
+            &store.get(&weir_pipeline::result_key(&id, m.shard)).unwrap(),
+        )
+        .unwrap();
+        let class = res.column("class").unwrap().str().unwrap().clone();
+        let p = res
+            .column("class_probability")
+            .unwrap()
+            .f32()
+            .unwrap()
+            .clone();
+        let alert = res.column("alert").unwrap().bool().unwrap().clone();
+        for i in 0..res.height() {
+            let want = class.get(i) != Some("Normal")
+                && p.get(i).unwrap() >= weir_classify::DEFAULT_MIN_PROBABILITY;
+            assert_eq!(alert.get(i), Some(want), "row {i}");
+            alerts += u64::from(want);
+        }
+    }
+    assert_eq!(s.alerts, alerts);
     assert_eq!(s.timeline.iter().map(|t| t.flows).sum::<u64>(), r.flows);
-    assert!(s.top_talkers.len() <= TOP && !s.top_talkers.is_empty());
-    assert!(s.top_talkers.windows(2).all(|w| w[0].flows >= w[1].flows));
+    for top in [&s.top_sources, &s.top_destinations] {
+        assert!(top.len() <= TOP && !top.is_empty());
+        assert!(top.windows(2).all(|w| w[0].flows >= w[1].flows));
+    }
+    let st = Status::load(&store, &id).unwrap();
+    assert_eq!(st.alerts, Some(alerts));
     assert_eq!(Status::load(&store, &id).unwrap().state, State::Done);
 
     // Search layout: every flow once, sorted by time within each part.
@@ -225,7 +244,14 @@ fn aggregate_summarizes_and_lays_out_for_search() {
     for k in &parts {
         let df = weir_records::parquet_to_frame(&store.get(k).unwrap()).unwrap();
         rows += df.height() as u64;
-        let ts = df.column("first_ts").unwrap().i64().unwrap().clone();
+        let ts = df
+            .column("first_ts")
+            .unwrap()
+            .cast(&polars::prelude::DataType::Int64)
+            .unwrap()
+            .i64()
+            .unwrap()
+            .clone();
         let v: Vec<i64> = ts
             .downcast_iter()
             .flat_map(|a| a.iter().map(|x| *x.unwrap()))
@@ -240,7 +266,7 @@ fn aggregate_summarizes_and_lays_out_for_search() {
         );
         // Narrow, and (shard, row) points back at the same flow in the shard's result.
         assert_eq!(df.width(), weir_pipeline::SEARCH_COLUMNS.len() + 2, "{k}");
-        assert!(df.column("p_Normal").is_err());
+        assert!(df.column("p_normal").is_err());
         let shard = df.column("shard").unwrap().u32().unwrap().get(0).unwrap();
         let result = weir_records::parquet_to_frame(
             &store.get(&weir_pipeline::result_key(&id, shard)).unwrap(),
@@ -258,7 +284,14 @@ fn aggregate_summarizes_and_lays_out_for_search() {
         for (i, ts) in v.iter().enumerate() {
             let row = df.column("row").unwrap().u32().unwrap().get(i).unwrap() as usize;
             assert_eq!(cid(&df, i), cid(&result, row), "{k} row {i}");
-            let first = result.column("first_ts").unwrap().i64().unwrap().get(row);
+            let first = result
+                .column("first_ts")
+                .unwrap()
+                .cast(&polars::prelude::DataType::Int64)
+                .unwrap()
+                .i64()
+                .unwrap()
+                .get(row);
             assert_eq!(Some(*ts), first);
         }
     }

@@ -12,7 +12,7 @@ pub use parquet::{ParquetSink, SMALL_ROWS};
 use std::io::Write;
 
 use polars::prelude::*;
-use weir_flow::{FlowRecord, FEATURES, FEATURE_VERSION, N_FEATURES};
+use weir_flow::{feature_columns, FlowRecord, FEATURES, FEATURE_VERSION, N_FEATURES};
 
 /// Output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +37,49 @@ pub enum RecordError {
         #[source]
         source: PolarsError,
     },
+}
+
+/// The classification columns [`verdict_columns`] adds after the features (then `p_<class>`).
+pub const VERDICT_COLUMNS: [&str; 6] = [
+    "class",
+    "class_probability",
+    "alert",
+    "anomaly",
+    "anomaly_percentile",
+    "model_version",
+];
+
+/// docs/FEATURES.md: every column of weir's tables with its description, from the same docs
+/// the Parquet files carry ([`column_doc`]) and the feature spec.
+pub fn columns_markdown() -> String {
+    let table = |names: &[&str]| {
+        let mut s = String::from("| column | unit | meaning |\n|---|---|---|\n");
+        for n in names {
+            let (d, u, _) = column_doc(n).unwrap_or_default();
+            s.push_str(&format!("| `{n}` | {u} | {d} |\n"));
+        }
+        s
+    };
+    format!(
+        "# Columns of weir's tables ({FEATURE_VERSION})\n\n\
+         Generated from `crates/weir-records/src/lib.rs` and `crates/weir-flow/src/features.rs` by \
+         `weir features --markdown`; do not edit by hand.\n\n\
+         Every Parquet file weir writes (flow shards, results, the search layout, `weir flows`) \
+         carries these descriptions: in each field's Arrow metadata (`description`, `unit`, \
+         `cicflowmeter_name`) and, as JSON, in the file's key-value metadata `weir.columns`, \
+         beside `weir.feature_version`. In DuckDB: \
+         `SELECT * FROM parquet_kv_metadata('results/00000.parquet')`. Column names are snake_case; \
+         times are timestamps (ns, UTC).\n\n\
+         ## Flow columns\n\n{}\n\
+         ## Classification columns (results and search layout)\n\n{}\
+         | `p_<class>` | 0-1 | the model's probability of each class, the class name in snake_case \
+         (`p_normal`, `p_port_scan`, `p_web_attack_xss`, ...) |\n\n\
+         The search layout (`flows/day=*/part-*.parquet`) adds:\n\n{}\n{}",
+        table(&FIXED_COLUMNS),
+        table(&VERDICT_COLUMNS),
+        table(&["shard", "row"]),
+        weir_flow::features::spec_markdown()
+    )
 }
 
 /// Names of the fixed (non-feature) columns, in order.
@@ -84,8 +127,20 @@ pub fn flows_to_frame(flows: &[FlowRecord]) -> PolarsResult<DataFrame> {
     col!("tunnel", |f: &FlowRecord| f
         .tunnel
         .map(|t| format!("{t:?}").to_lowercase()));
-    col!("first_ts", |f: &FlowRecord| f.first_ts_ns);
-    col!("last_ts", |f: &FlowRecord| f.last_ts_ns);
+    for (name, ts) in [
+        (
+            "first_ts",
+            flows.iter().map(|f| f.first_ts_ns).collect::<Vec<i64>>(),
+        ),
+        ("last_ts", flows.iter().map(|f| f.last_ts_ns).collect()),
+    ] {
+        // Built as a timestamp (a cast from Int64 would drop the time zone).
+        cols.push(
+            Int64Chunked::from_vec(name.into(), ts)
+                .into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC))
+                .into_column(),
+        );
+    }
     col!("packets_fwd", |f: &FlowRecord| f.packets_fwd);
     col!("packets_bwd", |f: &FlowRecord| f.packets_bwd);
     col!("bytes_fwd", |f: &FlowRecord| f.bytes_fwd);
@@ -94,18 +149,79 @@ pub fn flows_to_frame(flows: &[FlowRecord]) -> PolarsResult<DataFrame> {
     col!("last_offset", |f: &FlowRecord| f.last_offset);
     col!("end_reason", |f: &FlowRecord| f.end_reason.name());
     col!("feature_version", |_f: &FlowRecord| FEATURE_VERSION);
-    for (i, spec) in FEATURES.iter().enumerate() {
+    // Feature 0 (Protocol) is the `proto` column already.
+    for (i, name) in feature_columns().iter().enumerate().skip(1) {
         cols.push(Column::new(
-            spec.name.into(),
+            name.as_str().into(),
             flows.iter().map(|f| f.features[i]).collect::<Vec<f64>>(),
         ));
     }
     DataFrame::new(n, cols)
 }
 
+/// The type of `first_ts` and `last_ts`: a Parquet/Arrow timestamp, ns, UTC.
+pub fn timestamp() -> DataType {
+    DataType::Datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC))
+}
+
+/// `p_web_attack_xss` for `Web Attack - XSS`: the column of a class's probability.
+pub fn probability_column(class: &str) -> String {
+    format!("p_{}", weir_flow::column_name(class))
+}
+
+/// What a column of weir's tables holds (its description in the Parquet field metadata and
+/// in docs/FEATURES.md), `(description, unit, CICFlowMeter name)`, or `None` for a column
+/// weir does not write.
+pub fn column_doc(name: &str) -> Option<(String, &'static str, &'static str)> {
+    let fixed: Option<(&str, &str)> = match name {
+        "community_id" => Some(("Community ID (v1, seed 0) of the flow's 5-tuple: the same string Zeek, Suricata and Arkime compute", "")),
+        "proto" => Some(("IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6); also feature 0 (CIC `Protocol`)", "IANA number")),
+        "src_ip" => Some(("address of the initiator (the sender of the flow's first packet)", "")),
+        "src_port" => Some(("initiator's port; for ICMP the type of the first packet", "")),
+        "dst_ip" => Some(("address of the responder", "")),
+        "dst_port" => Some(("responder's port; for ICMP the code of the first packet", "")),
+        "vlan" => Some(("outermost VLAN id (0: none)", "")),
+        "tunnel" => Some(("encapsulation the flow was found in (gre, vxlan, geneve, ipip, ...), null when none", "")),
+        "first_ts" => Some(("time of the flow's first packet", "timestamp ns UTC")),
+        "last_ts" => Some(("time of the flow's last packet", "timestamp ns UTC")),
+        "packets_fwd" => Some(("packets from the initiator", "packets")),
+        "packets_bwd" => Some(("packets from the responder", "packets")),
+        "bytes_fwd" => Some(("bytes from the initiator, whole frames on the wire", "bytes")),
+        "bytes_bwd" => Some(("bytes from the responder, whole frames on the wire", "bytes")),
+        "first_offset" => Some(("byte offset of the flow's first packet record in the capture file", "bytes")),
+        "last_offset" => Some(("byte offset of the flow's last packet record in the capture file", "bytes")),
+        "end_reason" => Some(("why the flow ended: idle, active, fin, rst, reused or eof", "")),
+        "feature_version" => Some(("version of the feature vector (docs/FEATURES.md)", "")),
+        "class" => Some(("the class the model predicted (Normal or an attack class)", "")),
+        "class_probability" => Some(("the model's probability of the predicted class", "0-1")),
+        "alert" => Some(("true when the class is not Normal and its probability is at least the alert threshold (--min-probability)", "")),
+        "anomaly" => Some(("raw energy anomaly score: higher = less like the training data (see models/MODEL_CARD.md)", "energy")),
+        "anomaly_percentile" => Some(("the anomaly score as a percentile of benign training flows: 99 = less usual than 99% of them, 100 = beyond all; NaN for a model without a benign reference", "0-100")),
+        "model_version" => Some(("version of the model that classified the flow", "")),
+        "shard" => Some(("the shard whose results/NNNNN.parquet holds the flow's full row", "")),
+        "row" => Some(("the flow's row in that result file", "")),
+        _ => None,
+    };
+    if let Some((d, u)) = fixed {
+        return Some((d.to_string(), u, ""));
+    }
+    if let Some(i) = feature_columns().iter().position(|c| c == name) {
+        let f = &FEATURES[i];
+        return Some((f.description.to_string(), f.unit, f.name));
+    }
+    name.strip_prefix("p_").map(|c| {
+        (
+            format!("the model's probability that the flow is {c} (class name in snake_case)"),
+            "0-1",
+            "",
+        )
+    })
+}
+
 /// Classification of a batch of flows, added as columns after the features: `class` (the
-/// predicted class), `class_probability`, `alert` (class is not Normal), `anomaly` (the
-/// model's anomaly score), `model_version`, then `p_<class>` for every class.
+/// predicted class), `class_probability`, `alert` (class is not Normal, probability at least
+/// the threshold), `anomaly` (the model's energy score), `anomaly_percentile` (that score
+/// against benign flows, 0-100), `model_version`, then `p_<class>` for every class.
 #[derive(Clone, Copy, Debug)]
 pub struct Verdicts<'a> {
     /// Class names in model output order.
@@ -118,6 +234,10 @@ pub struct Verdicts<'a> {
     pub probabilities: &'a [f32],
     /// Anomaly score per flow.
     pub anomaly: &'a [f32],
+    /// A flow whose class is not Normal alerts when its probability is at least this.
+    pub min_probability: f32,
+    /// The model's benign anomaly reference (`ModelInfo::anomaly_reference`; may be empty).
+    pub anomaly_reference: &'a [f32],
 }
 
 /// Name of the benign class (flows of any other class are alerts).
@@ -156,15 +276,26 @@ pub fn verdict_columns(n: usize, v: &Verdicts<'_>) -> PolarsResult<Vec<Column>> 
             "alert".into(),
             v.predicted
                 .iter()
-                .map(|p| name(*p) != NORMAL_CLASS)
+                .enumerate()
+                .map(|(i, p)| {
+                    name(*p) != NORMAL_CLASS
+                        && v.probabilities[i * k + *p as usize] >= v.min_probability
+                })
                 .collect::<Vec<bool>>(),
         ),
         Column::new("anomaly".into(), v.anomaly.to_vec()),
+        Column::new(
+            "anomaly_percentile".into(),
+            v.anomaly
+                .iter()
+                .map(|e| weir_model::anomaly_percentile(v.anomaly_reference, *e))
+                .collect::<Vec<f32>>(),
+        ),
         Column::new("model_version".into(), vec![v.model_version; n]),
     ];
     for (j, c) in v.classes.iter().enumerate() {
         cols.push(Column::new(
-            format!("p_{c}").into(),
+            probability_column(c).into(),
             (0..n)
                 .map(|i| v.probabilities[i * k + j])
                 .collect::<Vec<f32>>(),
@@ -203,8 +334,8 @@ pub fn parquet_to_frame_columns(bytes: &[u8], columns: &[&str]) -> PolarsResult<
 pub fn feature_matrix(df: &DataFrame) -> PolarsResult<Vec<f32>> {
     let n = df.height();
     let mut x = vec![0f32; n * N_FEATURES];
-    for (j, f) in FEATURES.iter().enumerate() {
-        let col = df.column(f.name)?.cast(&DataType::Float32)?;
+    for (j, name) in feature_columns().iter().enumerate() {
+        let col = df.column(name)?.cast(&DataType::Float32)?;
         let ca = col.f32()?;
         let values = ca.downcast_iter().flat_map(|a| a.iter());
         for (i, v) in values.enumerate() {

@@ -17,8 +17,8 @@ use std::io::Write;
 use polars::prelude::*;
 use polars_buffer::Buffer;
 use polars_parquet::write::{
-    get_dtype_encoding, row_group_iter, CompressionOptions, Encoding, FileWriter, ParquetType,
-    StatisticsOptions, Version, WriteOptions,
+    get_dtype_encoding, row_group_iter, schema_to_metadata_key, CompressionOptions, Encoding,
+    FileWriter, KeyValue, ParquetType, StatisticsOptions, Version, WriteOptions,
 };
 
 /// Frames with fewer rows are written with LZ4 (not zstd) by [`frame_to_parquet`](crate::frame_to_parquet).
@@ -27,6 +27,7 @@ pub const SMALL_ROWS: usize = 1024;
 /// A Parquet file being written: one row group per [`ParquetSink::write`].
 pub struct ParquetSink<W: Write> {
     writer: FileWriter<W>,
+    key_values: Vec<KeyValue>,
     fields: Vec<ParquetType>,
     encodings: Buffer<Vec<Encoding>>,
     options: WriteOptions,
@@ -54,7 +55,39 @@ impl<W: Write> ParquetSink<W> {
         schema: &Schema,
         compression: CompressionOptions,
     ) -> PolarsResult<Self> {
-        let arrow = schema.to_arrow(CompatLevel::newest());
+        let mut arrow = schema.to_arrow(CompatLevel::newest());
+        // Each column's description, unit and CICFlowMeter name in the Arrow field metadata
+        // (pyarrow, polars); the same as JSON in the file's key-value metadata (DuckDB's
+        // parquet_kv_metadata, Athena), with the feature version.
+        let mut docs = serde_json::Map::new();
+        for f in arrow.iter_values_mut() {
+            if let Some((description, unit, cic)) = crate::column_doc(f.name.as_str()) {
+                let mut md = polars_arrow::datatypes::Metadata::new();
+                md.insert("description".into(), description.as_str().into());
+                let mut doc = serde_json::json!({ "description": description });
+                if !unit.is_empty() {
+                    md.insert("unit".into(), unit.into());
+                    doc["unit"] = unit.into();
+                }
+                if !cic.is_empty() {
+                    md.insert("cicflowmeter_name".into(), cic.into());
+                    doc["cicflowmeter_name"] = cic.into();
+                }
+                docs.insert(f.name.to_string(), doc);
+                *f = f.clone().with_metadata(md);
+            }
+        }
+        let key_values = vec![
+            schema_to_metadata_key(&arrow),
+            KeyValue::new(
+                "weir.feature_version".to_string(),
+                weir_flow::FEATURE_VERSION.to_string(),
+            ),
+            KeyValue::new(
+                "weir.columns".to_string(),
+                serde_json::Value::Object(docs).to_string(),
+            ),
+        ];
         let encodings: Vec<Vec<Encoding>> = arrow
             .iter_values()
             .map(|f| encodings_of(&f.dtype))
@@ -69,6 +102,7 @@ impl<W: Write> ParquetSink<W> {
         let fields = writer.parquet_schema().fields().to_vec();
         Ok(ParquetSink {
             writer,
+            key_values,
             fields,
             encodings: encodings.into(),
             options,
@@ -97,10 +131,11 @@ impl<W: Write> ParquetSink<W> {
         Ok(())
     }
 
-    /// Write the footer (with the Arrow schema, so readers get the same column types back)
-    /// and hand back the writer.
+    /// Write the footer (with the Arrow schema, so readers get the same column types back,
+    /// the feature version and every column's description) and hand back the writer.
     pub fn finish(mut self) -> PolarsResult<W> {
-        self.writer.end(None)?;
+        self.writer
+            .end(Some(std::mem::take(&mut self.key_values)))?;
         Ok(self.writer.into_inner())
     }
 }

@@ -27,6 +27,9 @@ pub struct CaptureResult {
     pub found: Option<bool>,
     /// For attack captures: was the exact class among the flagged classes.
     pub found_exact: Option<bool>,
+    /// Every non-Normal prediction: its class and probability (for the threshold table).
+    #[serde(skip)]
+    pub alerts: Vec<(u16, f32)>,
 }
 
 /// Per-class figures over flows.
@@ -71,13 +74,22 @@ impl Evaluation {
         }
     }
 
-    /// Add one held-out capture with the predicted class and anomaly score of each flow.
-    pub fn add(&mut self, c: &LabelledCapture, predicted: &[u16], anomaly: &[f32]) {
+    /// Add one held-out capture with the predicted class, its probability and the anomaly
+    /// score of each flow.
+    pub fn add(
+        &mut self,
+        c: &LabelledCapture,
+        predicted: &[u16],
+        probability: &[f32],
+        anomaly: &[f32],
+    ) {
         let mut flagged = BTreeMap::new();
+        let mut alerts = Vec::new();
         for (i, (&y, &p)) in c.labels.iter().zip(predicted).enumerate() {
             self.confusion[y as usize][p as usize] += 1;
             if p != normal() {
                 *flagged.entry(CLASSES[p as usize].to_string()).or_insert(0) += 1;
+                alerts.push((p, probability.get(i).copied().unwrap_or(1.0)));
             }
             if let Some(s) = anomaly.get(i) {
                 self.scores.push((y, *s));
@@ -94,6 +106,7 @@ impl Evaluation {
             flagged,
             found,
             found_exact,
+            alerts,
         });
     }
 
@@ -161,6 +174,41 @@ impl Evaluation {
         auroc(&mut v)
     }
 
+    /// At each alert threshold on the predicted class's probability: attack captures found
+    /// (an alert of the labelled family), benign flows flagged, and benign captures with any
+    /// alert (Markdown). How `--min-probability`'s default is chosen.
+    pub fn threshold_table(&self) -> String {
+        let mut s = String::from(
+            "| min probability | attack captures found | benign flows flagged | benign captures with an alert |\n|---:|---:|---:|---:|\n",
+        );
+        for t in [0.0f32, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95] {
+            let (mut found, mut attacks, mut bf, mut bn, mut bc, mut benign) = (0, 0, 0, 0, 0, 0);
+            for c in &self.captures {
+                let kept = c.alerts.iter().filter(|(_, p)| *p >= t);
+                if c.class == NORMAL {
+                    let n = kept.count();
+                    bf += n;
+                    bn += c.flows;
+                    benign += 1;
+                    bc += usize::from(n > 0);
+                } else {
+                    attacks += 1;
+                    let mut kept = kept;
+                    found += usize::from(
+                        kept.any(|(k, _)| family(CLASSES[*k as usize]) == family(&c.class)),
+                    );
+                }
+            }
+            let _ = writeln!(
+                s,
+                "| {t:.2} | {found}/{attacks} ({:.0}%) | {bf}/{bn} ({:.2}%) | {bc}/{benign} |",
+                100.0 * found as f64 / attacks.max(1) as f64,
+                100.0 * bf as f64 / bn.max(1) as f64
+            );
+        }
+        s
+    }
+
     /// The report as text (what `weir eval` prints).
     pub fn report(&self) -> String {
         let mut s = String::new();
@@ -177,6 +225,9 @@ impl Evaluation {
             "benign flows flagged:  {bf}/{bn} ({:.2}%)\n",
             100.0 * bf as f64 / bn.max(1) as f64
         );
+        s.push_str("Alert threshold (`--min-probability`): a flow alerts when its class is not Normal with at least this probability.\n\n");
+        s.push_str(&self.threshold_table());
+        s.push('\n');
         s.push_str(&self.class_table());
         s.push('\n');
         s.push_str(&self.confusion_table());

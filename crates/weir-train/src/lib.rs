@@ -93,6 +93,7 @@ pub fn model_info() -> ModelInfo {
         feature_version: FEATURE_VERSION.into(),
         classes: CLASSES.iter().map(|c| c.to_string()).collect(),
         features: FEATURES.iter().map(|s| s.name.to_string()).collect(),
+        anomaly_reference: Vec::new(),
     }
 }
 
@@ -318,8 +319,25 @@ pub fn dataset(corpus: &Corpus, take: impl Fn(usize) -> bool, recipe: &Recipe) -
 }
 
 /// Train a model on a dataset with the recipe's optimizer settings.
+/// The model carries the anomaly scores of the dataset's Normal rows as its benign reference
+/// (see [`weir_model::anomaly_reference`]), so a score reads as a percentile.
 pub fn train(d: &Dataset, recipe: &Recipe, progress: impl FnMut(&EpochReport)) -> Mlp {
-    weir_model::train::train(model_info(), d, &recipe.train, progress)
+    let mut m = weir_model::train::train(model_info(), d, &recipe.train, progress);
+    m.info.anomaly_reference = benign_reference(&m, d);
+    m
+}
+
+/// The energy percentiles of `d`'s Normal rows under `m`.
+pub fn benign_reference(m: &Mlp, d: &Dataset) -> Vec<f32> {
+    let normal = class_index(NORMAL).unwrap_or(0);
+    let f = d.features;
+    let x: Vec<f32> =
+        d.y.iter()
+            .enumerate()
+            .filter(|(_, y)| **y == normal)
+            .flat_map(|(i, _)| d.x[i * f..(i + 1) * f].iter().copied())
+            .collect();
+    weir_model::anomaly_reference(&m.forward(&x).energy)
 }
 
 /// The fold of each capture: within each class, captures in manifest order go round-robin,
