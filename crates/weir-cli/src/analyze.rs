@@ -4,7 +4,7 @@
 //! the classifier on another, so both cores work. DIR ends up with exactly the layout the
 //! functions write to S3 (`captures/ID/...`), which `weir serve` and other tools read.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -272,7 +272,13 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&js)?);
+        // A reader that stopped early (`| head`) is not an error worth a panic.
+        let text = serde_json::to_string_pretty(&js)?;
+        if let Err(e) = writeln!(std::io::stdout(), "{text}") {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                return Err(e).context("writing the summary to stdout");
+            }
+        }
     }
     if report.packets == 0 {
         let why = match &report.damage {

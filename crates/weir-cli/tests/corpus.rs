@@ -3,6 +3,7 @@
 //! (the flow stage) and `weir analyze` (the whole pipeline in process: split, classify, search
 //! layout, summary), and the pipeline's summary counts exactly the flows the flow stage found.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -38,11 +39,28 @@ fn run(bin: &Path, args: &[&std::ffi::OsStr]) -> Result<(i32, String, String), S
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| e.to_string())?;
+    // Drain both pipes while it runs: a child whose output outgrows the pipe buffer (64 KiB)
+    // would otherwise block on its write and look hung.
+    let drain = |r: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(child.stdout.take().map(|r| Box::new(r) as _));
+    let err = drain(child.stderr.take().map(|r| Box::new(r) as _));
     let start = Instant::now();
     loop {
         match child.try_wait().map_err(|e| e.to_string())? {
             Some(status) => {
-                let o = child.wait_with_output().map_err(|e| e.to_string())?;
+                let o = std::process::Output {
+                    status,
+                    stdout: out.join().unwrap_or_default(),
+                    stderr: err.join().unwrap_or_default(),
+                };
                 let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
                 let Some(code) = status.code() else {
                     return Err(format!("killed by a signal ({status}): {stderr}"));

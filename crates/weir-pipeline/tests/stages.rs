@@ -244,18 +244,7 @@ fn aggregate_summarizes_and_lays_out_for_search() {
     for k in &parts {
         let df = weir_records::parquet_to_frame(&store.get(k).unwrap()).unwrap();
         rows += df.height() as u64;
-        let ts = df
-            .column("first_ts")
-            .unwrap()
-            .cast(&polars::prelude::DataType::Int64)
-            .unwrap()
-            .i64()
-            .unwrap()
-            .clone();
-        let v: Vec<i64> = ts
-            .downcast_iter()
-            .flat_map(|a| a.iter().map(|x| *x.unwrap()))
-            .collect();
+        let v = first_ts(&df);
         assert!(v.windows(2).all(|w| w[0] <= w[1]), "{k} sorted by first_ts");
         // In the time range its partition (day=, month= or year=) names.
         let partition = k.rsplit('/').nth(1).unwrap();
@@ -281,18 +270,11 @@ fn aggregate_summarizes_and_lays_out_for_search() {
                 .unwrap()
                 .to_string()
         };
+        let result_ts = first_ts(&result);
         for (i, ts) in v.iter().enumerate() {
             let row = df.column("row").unwrap().u32().unwrap().get(i).unwrap() as usize;
             assert_eq!(cid(&df, i), cid(&result, row), "{k} row {i}");
-            let first = result
-                .column("first_ts")
-                .unwrap()
-                .cast(&polars::prelude::DataType::Int64)
-                .unwrap()
-                .i64()
-                .unwrap()
-                .get(row);
-            assert_eq!(Some(*ts), first);
+            assert_eq!(*ts, result_ts[row]);
         }
     }
     assert_eq!(rows, r.flows);
@@ -349,4 +331,16 @@ fn another_file_uploaded_under_the_same_key_leaves_nothing_of_the_first() {
     );
     let st = Status::load(&store, &id).unwrap();
     assert_eq!((st.state, st.flows), (State::Done, second.flows));
+}
+
+/// The `first_ts` column (a timestamp) as ns since the epoch.
+fn first_ts(df: &polars::prelude::DataFrame) -> Vec<i64> {
+    df.column("first_ts")
+        .unwrap()
+        .cast(&polars::prelude::DataType::Int64)
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect()
 }
