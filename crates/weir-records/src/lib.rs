@@ -407,6 +407,8 @@ impl<W: Write> FlowWriter<W> {
                 }
                 OutputFormat::Csv => CsvWriter::new(w)
                     .include_header(true)
+                    // RFC 3339 in UTC, ns (polars writes no zone suffix of its own).
+                    .with_datetime_format(Some("%Y-%m-%dT%H:%M:%S%.9fZ".into()))
                     .batched(schema)
                     .map(Inner::Csv),
                 OutputFormat::Jsonl => Ok(Inner::Jsonl(polars::io::json::BatchedWriter::new(w))),
