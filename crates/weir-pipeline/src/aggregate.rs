@@ -85,6 +85,12 @@ impl Tally {
 pub struct Service {
     /// `tcp/22`, `udp/53`, `icmp type 8 code 0`, `gre`.
     pub service: String,
+    /// The protocol alone: `tcp`, `udp`, `icmp`, `gre`.
+    #[serde(default)]
+    pub proto: String,
+    /// The port, for protocols with ports.
+    #[serde(default)]
+    pub port: Option<u16>,
     /// Flows whose responder used it.
     pub flows_to: u64,
     /// Flows whose initiator used it.
@@ -386,9 +392,17 @@ fn top_services(to: HashMap<String, Tally>, from: HashMap<String, Tally>) -> Vec
     let mut all: HashMap<String, Service> = HashMap::new();
     for (map, dir_to) in [(to, true), (from, false)] {
         for (k, t) in map {
-            let s = all.entry(k.clone()).or_insert_with(|| Service {
-                service: k,
-                ..Service::default()
+            let s = all.entry(k.clone()).or_insert_with(|| {
+                let (proto, port) = match k.split_once('/') {
+                    Some((p, n)) => (p.to_string(), n.parse().ok()),
+                    None => (k.split(' ').next().unwrap_or_default().to_string(), None),
+                };
+                Service {
+                    service: k,
+                    proto,
+                    port,
+                    ..Service::default()
+                }
             });
             if dir_to {
                 s.flows_to += t.flows;
@@ -876,6 +890,27 @@ mod tests {
             "{}",
             out[1].line
         );
+    }
+
+    #[test]
+    fn services_count_both_directions_with_the_port_as_a_number() {
+        let t = |n| Tally {
+            flows: n,
+            ..Tally::default()
+        };
+        let to = HashMap::from([
+            ("udp/53".to_string(), t(2)),
+            ("icmp type 8 code 0".into(), t(5)),
+        ]);
+        let from = HashMap::from([("udp/53".to_string(), t(40)), ("tcp/51234".into(), t(1))]);
+        let v = top_services(to, from);
+        assert_eq!(v.len(), 2, "a one-flow client port is left out: {v:?}");
+        assert_eq!(
+            (v[0].service.as_str(), v[0].flows_to, v[0].flows_from),
+            ("udp/53", 2, 40)
+        );
+        assert_eq!((v[0].proto.as_str(), v[0].port), ("udp", Some(53)));
+        assert_eq!((v[1].proto.as_str(), v[1].port), ("icmp", None));
     }
 
     #[test]
