@@ -110,11 +110,11 @@ fn probability(s: &str) -> Result<f32, String> {
     }
 }
 
-/// SHA-256 of a file, in hex (the capture id's content part).
-fn sha256_file(path: &Path) -> std::io::Result<String> {
-    use sha2::Digest;
+/// BLAKE3 of a file, in hex (the capture id's content part). BLAKE3 rather than SHA-256:
+/// ~4x faster here (AVX-512), and this pass runs before the split can start.
+fn content_hash(path: &Path) -> std::io::Result<String> {
     let mut f = std::fs::File::open(path)?;
-    let mut h = sha2::Sha256::new();
+    let mut h = blake3::Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = f.read(&mut buf)?;
@@ -123,7 +123,7 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
         }
         h.update(&buf[..n]);
     }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(h.finalize().to_hex().to_string())
 }
 
 /// Why a path cannot be analyzed, in the user's words (the path as typed).
@@ -168,7 +168,8 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "capture".into());
-    let digest = sha256_file(&args.capture).with_context(|| format!("{shown}: cannot read it"))?;
+    let digest = content_hash(&args.capture).with_context(|| format!("{shown}: cannot read it"))?;
+    tracing::debug!("hashed at {:.3} s", started.elapsed().as_secs_f64());
     // Named by content: another file that shares the name never takes this one's results.
     let id = weir_pipeline::content_id(&name, &digest);
     // The key is the path as typed: what status.json's `source` and every message name.
@@ -247,7 +248,7 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
     let mut js = json!({
         "capture": shown,
         "id": id,
-        "sha256": digest,
+        "blake3": digest,
         "status": status.state,
         "warning": report.damage,
         "packets": report.packets,

@@ -57,7 +57,7 @@ enum Command {
     /// status.json, summary.json, results/*.parquet (every flow with its features, class,
     /// probabilities and anomaly score) and flows/day=*/ (the search layout; month=*/ or
     /// year=*/ for traffic spread thin over many days). ID is the file's stem and the first
-    /// 12 hex digits of its SHA-256: another file with the same name gets its own ID, the
+    /// 12 hex digits of its BLAKE3 hash: another file with the same name gets its own ID, the
     /// same file analyzed again rewrites its own results.
     ///
     /// Exit status: 0 analyzed (also when part of the file was damaged: the flows before the

@@ -9,12 +9,10 @@ fn shared() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
 }
 
-fn sha256(path: &std::path::Path) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(std::fs::read(path).unwrap())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+fn content_hash(path: &std::path::Path) -> String {
+    blake3::hash(&std::fs::read(path).unwrap())
+        .to_hex()
+        .to_string()
 }
 
 fn weir() -> Command {
@@ -67,7 +65,7 @@ fn analyze_writes_results_and_a_summary_that_agree_with_the_flow_stage() {
     assert_eq!(s["model_version"], "weir-mlp/1");
     assert_eq!(s["status"], "done");
     // The layout the functions write to S3, under an id made of the name and the content.
-    let id = weir_pipeline::content_id("metasploit-ms017-010-win7x64.pcap", &sha256(&cap));
+    let id = weir_pipeline::content_id("metasploit-ms017-010-win7x64.pcap", &content_hash(&cap));
     assert_eq!(s["id"], id.as_str());
     assert!(id.starts_with("metasploit-ms017-010-win7x64-"), "{id}");
     let res = dir.path().join("captures").join(&id);

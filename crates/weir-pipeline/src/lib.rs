@@ -81,12 +81,13 @@ pub fn capture_id(key: &str) -> String {
     format!("{}-{:08x}", clean_stem(key), h as u32)
 }
 
-/// The id of a capture from its file name and the SHA-256 of its bytes (hex), as
-/// `weir analyze` names what it reads: the cleaned stem, then 12 hex digits of the digest, so
+/// The id of a capture from its file name and a hash of its bytes (hex; `weir analyze` uses
+/// BLAKE3), as `weir analyze` names what it reads: the cleaned stem, then 12 hex digits of the
+/// digest, so
 /// two files that share a name but not their bytes never share an id, and the same file
 /// analyzed again gets the same id (and its results are rewritten with the same bytes).
-pub fn content_id(name: &str, sha256_hex: &str) -> String {
-    let digest: String = sha256_hex.chars().take(12).collect();
+pub fn content_id(name: &str, digest_hex: &str) -> String {
+    let digest: String = digest_hex.chars().take(12).collect();
     format!("{}-{digest}", clean_stem(name))
 }
 
