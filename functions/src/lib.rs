@@ -69,13 +69,8 @@ pub fn load_model() -> anyhow::Result<Arc<Mutex<Classifier>>> {
         opts.batch = b;
     }
     if let Ok(v) = std::env::var("WEIR_MIN_PROBABILITY") {
-        opts.min_probability = v
-            .parse::<f32>()
-            .ok()
-            .filter(|p| (0.0..=1.0).contains(p))
-            .ok_or_else(|| {
-                anyhow::anyhow!("WEIR_MIN_PROBABILITY={v}: give a number from 0 to 1")
-            })?;
+        opts.min_probability = weir_classify::parse_probability(&v)
+            .map_err(|e| anyhow::anyhow!("WEIR_MIN_PROBABILITY: {e}"))?;
     }
     let c = match std::env::var("WEIR_MODEL") {
         Ok(p) if !p.is_empty() => Classifier::load(std::path::Path::new(&p), &opts)?,

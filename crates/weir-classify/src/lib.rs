@@ -111,6 +111,17 @@ pub struct Options {
 /// captures with an alert instead of 14), for one attack capture of 29 found less (17 vs 18).
 pub const DEFAULT_MIN_PROBABILITY: f32 = 0.9;
 
+/// An alert threshold as a user writes it (`--min-probability`, `WEIR_MIN_PROBABILITY`): a
+/// number from 0 to 1, or an error that says so.
+pub fn parse_probability(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "{s:?} is not a probability: give a number from 0 to 1"
+        )),
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
