@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# weir on LocalStack, no Docker: LocalStack (S3 + SQS) as a host process on 127.0.0.1:4566,
+# weir on LocalStack, no Docker: LocalStack (S3 + SQS) as a host process on 127.0.0.1:4566
+# (WEIR_LOCALSTACK_PORT: another port, so two stacks on one host do not collide),
 # weir's bucket, queues, dead-letter queues and S3 -> SQS notification, and the real function
 # binaries under weir-lambda-local (the local Lambda service). Everything started is stopped
 # by PID.
@@ -16,7 +17,10 @@
 # ~/.cache/weir/localstack-run), WEIR_BUCKET (weir), WEIR_FUNCTIONS_DIR (where the function
 # binaries are; default: scripts/build.sh, the one release build the README's first command
 # made), WEIR_CLASSIFIER (lambda | worker),
-# WEIR_VISIBILITY (seconds before a failed message is delivered again; 30),
+# WEIR_VISIBILITY (seconds before a failed message is delivered again; default: six times
+# the timeout of the function that reads the queue, as AWS recommends for Lambda event
+# sources: a message is never delivered again while an invocation may still work on it;
+# the tests set a few seconds to see redelivery fast),
 # WEIR_MAX_RECEIVES (deliveries before the dead-letter queue; 3), WEIR_LOCALSTACK_PERSIST (1: LocalStack's
 # S3 and SQS state is saved in $WEIR_LOCALSTACK_DIR/state when it stops and loaded when it
 # starts, see persist.py; 0: it starts empty every time, as localstack-core does).
@@ -25,9 +29,13 @@ here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 dir="${WEIR_LOCALSTACK_DIR:-$HOME/.cache/weir/localstack-run}"
 bucket="${WEIR_BUCKET:-weir}"
-visibility="${WEIR_VISIBILITY:-30}"
 max_receives="${WEIR_MAX_RECEIVES:-3}"
-endpoint="http://127.0.0.1:4566"
+port="${WEIR_LOCALSTACK_PORT:-4566}"
+endpoint="http://127.0.0.1:$port"
+# Function timeouts (seconds), written once: each queue's visibility timeout follows from its
+# reader's (6x), and weir-lambda-local enforces them.
+declare -A timeout=([uploads]=900 [shards]=300 [aggregate]=300)
+visibility() { echo "${WEIR_VISIBILITY:-$((6 * ${timeout[$1]}))}"; }
 mkdir -p "$dir"
 
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
@@ -63,8 +71,8 @@ start_localstack() {
   local state=""
   [ "${WEIR_LOCALSTACK_PERSIST:-1}" = 0 ] || state="$dir/state"
   echo "starting LocalStack on $endpoint (log: $dir/localstack.log${state:+; state kept in $state})" >&2
-  GATEWAY_LISTEN=127.0.0.1:4566 GATEWAY_SERVER=hypercorn DNS_ADDRESS=0 SERVICES=s3,sqs \
-  EAGER_SERVICE_LOADING=1 LOCALSTACK_HOST=127.0.0.1:4566 SQS_ENDPOINT_STRATEGY=path \
+  GATEWAY_LISTEN=127.0.0.1:$port GATEWAY_SERVER=hypercorn DNS_ADDRESS=0 SERVICES=s3,sqs \
+  EAGER_SERVICE_LOADING=1 LOCALSTACK_HOST=127.0.0.1:$port SQS_ENDPOINT_STRATEGY=path \
   FILESYSTEM_ROOT="$dir/localstack-fs" DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
   WEIR_LOCALSTACK_STATE="$state" \
     setsid nohup "$bin/python" "$here/persist.py" > "$dir/localstack.log" 2>&1 < /dev/null &
@@ -110,7 +118,7 @@ resources() {
   for q in uploads shards aggregate; do
     aws_ sqs create-queue --queue-name "weir-$q-dlq" >/dev/null
     local dlq; dlq="$(queue_arn "weir-$q-dlq")"
-    aws_ sqs create-queue --queue-name "weir-$q" --attributes "{\"VisibilityTimeout\":\"$visibility\",\"RedrivePolicy\":\"{\\\"deadLetterTargetArn\\\":\\\"$dlq\\\",\\\"maxReceiveCount\\\":\\\"$max_receives\\\"}\"}" >/dev/null
+    aws_ sqs create-queue --queue-name "weir-$q" --attributes "{\"VisibilityTimeout\":\"$(visibility "$q")\",\"RedrivePolicy\":\"{\\\"deadLetterTargetArn\\\":\\\"$dlq\\\",\\\"maxReceiveCount\\\":\\\"$max_receives\\\"}\"}" >/dev/null
   done
   local arn; arn="$(queue_arn weir-uploads)"
   aws_ s3api put-bucket-notification-configuration --bucket "$bucket" --notification-configuration \
@@ -129,18 +137,18 @@ functions_dir() {
 start_functions() {
   if alive "$dir/functions.pid"; then return 0; fi
   local bin; bin="$(functions_dir)"
-  local classifier="classifier=weir-shards=$bin/weir-classifier,batch=10,concurrency=2,timeout=300"
+  local classifier="classifier=weir-shards=$bin/weir-classifier,batch=10,concurrency=2,timeout=${timeout[shards]},visibility=$(visibility shards)"
   export WEIR_BUCKET="$bucket" WEIR_SHARD_QUEUE=weir-shards WEIR_AGGREGATE_QUEUE=weir-aggregate
   export WEIR_MAX_RECEIVES="$max_receives" WEIR_THREADS="${WEIR_THREADS:-1}"
   export ORT_DYLIB_PATH="${ORT_DYLIB_PATH:-$(bash "$repo/scripts/setup-ort.sh")}"
-  local fns=(--function "splitter=weir-uploads=$bin/weir-splitter,batch=1,timeout=900"
-             --function "aggregator=weir-aggregate=$bin/weir-aggregator,batch=1,timeout=300")
+  local fns=(--function "splitter=weir-uploads=$bin/weir-splitter,batch=1,timeout=${timeout[uploads]},visibility=$(visibility uploads)"
+             --function "aggregator=weir-aggregate=$bin/weir-aggregator,batch=1,timeout=${timeout[aggregate]},visibility=$(visibility aggregate)")
   [ "${WEIR_CLASSIFIER:-lambda}" = lambda ] && fns+=(--function "$classifier")
   echo "starting the functions (log: $dir/functions.log)" >&2
-  setsid nohup "$bin/weir-lambda-local" --visibility "$visibility" "${fns[@]}" > "$dir/functions.log" 2>&1 < /dev/null &
+  setsid nohup "$bin/weir-lambda-local" "${fns[@]}" > "$dir/functions.log" 2>&1 < /dev/null &
   echo $! > "$dir/functions.pid"
   if [ "${WEIR_CLASSIFIER:-lambda}" = worker ]; then
-    setsid nohup "$bin/weir-worker" --visibility "$visibility" > "$dir/worker.log" 2>&1 < /dev/null &
+    setsid nohup "$bin/weir-worker" --visibility "${WEIR_VISIBILITY:-60}" > "$dir/worker.log" 2>&1 < /dev/null &
     echo $! > "$dir/worker.pid"
   fi
   sleep 0.5

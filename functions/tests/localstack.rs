@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 use polars::prelude::*;
 use weir_aws::S3Store;
 use weir_classify::{Classifier, Device, Options};
-use weir_flow::ExtractOptions;
 use weir_pipeline::*;
 
-/// One LocalStack at a time (port 4566).
+/// One LocalStack at a time in this test binary (each on a free port of its own, so stacks
+/// of other runs on the host do not collide; one at a time because two would halve the CPU
+/// each gets).
 static ONE_STACK: Mutex<()> = Mutex::new(());
 
 const BUCKET: &str = "weir-test";
@@ -34,24 +35,33 @@ fn shared() -> PathBuf {
         .unwrap_or_else(|| repo().join("../shared"))
 }
 
+/// A TCP port nobody listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 struct Stack {
     dir: tempfile::TempDir,
-    env: Vec<(&'static str, &'static str)>,
+    env: Vec<(&'static str, String)>,
     rt: tokio::runtime::Runtime,
     store: S3Store,
     clients: weir_aws::Clients,
 }
 
 impl Stack {
-    fn ctl(dir: &Path, cmd: &str) {
-        Self::ctl_env(dir, cmd, &[]);
+    fn ctl(&self, cmd: &str) {
+        Self::ctl_env(self.dir.path(), cmd, &self.env);
     }
 
     /// `localstack/ctl.sh CMD` with the test's settings and the binaries cargo built.
-    fn ctl_command(dir: &Path, cmd: &str, env: &[(&str, &str)]) -> Command {
+    fn ctl_command(dir: &Path, cmd: &str, env: &[(&'static str, String)]) -> Command {
         let bins = PathBuf::from(env!("CARGO_BIN_EXE_weir-splitter"));
         let mut c = Command::new("bash");
-        c.envs(env.iter().copied())
+        c.envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .arg(repo().join("localstack/ctl.sh"))
             .arg(cmd)
             .env("WEIR_LOCALSTACK_DIR", dir)
@@ -63,7 +73,7 @@ impl Stack {
         c
     }
 
-    fn ctl_env(dir: &Path, cmd: &str, env: &[(&str, &str)]) {
+    fn ctl_env(dir: &Path, cmd: &str, env: &[(&'static str, String)]) {
         let st = Self::ctl_command(dir, cmd, env)
             .status()
             .expect("bash runs");
@@ -90,11 +100,14 @@ impl Stack {
         Self::up_with(Vec::new())
     }
 
-    fn up_with(env: Vec<(&'static str, &'static str)>) -> Stack {
+    fn up_with(mut env: Vec<(&'static str, String)>) -> Stack {
         let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        env.push(("WEIR_LOCALSTACK_PORT", port.to_string()));
         Self::ctl_env(dir.path(), "up", &env);
+        let endpoint = format!("http://127.0.0.1:{port}");
         for (k, v) in [
-            ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
             ("AWS_ACCESS_KEY_ID", "test"),
             ("AWS_SECRET_ACCESS_KEY", "test"),
             ("AWS_REGION", "us-east-1"),
@@ -170,6 +183,7 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
+        // By PID (ctl.sh's PID files), never by name: other stacks on the host live on.
         Self::ctl_env(self.dir.path(), "down", &self.env);
     }
 }
@@ -192,7 +206,11 @@ fn in_process(key: &str, bytes: &[u8]) -> (tempfile::TempDir, LocalStore, String
     let store = LocalStore::new(dir.path());
     store.put(key, bytes).unwrap();
     let mut msgs = Vec::new();
-    let _ = split(&store, key, SHARD_FLOWS, &ExtractOptions::default(), |m| {
+    let opts = SplitOptions {
+        shard_flows: SHARD_FLOWS,
+        ..SplitOptions::default()
+    };
+    let _ = split(&store, key, &opts, |m| {
         msgs.push(m.clone());
         Ok(())
     });
@@ -283,6 +301,48 @@ fn localstack_end_to_end_and_faults() {
     let stack = Stack::up();
     let flood = std::fs::read(shared().join("labeled/attacks/doup123/udp__flood.pcap")).unwrap();
 
+    // 0. The S3 semantics the pipeline's guarantees rest on, against LocalStack's S3: a
+    //    streamed read is pinned to the ETag it started on (an overwrite mid-read fails it,
+    //    never stitches two files), and conditional writes are compare-and-swap.
+    {
+        use std::io::Read;
+        let big: Vec<u8> = (0..20u32 << 20).map(|i| (i % 251) as u8).collect();
+        stack.store.put("pins/a.bin", &big).unwrap();
+        let v = stack.store.version("pins/a.bin").unwrap().unwrap();
+        let mut r = stack.store.open_version("pins/a.bin", &v).unwrap();
+        let mut head = vec![0u8; 1 << 20];
+        r.read_exact(&mut head).unwrap();
+        assert_eq!(head[..], big[..1 << 20]);
+        stack.store.put("pins/a.bin", &vec![1u8; 20 << 20]).unwrap();
+        let e = std::io::copy(&mut r, &mut std::io::sink()).unwrap_err();
+        let inner = e.get_ref().and_then(|i| i.downcast_ref::<StoreIoError>());
+        assert_eq!(inner.map(|i| i.fault), Some(StoreFault::Changed), "{e}");
+        assert_eq!(
+            stack
+                .store
+                .open_version("pins/a.bin", &v)
+                .err()
+                .and_then(|e| e.fault()),
+            Some(StoreFault::Changed)
+        );
+        let s = &stack.store;
+        assert!(s.put_if("pins/s.json", b"1", &Condition::Absent).unwrap());
+        assert!(!s.put_if("pins/s.json", b"2", &Condition::Absent).unwrap());
+        let (b, tag) = s.get_versioned("pins/s.json").unwrap().unwrap();
+        assert_eq!(b, b"1");
+        assert!(s
+            .put_if("pins/s.json", b"2", &Condition::Version(tag.clone()))
+            .unwrap());
+        assert!(!s
+            .put_if("pins/s.json", b"3", &Condition::Version(tag))
+            .unwrap());
+        assert_eq!(s.get("pins/s.json").unwrap(), b"2");
+        assert_eq!(
+            s.get("pins/none").unwrap_err().fault(),
+            Some(StoreFault::NotFound)
+        );
+    }
+
     // 1. Upload -> done; results equal the in-process stages'. 10,000 flows: 5 shards.
     let t = Instant::now();
     let key = "uploads/udp flood.pcap";
@@ -336,19 +396,33 @@ fn localstack_end_to_end_and_faults() {
         .collect();
     let shards = stack.queue("weir-shards");
     let msg = ShardMessage {
+        v: WIRE_VERSION,
         capture: id.clone(),
         shard: 2,
         key: shard_key(&id, 2),
         flows: SHARD_FLOWS as u64,
+        source_version: Status::load(&stack.store, &id).unwrap().source_version,
     };
+    let classified = |s: &Stack| s.log("functions.log").matches("shard=2 flows=").count();
+    let handled_before = classified(&stack);
+    assert!(
+        handled_before >= 1,
+        "shard 2 was classified before the duplicates"
+    );
     stack.rt.block_on(async {
         shards.send(&msg.to_json()).await.unwrap();
         shards.send(&msg.to_json()).await.unwrap();
     });
     let t = Instant::now();
-    while stack.log("functions.log").matches("shard=2 ").count() < 3 && t.elapsed().as_secs() < 60 {
+    while classified(&stack) < handled_before + 2 && t.elapsed().as_secs() < 60 {
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Both duplicates were handled (classified again, not dropped unseen)...
+    assert!(
+        classified(&stack) >= handled_before + 2,
+        "{}",
+        stack.log("functions.log")
+    );
     let st = stack.wait_final(&id, 120);
     assert_eq!(st.state, State::Done);
     for n in 0..5 {
@@ -391,16 +465,28 @@ fn localstack_end_to_end_and_faults() {
         "{out}"
     );
 
-    // 5. A message that always fails (its shard does not exist): 3 deliveries, then the
-    //    dead-letter queue; the capture is failed with the reason.
+    // 5. A message whose shard does not exist (no retry can bring it back): the capture is
+    //    failed at once with the reason, the message consumed.
     let pid = "ghost-00000000";
-    let poison = ShardMessage {
+    let ghost = ShardMessage {
+        v: WIRE_VERSION,
         capture: pid.into(),
         shard: 0,
         key: shard_key(pid, 0),
         flows: 1,
+        source_version: None,
     };
-    stack.rt.block_on(shards.send(&poison.to_json())).unwrap();
+    stack.rt.block_on(shards.send(&ghost.to_json())).unwrap();
+    let st = stack.wait_final(pid, 60);
+    assert_eq!(st.state, State::Failed);
+    assert!(st
+        .reason
+        .unwrap_or_default()
+        .contains("ghost-00000000/shards/00000.parquet"));
+    // A message nobody can read (not weir's): 3 deliveries, then the dead-letter queue,
+    // where it is kept for a person.
+    let poison = "{\"hello\": \"not a shard message\"}";
+    stack.rt.block_on(shards.send(poison)).unwrap();
     let dlq = stack.queue("weir-shards-dlq");
     let t = Instant::now();
     let dead = loop {
@@ -414,45 +500,54 @@ fn localstack_end_to_end_and_faults() {
         );
     };
     assert_eq!(dead.len(), 1);
-    assert_eq!(ShardMessage::from_json(&dead[0].body).unwrap(), poison);
-    let st = Status::load(&stack.store, pid).unwrap();
-    assert_eq!(st.state, State::Failed);
-    assert!(st
-        .reason
-        .unwrap_or_default()
-        .contains("ghost-00000000/shards/00000.parquet"));
+    assert_eq!(dead[0].body, poison);
+    assert!(dead[0].receive_count >= 3, "{}", dead[0].receive_count);
+}
 
-    // 6. The classifier killed mid-batch: its messages come back after the visibility
-    //    timeout and the capture still ends with every flow exactly once.
+/// The classifier killed inside a batch (a test hook makes the first batch stop after its
+/// messages were received, before anything is written, and names its PID): the batch's
+/// messages come back after the visibility timeout and the capture ends with every flow
+/// exactly once.
+#[test]
+fn localstack_classifier_killed_mid_batch() {
+    let _one = ONE_STACK.lock().unwrap_or_else(|p| p.into_inner());
+    let pause = tempfile::tempdir().unwrap();
+    let stack = Stack::up_with(vec![(
+        "WEIR_TEST_PAUSE_DIR",
+        pause.path().display().to_string(),
+    )]);
+    let flood = std::fs::read(shared().join("labeled/attacks/doup123/udp__flood.pcap")).unwrap();
     let kkey = "uploads/killed.pcap";
     let kid = stack.upload(kkey, &flood);
+    let marker = pause.path().join("paused");
     let t = Instant::now();
-    loop {
-        let st = Status::load(&stack.store, &kid).ok();
-        if st
-            .as_ref()
-            .is_some_and(|s| s.state == State::Classifying || s.shards_done > 0)
+    let pid = loop {
+        if let Some(p) = std::fs::read_to_string(&marker)
+            .ok()
+            .filter(|p| p.ends_with('\n'))
         {
-            break;
+            break p.trim().to_string();
         }
-        assert!(t.elapsed().as_secs() < 120, "never started classifying");
+        assert!(t.elapsed().as_secs() < 120, "no classifier batch started");
         std::thread::sleep(Duration::from_millis(20));
-    }
-    let killed = Command::new("pkill")
-        .args(["-KILL", "-x", "weir-classifier"])
-        .status()
-        .unwrap();
-    assert!(killed.success(), "no classifier process to kill");
+    };
+    // Paused inside its batch: nothing of that batch is written yet.
+    std::thread::sleep(Duration::from_millis(300));
+    let st = Status::load(&stack.store, &kid).unwrap();
+    assert!(st.shards_done < 5, "{st:?}");
+    let killed = Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+    assert!(killed.success(), "kill -KILL {pid}");
     let st = stack.wait_final(&kid, 300);
     assert_eq!(st.state, State::Done);
+    let log = stack.log("functions.log");
+    assert!(log.contains("test hook: paused inside a batch"), "{log}");
     assert!(
-        stack
-            .log("functions.log")
-            .contains("starting a new execution environment")
-            || stack
-                .log("functions.log")
-                .contains("messages stay for redelivery")
+        log.contains("starting a new execution environment")
+            || log.contains("messages stay for redelivery"),
+        "{log}"
     );
+    let (_tmp, local, id) = in_process(kkey, &flood);
+    assert_same_results(&results(&stack.store, &kid), &results(&local, &id));
     assert_same_results(&results(&stack.store, &kid), &results(&local, &id));
     assert_eq!(summary(&stack.store, &kid)["flows"], 10_000);
 }
@@ -510,7 +605,7 @@ fn localstack_outage_mid_run() {
         "not mid-run at the restart: {before:?}"
     );
     let t = Instant::now();
-    Stack::ctl(stack.dir.path(), "stop-localstack");
+    stack.ctl("stop-localstack");
     eprintln!(
         "LocalStack stopped ({:?}) in {:?}",
         before.state,
@@ -528,7 +623,7 @@ fn localstack_outage_mid_run() {
         functions_alive(&stack),
         "the functions died with LocalStack"
     );
-    Stack::ctl(stack.dir.path(), "start-localstack");
+    stack.ctl("start-localstack");
     assert!(stack
         .log("localstack.log")
         .contains("loaded LocalStack state"));
@@ -558,7 +653,7 @@ fn localstack_outage_mid_run() {
 fn the_gpu_worker_polls_and_stops_cleanly_on_sigterm() {
     let _one = ONE_STACK.lock().unwrap_or_else(|p| p.into_inner());
     // The long-running poller instead of the classifier Lambda (CPU here: auto falls back).
-    let stack = Stack::up_with(vec![("WEIR_CLASSIFIER", "worker")]);
+    let stack = Stack::up_with(vec![("WEIR_CLASSIFIER", "worker".to_string())]);
     let flood = std::fs::read(shared().join("labeled/attacks/doup123/udp__flood.pcap")).unwrap();
     let key = "uploads/worker.pcap";
     let id = stack.upload(key, &flood);

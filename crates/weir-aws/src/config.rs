@@ -30,7 +30,7 @@ impl Settings {
             std::env::var(k)
                 .ok()
                 .filter(|v| !v.is_empty())
-                .ok_or_else(|| format!("{k} is not set: the URL or name of the SQS queue (see localstack/README.md)"))
+                .ok_or_else(|| format!("{k} is not set: the URL or name of the SQS queue (`bash localstack/ctl.sh up` makes weir-shards and weir-aggregate; see the README)"))
         };
         let num = |k: &str, d: usize| -> Result<usize, String> {
             match std::env::var(k) {

@@ -1,27 +1,65 @@
 //! The handlers the function binaries run. Each takes an event as AWS delivers it, runs the
 //! stage functions of weir-pipeline on a blocking thread, and says which messages failed.
 //!
-//! Failure handling, the same in every handler: a message whose work fails is reported as a
-//! batch item failure, so SQS delivers it again (after its visibility timeout); on its last
-//! delivery ([`Settings::max_receives`], equal to the queue's redrive `maxReceiveCount`) the
-//! capture is marked failed with the reason before the message goes to the dead-letter
-//! queue. A capture that is not a capture at all fails at once (no retry can help).
+//! The decisions are made by [`Stage`], generic over the [`Store`] and an [`Outbox`] for the
+//! messages it sends (S3 and SQS here; a directory and a vector in the unit tests), one rule
+//! for every handler, by what the error means ([`PipelineError::retryable`]):
+//! - retryable (the store or network failed, the model run failed, a thread panicked): the
+//!   message is reported failed, so SQS delivers it again after its visibility timeout; on
+//!   its last delivery ([`Settings::max_receives`], the queue's redrive `maxReceiveCount`)
+//!   the capture is marked failed with the reason before the message goes to the
+//!   dead-letter queue;
+//! - permanent (not a capture, a corrupt object, an unusable model): the capture is marked
+//!   failed with the reason at once and the message is consumed (no retry can help);
+//! - superseded (the upload was replaced): consumed, nothing written; the new upload's own
+//!   event runs it;
+//! - damage inside a capture is not an error: recorded, the capture ends done-with-warnings;
+//! - a message that is not weir's: reported failed until it reaches the dead-letter queue,
+//!   where it is kept for a person to look at.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tracing::{info, warn};
 use weir_classify::Classifier;
-use weir_flow::ExtractOptions;
-use weir_pipeline::{PipelineError, ShardMessage, State, Store};
+use weir_pipeline::{
+    AggregateMessage, PipelineError, ShardMessage, SplitOptions, State, Status, Store, StoreFault,
+};
 
 use crate::events::{receive_count, uploads, via_sqs};
 use crate::{clients, Clients, Queue, S3Store, Settings};
+
+/// Where a stage sends messages: an SQS queue on AWS, a vector in tests.
+pub trait Outbox: Send + Sync {
+    /// Send one message body.
+    fn send(&self, body: &str) -> Result<(), PipelineError>;
+}
+
+/// An SQS queue as an [`Outbox`] (blocking on `rt`).
+pub struct Sqs<'a>(pub &'a Queue, pub &'a Handle);
+
+impl Outbox for Sqs<'_> {
+    fn send(&self, body: &str) -> Result<(), PipelineError> {
+        self.1
+            .block_on(self.0.send(body))
+            .map_err(|e| PipelineError::store(self.0.url(), StoreFault::Transient, e))
+    }
+}
+
+/// In-memory outbox (tests, and anyone who wants the messages in hand).
+impl Outbox for Mutex<Vec<String>> {
+    fn send(&self, body: &str) -> Result<(), PipelineError> {
+        self.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(body.to_string());
+        Ok(())
+    }
+}
 
 /// Everything a handler needs, built once per process (cold start).
 #[derive(Clone, Debug)]
@@ -38,13 +76,6 @@ pub struct Ctx {
     pub aggregate: Queue,
     /// The runtime the store and queues block on.
     pub rt: Handle,
-}
-
-/// The message that tells the aggregator a capture has all its results.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AggregateMessage {
-    /// Capture id.
-    pub capture: String,
 }
 
 impl Ctx {
@@ -78,34 +109,256 @@ impl Ctx {
         S3Store::new(self.clients.s3.clone(), &self.bucket, self.rt.clone())
     }
 
+    /// Run `f` with this context's [`Stage`] (S3 store, SQS outboxes).
+    fn with_stage<T>(&self, f: impl FnOnce(&Stage<'_>) -> T) -> T {
+        let store = self.store();
+        let (shards, aggregate) = (Sqs(&self.shards, &self.rt), Sqs(&self.aggregate, &self.rt));
+        f(&Stage {
+            store: &store,
+            shards: &shards,
+            aggregate: &aggregate,
+            bucket: &self.bucket,
+            max_receives: self.settings.max_receives,
+            split: SplitOptions {
+                shard_flows: self.settings.shard_flows,
+                ..SplitOptions::default()
+            },
+        })
+    }
+}
+
+/// One message of work, from a Lambda SQS event or from the poller.
+#[derive(Clone, Debug)]
+pub struct Work {
+    /// Message id (what a batch item failure names).
+    pub id: String,
+    /// Deliveries so far.
+    pub receives: u32,
+    /// The body.
+    pub body: String,
+}
+
+impl Work {
+    /// The records of an SQS event.
+    pub fn from_event(event: SqsEvent) -> Vec<Work> {
+        event
+            .records
+            .into_iter()
+            .map(|m| Work {
+                receives: receive_count(&m.attributes),
+                id: m.message_id.unwrap_or_default(),
+                body: m.body.unwrap_or_default(),
+            })
+            .collect()
+    }
+}
+
+/// The handlers' decisions over any store and outboxes.
+pub struct Stage<'a> {
+    /// The object store (the bucket).
+    pub store: &'a dyn Store,
+    /// Where shard messages go.
+    pub shards: &'a dyn Outbox,
+    /// Where aggregate messages go.
+    pub aggregate: &'a dyn Outbox,
+    /// The bucket this stage serves (events naming another are refused).
+    pub bucket: &'a str,
+    /// Deliveries after which a failing message is given up ([`Settings::max_receives`]).
+    pub max_receives: u32,
+    /// How the splitter splits.
+    pub split: SplitOptions,
+}
+
+/// What became of one message.
+#[derive(Debug)]
+enum Outcome {
+    /// Done (or nothing to do): delete it.
+    Consumed,
+    /// Deliver it again.
+    Retry(String),
+}
+
+impl Stage<'_> {
     /// Recompute a capture's progress and, when every shard has its result, ask for its
     /// aggregation (at least once: a duplicate only rebuilds the same summary).
-    fn advance(&self, store: &dyn Store, id: &str) -> Result<(), PipelineError> {
-        let st = weir_pipeline::progress(store, id)?;
+    fn advance(&self, id: &str) -> Result<(), PipelineError> {
+        let st = weir_pipeline::progress(self.store, id)?;
         if st.state == State::Aggregating {
-            let body = serde_json::to_string(&AggregateMessage {
-                capture: id.to_string(),
-            })
-            .unwrap_or_default();
-            self.rt.block_on(self.aggregate.send(&body)).map_err(|e| {
-                PipelineError::Store(self.aggregate.url().to_string(), e.to_string())
-            })?;
+            self.aggregate
+                .send(&AggregateMessage::new(id, st.source_version).to_json())?;
         }
         Ok(())
     }
 
-    /// On the last delivery of a failing message, mark its capture failed.
-    fn give_up(&self, store: &dyn Store, id: &str, receives: u32, reason: &str) {
-        if receives >= self.settings.max_receives {
+    /// Decide what a failed message means: retry (marking the capture failed on the last
+    /// delivery), fail the capture at once (permanent), or drop it (superseded).
+    fn settle(&self, id: &str, version: Option<&str>, receives: u32, e: &PipelineError) -> Outcome {
+        let reason = e.to_string();
+        if let PipelineError::Superseded { .. } | PipelineError::Failed { .. } = e {
+            info!(capture = id, "{reason}: nothing to do");
+            return Outcome::Consumed;
+        }
+        let last = receives >= self.max_receives;
+        if e.retryable() && !last {
             warn!(
                 capture = id,
-                reason,
-                "giving up after {receives} deliveries; message goes to the dead-letter queue"
+                "{reason} (delivery {receives}): will be tried again"
             );
-            if let Err(e) = weir_pipeline::mark_failed(store, id, reason) {
-                warn!(capture = id, "could not mark the capture failed: {e}");
+            return Outcome::Retry(reason);
+        }
+        if e.retryable() {
+            warn!(
+                capture = id,
+                "{reason}: giving up after {receives} deliveries; the message goes to the dead-letter queue"
+            );
+        } else {
+            warn!(
+                capture = id,
+                "{reason}: no retry can help; the capture is marked failed"
+            );
+        }
+        if let Err(m) = weir_pipeline::mark_failed(self.store, id, version, &reason) {
+            warn!(capture = id, "could not mark the capture failed: {m}");
+            return Outcome::Retry(format!("{reason}; marking it failed: {m}"));
+        }
+        if e.retryable() {
+            Outcome::Retry(reason)
+        } else {
+            Outcome::Consumed
+        }
+    }
+
+    /// Split one uploaded object (an S3 event's record). `Err` means deliver it again.
+    pub fn split_object(&self, bucket: &str, key: &str, receives: u32) -> Result<Value, String> {
+        let id = weir_pipeline::capture_id(key);
+        if bucket != self.bucket {
+            return Err(format!(
+                "s3://{bucket}/{key}: this splitter serves bucket {} (WEIR_BUCKET)",
+                self.bucket
+            ));
+        }
+        let send = |m: &ShardMessage| self.shards.send(&m.to_json());
+        let r = weir_pipeline::split(self.store, key, &self.split, send)
+            .and_then(|r| self.advance(&id).map(|_| r));
+        match r {
+            Ok(Some(report)) => {
+                info!(
+                    capture = id,
+                    shards = report.shards,
+                    flows = report.flows,
+                    "split"
+                );
+                Ok(json!({ "capture": id, "shards": report.shards, "flows": report.flows }))
+            }
+            Ok(None) => {
+                info!(
+                    capture = id,
+                    "this upload was split already: duplicate delivery, nothing done"
+                );
+                Ok(json!({ "capture": id, "duplicate": true }))
+            }
+            Err(e) => match self.settle(&id, None, receives, &e) {
+                Outcome::Consumed => Ok(json!({ "capture": id, "failed": e.to_string() })),
+                Outcome::Retry(reason) => Err(reason),
+            },
+        }
+    }
+
+    /// Classify the shards the messages point at with `run` (one pass through the model);
+    /// returns the ids of the messages to deliver again. A panic inside `run` fails every
+    /// message of the batch like a retryable error (the capture is marked failed on the
+    /// last delivery), never leaving it "classifying" forever.
+    pub fn classify_work(
+        &self,
+        work: &[Work],
+        run: impl FnOnce(&[ShardMessage]) -> Vec<Result<u64, PipelineError>>,
+    ) -> Vec<String> {
+        let mut failed = Vec::new();
+        let mut msgs = Vec::new();
+        let mut owners = Vec::new();
+        for w in work {
+            match ShardMessage::from_json(&w.body) {
+                Ok(m) => {
+                    msgs.push(m);
+                    owners.push(w);
+                }
+                Err(e) => {
+                    // Nobody can read it: kept in the dead-letter queue for a person.
+                    warn!(message = w.id, "{e}");
+                    failed.push(w.id.clone());
+                }
             }
         }
+        if msgs.is_empty() {
+            return failed;
+        }
+        let results = catch_unwind(AssertUnwindSafe(|| run(&msgs))).unwrap_or_else(|p| {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            warn!("the classifier panicked: {what}");
+            msgs.iter()
+                .map(|_| Err(PipelineError::Stopped("the classifier (it panicked)")))
+                .collect()
+        });
+        let mut captures = std::collections::BTreeSet::new();
+        for ((m, w), r) in msgs.iter().zip(&owners).zip(results) {
+            match r {
+                Ok(n) => {
+                    info!(
+                        capture = m.capture,
+                        shard = m.shard,
+                        flows = n,
+                        "classified"
+                    );
+                    captures.insert(m.capture.clone());
+                }
+                Err(e) => {
+                    let v = m.source_version.as_deref();
+                    if let Outcome::Retry(_) = self.settle(&m.capture, v, w.receives, &e) {
+                        failed.push(w.id.clone());
+                    }
+                }
+            }
+        }
+        for id in captures {
+            if let Err(e) = self.advance(&id) {
+                // The results are stored; a later shard or a redelivery advances it.
+                warn!(capture = id, "progress: {e}");
+            }
+        }
+        failed
+    }
+
+    /// Aggregate the capture an [`AggregateMessage`] names. `Err` means deliver it again.
+    pub fn aggregate_work(&self, w: &Work) -> Result<(), String> {
+        let m = AggregateMessage::from_json(&w.body).map_err(|e| e.to_string())?;
+        let r =
+            current(self.store, &m).and_then(|_| weir_pipeline::aggregate(self.store, &m.capture));
+        match r {
+            Ok(s) => {
+                info!(capture = m.capture, flows = s.flows, "aggregated");
+                Ok(())
+            }
+            Err(e) => match self.settle(&m.capture, m.source_version.as_deref(), w.receives, &e) {
+                Outcome::Consumed => Ok(()),
+                Outcome::Retry(reason) => Err(reason),
+            },
+        }
+    }
+}
+
+/// `Err(Superseded)` when an aggregate message is of another upload version than the
+/// capture's status.
+fn current(store: &dyn Store, m: &AggregateMessage) -> Result<(), PipelineError> {
+    let st = Status::load(store, &m.capture)?;
+    match (&m.source_version, &st.source_version) {
+        (Some(a), Some(b)) if a != b => Err(PipelineError::Superseded {
+            key: weir_pipeline::status_key(&m.capture),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -146,7 +399,10 @@ pub async fn splitter(ctx: Arc<Ctx>, event: Value) -> Result<Value, String> {
             let c = ctx.clone();
             let receives = up.receive_count;
             let key = obj.key.clone();
-            let r = blocking(move || split_one(&c, &obj.bucket, &obj.key, receives)).await;
+            let r = blocking(move || {
+                c.with_stage(|st| st.split_object(&obj.bucket, &obj.key, receives))
+            })
+            .await;
             match r.and_then(|r| r) {
                 Ok(v) => split.push(v),
                 Err(e) => {
@@ -163,71 +419,6 @@ pub async fn splitter(ctx: Arc<Ctx>, event: Value) -> Result<Value, String> {
     match failed.into_iter().next() {
         Some((_, e)) => Err(e),
         None => Ok(json!({ "split": split })),
-    }
-}
-
-fn split_one(ctx: &Ctx, bucket: &str, key: &str, receives: u32) -> Result<Value, String> {
-    let id = weir_pipeline::capture_id(key);
-    if bucket != ctx.bucket {
-        return Err(format!(
-            "s3://{bucket}/{key}: this splitter serves bucket {} (WEIR_BUCKET)",
-            ctx.bucket
-        ));
-    }
-    let store = ctx.store();
-    let opts = ExtractOptions::default();
-    let send = |m: &ShardMessage| {
-        ctx.rt
-            .block_on(ctx.shards.send(&m.to_json()))
-            .map_err(|e| PipelineError::Store(ctx.shards.url().to_string(), e.to_string()))
-    };
-    match weir_pipeline::split(&store, key, ctx.settings.shard_flows, &opts, send) {
-        Ok(report) => {
-            info!(
-                capture = id,
-                shards = report.shards,
-                flows = report.flows,
-                "split"
-            );
-            ctx.advance(&store, &id).map_err(|e| e.to_string())?;
-            Ok(json!({ "capture": id, "shards": report.shards, "flows": report.flows }))
-        }
-        // The status already says failed, with the reason: nothing to retry.
-        Err(e @ PipelineError::NotACapture(..)) => {
-            warn!(capture = id, "{e}");
-            Ok(json!({ "capture": id, "failed": e.to_string() }))
-        }
-        Err(e) => {
-            let e = e.to_string();
-            ctx.give_up(&store, &id, receives, &e);
-            Err(e)
-        }
-    }
-}
-
-/// One message of work, from a Lambda SQS event or from the poller.
-#[derive(Clone, Debug)]
-pub struct Work {
-    /// Message id (what a batch item failure names).
-    pub id: String,
-    /// Deliveries so far.
-    pub receives: u32,
-    /// The body.
-    pub body: String,
-}
-
-impl Work {
-    /// The records of an SQS event.
-    pub fn from_event(event: SqsEvent) -> Vec<Work> {
-        event
-            .records
-            .into_iter()
-            .map(|m| Work {
-                receives: receive_count(&m.attributes),
-                id: m.message_id.unwrap_or_default(),
-                body: m.body.unwrap_or_default(),
-            })
-            .collect()
     }
 }
 
@@ -248,63 +439,35 @@ pub async fn classify(
     })
 }
 
-fn classify_blocking(ctx: &Ctx, model: &Mutex<Classifier>, work: &[Work]) -> Vec<String> {
-    let store = ctx.store();
-    let mut failed = Vec::new();
-    let mut msgs = Vec::new();
-    let mut owners = Vec::new();
-    for w in work {
-        match ShardMessage::from_json(&w.body) {
-            Ok(m) => {
-                msgs.push(m);
-                owners.push(w);
-            }
-            Err(e) => {
-                // Never going to parse: let it go to the dead-letter queue.
-                warn!(message = w.id, "not a shard message: {e}");
-                failed.push(w.id.clone());
-            }
-        }
-    }
-    let results = {
-        let mut m = match model.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        weir_pipeline::classify_shards(&store, &mut m, &msgs)
+/// Test hook, inert unless `WEIR_TEST_PAUSE_DIR` is set: the first classifier batch on the
+/// host (whichever process creates `DIR/paused` first) writes its PID there and stops inside
+/// the batch (messages received, nothing written) until it is killed, at most 10 minutes.
+/// The LocalStack test kills that PID to show a batch killed mid-way is delivered again and
+/// lands exactly once.
+fn test_pause() {
+    let Some(dir) = std::env::var_os("WEIR_TEST_PAUSE_DIR") else {
+        return;
     };
-    let mut captures = std::collections::BTreeSet::new();
-    for ((m, w), r) in msgs.iter().zip(&owners).zip(results) {
-        match r {
-            Ok(n) => {
-                info!(
-                    capture = m.capture,
-                    shard = m.shard,
-                    flows = n,
-                    "classified"
-                );
-                captures.insert(m.capture.clone());
-            }
-            Err(e) => {
-                let e = e.to_string();
-                warn!(
-                    capture = m.capture,
-                    shard = m.shard,
-                    "classify failed (delivery {}): {e}",
-                    w.receives
-                );
-                ctx.give_up(&store, &m.capture, w.receives, &e);
-                failed.push(w.id.clone());
-            }
-        }
+    let path = std::path::Path::new(&dir).join("paused");
+    if let Ok(mut f) = std::fs::File::create_new(&path) {
+        use std::io::Write;
+        let _ = writeln!(f, "{}", std::process::id());
+        warn!(
+            "test hook: paused inside a batch (pid {})",
+            std::process::id()
+        );
+        std::thread::sleep(Duration::from_secs(600));
     }
-    for id in captures {
-        if let Err(e) = ctx.advance(&store, &id) {
-            // The results are stored; a later shard or a redelivery advances it.
-            warn!(capture = id, "progress: {e}");
-        }
-    }
-    failed
+}
+
+fn classify_blocking(ctx: &Ctx, model: &Mutex<Classifier>, work: &[Work]) -> Vec<String> {
+    ctx.with_stage(|st| {
+        st.classify_work(work, |msgs| {
+            test_pause();
+            let mut m = model.lock().unwrap_or_else(|p| p.into_inner());
+            weir_pipeline::classify_shards(st.store, &mut m, msgs)
+        })
+    })
 }
 
 /// The classifier Lambda: an SQS batch of shard messages → batch item failures.
@@ -322,19 +485,7 @@ pub async fn aggregator(ctx: Arc<Ctx>, event: SqsEvent) -> SqsBatchResponse {
     for w in Work::from_event(event) {
         let c = ctx.clone();
         let w2 = w.clone();
-        let r = blocking(move || {
-            let m: AggregateMessage = serde_json::from_str(&w2.body)
-                .map_err(|e| format!("not an aggregate message: {e}"))?;
-            let store = c.store();
-            weir_pipeline::aggregate(&store, &m.capture)
-                .map(|s| info!(capture = m.capture, flows = s.flows, "aggregated"))
-                .map_err(|e| {
-                    let e = e.to_string();
-                    c.give_up(&store, &m.capture, w2.receives, &e);
-                    e
-                })
-        })
-        .await;
+        let r = blocking(move || c.with_stage(|st| st.aggregate_work(&w2))).await;
         if let Err(e) = r.and_then(|r| r) {
             warn!(
                 message = w.id,

@@ -2,9 +2,11 @@
 
 use std::io::Read;
 
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
 use tokio::runtime::Handle;
-use weir_pipeline::{PipelineError, Store};
+use weir_pipeline::{Condition, PipelineError, Store, StoreFault, StoreIoError};
 
 use crate::AwsError;
 
@@ -20,26 +22,63 @@ pub struct S3Store {
     rt: Handle,
 }
 
-fn store_err(key: &str, e: AwsError) -> PipelineError {
-    PipelineError::Store(key.to_string(), e.to_string())
+/// What an S3 failure means for the caller: no such object (404), the object is not the
+/// version asked for or a conditional write lost (412, 409), trying again will not help
+/// (other 4xx: access denied, bad request), or temporary (timeouts, connection failures,
+/// throttling 429/503, other 5xx) — after the SDK's own retries.
+pub fn fault<E>(e: &SdkError<E, HttpResponse>) -> StoreFault {
+    match e {
+        SdkError::ServiceError(se) => status_fault(se.raw().status().as_u16()),
+        SdkError::ResponseError(r) => status_fault(r.raw().status().as_u16()),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => StoreFault::Transient,
+        // Request construction failed: a bug or a bad setting, not the network.
+        _ => StoreFault::Permanent,
+    }
 }
 
-/// PUT one object (what `put` and each of `put_many`'s tasks send).
+fn status_fault(status: u16) -> StoreFault {
+    match status {
+        404 => StoreFault::NotFound,
+        409 | 412 => StoreFault::Changed,
+        408 | 429 => StoreFault::Transient,
+        400..=499 => StoreFault::Permanent,
+        _ => StoreFault::Transient,
+    }
+}
+
+fn store_err<E: std::error::Error + 'static>(
+    key: &str,
+    what: String,
+    e: SdkError<E, HttpResponse>,
+) -> PipelineError {
+    let f = fault(&e);
+    PipelineError::store(key, f, AwsError::new(what, e))
+}
+
+/// PUT one object (what `put` and each of `put_many`'s tasks send), conditionally when `cond`
+/// is given: `Ok(false)` when the condition did not hold.
 async fn put_object(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
     bytes: Vec<u8>,
-) -> Result<(), PipelineError> {
-    client
+    cond: Option<&Condition>,
+) -> Result<bool, PipelineError> {
+    let mut req = client
         .put_object()
         .bucket(bucket)
         .key(key)
-        .body(ByteStream::from(bytes))
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| store_err(key, AwsError::new(format!("PUT s3://{bucket}/{key}"), e)))
+        .body(ByteStream::from(bytes));
+    req = match cond {
+        None => req,
+        Some(Condition::Absent) => req.if_none_match("*"),
+        Some(Condition::Version(etag)) => req.if_match(etag),
+    };
+    match req.send().await {
+        Ok(_) => Ok(true),
+        Err(e) if cond.is_some() && fault(&e) == StoreFault::Changed => Ok(false),
+        Err(e) => Err(store_err(key, format!("PUT s3://{bucket}/{key}"), e)),
+    }
 }
 
 impl S3Store {
@@ -57,8 +96,8 @@ impl S3Store {
         &self.bucket
     }
 
-    /// Object size, or None when there is no such object.
-    pub fn size(&self, key: &str) -> Result<Option<u64>, PipelineError> {
+    /// Object size and ETag, or None when there is no such object.
+    pub fn head(&self, key: &str) -> Result<Option<(u64, String)>, PipelineError> {
         let r = self.rt.block_on(
             self.client
                 .head_object()
@@ -67,57 +106,84 @@ impl S3Store {
                 .send(),
         );
         match r {
-            Ok(o) => Ok(Some(o.content_length().unwrap_or(0).max(0) as u64)),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Ok(o) => Ok(Some((
+                o.content_length().unwrap_or(0).max(0) as u64,
+                o.e_tag().unwrap_or_default().to_string(),
+            ))),
+            Err(e) if fault(&e) == StoreFault::NotFound => Ok(None),
             Err(e) => Err(store_err(
                 key,
-                AwsError::new(format!("HEAD s3://{}/{key}", self.bucket), e),
+                format!("HEAD s3://{}/{key}", self.bucket),
+                e,
             )),
         }
     }
 
-    /// Bytes `[start, end)` of an object; a body cut off in transfer is fetched again
-    /// (3 tries) on top of the SDK's own retries of the request.
-    fn range(&self, key: &str, start: u64, end: u64) -> Result<Vec<u8>, PipelineError> {
+    /// Object size, or None when there is no such object.
+    pub fn size(&self, key: &str) -> Result<Option<u64>, PipelineError> {
+        Ok(self.head(key)?.map(|(n, _)| n))
+    }
+
+    /// Bytes `[start, end)` of an object, only of version `etag` (`If-Match`); a body cut off
+    /// in transfer is fetched again (3 tries) on top of the SDK's own retries of the request.
+    fn range(
+        &self,
+        key: &str,
+        etag: Option<&str>,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<u8>, PipelineError> {
         let what = format!("GET s3://{}/{key} bytes {start}-{}", self.bucket, end - 1);
-        let mut last = String::new();
+        let mut last = None;
         for _ in 0..3 {
-            let r = self.rt.block_on(self.fetch(
-                key,
-                Some(format!("bytes={start}-{}", end - 1)),
-                &what,
-            ));
-            match r {
-                Ok(b) => return Ok(b),
-                Err(e) => last = e.to_string(),
+            let range = Some(format!("bytes={start}-{}", end - 1));
+            match self.rt.block_on(self.fetch(key, range, etag, &what)) {
+                Ok((b, _)) => return Ok(b),
+                // Not worth another try here: the object is gone or another version.
+                Err(e) if !matches!(e.fault(), Some(StoreFault::Transient)) => return Err(e),
+                Err(e) => last = Some(e),
             }
         }
-        Err(PipelineError::Store(key.to_string(), last))
+        Err(last.unwrap_or_else(|| PipelineError::store(key, StoreFault::Transient, what)))
     }
 }
 
 impl S3Store {
-    /// GET an object (or a `bytes=A-B` range of it) whole.
+    /// GET an object (or a `bytes=A-B` range of it) whole, with its ETag; only of version
+    /// `etag` when given (a 412 is [`StoreFault::Changed`]).
     async fn fetch(
         &self,
         key: &str,
         range: Option<String>,
+        etag: Option<&str>,
         what: &str,
-    ) -> Result<Vec<u8>, AwsError> {
+    ) -> Result<(Vec<u8>, String), PipelineError> {
         let o = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(key)
             .set_range(range)
+            .set_if_match(etag.map(String::from))
             .send()
             .await
-            .map_err(|e| AwsError::new(what, e))?;
+            .map_err(|e| store_err(key, what.to_string(), e))?;
+        let tag = o.e_tag().unwrap_or_default().to_string();
+        // A reply of another version than asked for (a server ignoring If-Match) is refused.
+        if let Some(want) = etag {
+            if !tag.is_empty() && tag != want {
+                return Err(PipelineError::store(
+                    key,
+                    StoreFault::Changed,
+                    format!("{what}: ETag {tag}, the read was pinned to {want}"),
+                ));
+            }
+        }
         o.body
             .collect()
             .await
-            .map(|b| b.into_bytes().to_vec())
-            .map_err(|e| AwsError::new(what, e))
+            .map(|b| (b.into_bytes().to_vec(), tag))
+            .map_err(|e| PipelineError::store(key, StoreFault::Transient, AwsError::new(what, e)))
     }
 
     /// Every page of a listing under `prefix`: the keys, and with a `delimiter` the common
@@ -138,7 +204,7 @@ impl S3Store {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| store_err(prefix, AwsError::new(&what, e)))?;
+            let page = page.map_err(|e| store_err(prefix, what.clone(), e))?;
             keys.extend(
                 page.contents()
                     .iter()
@@ -154,10 +220,13 @@ impl S3Store {
     }
 }
 
-/// Streams an object with ranged GETs of [`RANGE_BYTES`].
+/// Streams an object with ranged GETs of [`RANGE_BYTES`], each pinned to one ETag: an
+/// object overwritten while it is read fails the read ([`StoreFault::Changed`]) instead of
+/// stitching two files together.
 struct RangedReader<'a> {
     store: &'a S3Store,
     key: String,
+    etag: Option<String>,
     size: u64,
     next: u64,
     buf: Vec<u8>,
@@ -173,8 +242,10 @@ impl Read for RangedReader<'_> {
             let end = (self.next + RANGE_BYTES).min(self.size);
             self.buf = self
                 .store
-                .range(&self.key, self.next, end)
-                .map_err(std::io::Error::other)?;
+                .range(&self.key, self.etag.as_deref(), self.next, end)
+                .map_err(|e| {
+                    StoreIoError::into_io(e.fault().unwrap_or(StoreFault::Transient), e)
+                })?;
             self.pos = 0;
             self.next = end;
             if self.buf.is_empty() {
@@ -188,34 +259,87 @@ impl Read for RangedReader<'_> {
     }
 }
 
-impl Store for S3Store {
-    fn open(&self, key: &str) -> Result<Box<dyn Read + Send + '_>, PipelineError> {
-        let size = self.size(key)?.ok_or_else(|| {
-            PipelineError::Store(
-                key.to_string(),
+impl S3Store {
+    fn reader(&self, key: &str, pin: Option<&str>) -> Result<RangedReader<'_>, PipelineError> {
+        let (size, etag) = self.head(key)?.ok_or_else(|| {
+            PipelineError::store(
+                key,
+                StoreFault::NotFound,
                 format!("no such object in bucket {}", self.bucket),
             )
         })?;
-        Ok(Box::new(RangedReader {
+        if let Some(want) = pin {
+            if want != etag {
+                return Err(PipelineError::store(
+                    key,
+                    StoreFault::Changed,
+                    format!("s3://{}/{key} is ETag {etag} now, not {want}", self.bucket),
+                ));
+            }
+        }
+        Ok(RangedReader {
             store: self,
             key: key.to_string(),
+            etag: (!etag.is_empty()).then_some(etag),
             size,
             next: 0,
             buf: Vec::new(),
             pos: 0,
-        }))
+        })
+    }
+}
+
+impl Store for S3Store {
+    fn open(&self, key: &str) -> Result<Box<dyn Read + Send + '_>, PipelineError> {
+        Ok(Box::new(self.reader(key, None)?))
+    }
+
+    fn version(&self, key: &str) -> Result<Option<String>, PipelineError> {
+        Ok(self.head(key)?.map(|(_, etag)| etag))
+    }
+
+    fn open_version(
+        &self,
+        key: &str,
+        version: &str,
+    ) -> Result<Box<dyn Read + Send + '_>, PipelineError> {
+        Ok(Box::new(self.reader(key, Some(version))?))
     }
 
     fn get(&self, key: &str) -> Result<Vec<u8>, PipelineError> {
         let what = format!("GET s3://{}/{key}", self.bucket);
-        self.rt
-            .block_on(self.fetch(key, None, &what))
-            .map_err(|e| store_err(key, e))
+        Ok(self.rt.block_on(self.fetch(key, None, None, &what))?.0)
+    }
+
+    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, PipelineError> {
+        let what = format!("GET s3://{}/{key}", self.bucket);
+        match self.rt.block_on(self.fetch(key, None, None, &what)) {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if e.fault() == Some(StoreFault::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn put_if(&self, key: &str, bytes: &[u8], cond: &Condition) -> Result<bool, PipelineError> {
+        self.rt.block_on(put_object(
+            &self.client,
+            &self.bucket,
+            key,
+            bytes.to_vec(),
+            Some(cond),
+        ))
     }
 
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), PipelineError> {
         self.rt
-            .block_on(put_object(&self.client, &self.bucket, key, bytes.to_vec()))
+            .block_on(put_object(
+                &self.client,
+                &self.bucket,
+                key,
+                bytes.to_vec(),
+                None,
+            ))
+            .map(|_| ())
     }
 
     fn put_many(&self, objects: Vec<(String, Vec<u8>)>) -> Result<(), PipelineError> {
@@ -231,13 +355,17 @@ impl Store for S3Store {
                         break;
                     };
                     let (client, bucket) = (self.client.clone(), self.bucket.clone());
-                    set.spawn(async move { put_object(&client, &bucket, &key, bytes).await });
+                    set.spawn(async move {
+                        put_object(&client, &bucket, &key, bytes, None)
+                            .await
+                            .map(|_| ())
+                    });
                 }
                 let err = match set.join_next().await {
                     None => break,
                     Some(Ok(Ok(()))) => continue,
                     Some(Ok(Err(e))) => e,
-                    Some(Err(e)) => PipelineError::Store("PUT".into(), e.to_string()),
+                    Some(Err(e)) => PipelineError::store("PUT", StoreFault::Transient, e),
                 };
                 first.get_or_insert(err);
             }
@@ -260,7 +388,7 @@ impl Store for S3Store {
                     .send(),
             )
             .map(|_| ())
-            .map_err(|e| store_err(key, AwsError::new(what, e)))
+            .map_err(|e| store_err(key, what, e))
     }
 
     fn children(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {

@@ -61,7 +61,6 @@ pub struct CaptureReader<'r> {
     /// PCAP: the file's link type and timestamp resolution; PCAPNG: interfaces of the current section.
     legacy: Option<Interface>,
     interfaces: Vec<Interface>,
-    sections: u32,
     pending_consume: usize,
     done: bool,
     /// Packet blocks that could not be attributed (e.g. an EPB naming an unknown interface).
@@ -97,7 +96,6 @@ impl<'r> CaptureReader<'r> {
             format: Format::Pcap,
             legacy: None,
             interfaces: Vec::new(),
-            sections: 0,
             pending_consume: 0,
             done: false,
             bad_blocks: 0,
@@ -112,11 +110,6 @@ impl<'r> CaptureReader<'r> {
     /// Bytes of the file consumed so far (the offset of the next record).
     pub fn position(&self) -> u64 {
         (self.inner.consumed() + self.pending_consume) as u64
-    }
-
-    /// Number of PCAPNG sections seen (1 for PCAP).
-    pub fn sections(&self) -> u32 {
-        self.sections
     }
 
     /// The next packet, `Ok(None)` at a clean end of file, or an error that ends the stream
@@ -140,7 +133,6 @@ impl<'r> CaptureReader<'r> {
                 Ok((len, block)) => match block {
                     PcapBlockOwned::LegacyHeader(h) => {
                         self.format = Format::Pcap;
-                        self.sections = 1;
                         self.legacy = Some(Interface {
                             linktype: h.network.0 as u32,
                             ts_per_sec: if h.is_nanosecond_precision() {
@@ -175,7 +167,6 @@ impl<'r> CaptureReader<'r> {
                         self.format = Format::PcapNg;
                         match b {
                             Block::SectionHeader(_) => {
-                                self.sections += 1;
                                 self.interfaces.clear();
                                 Step::Skip(len)
                             }

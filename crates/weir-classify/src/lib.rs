@@ -199,9 +199,20 @@ pub enum ClassifyError {
         /// Row width.
         features: usize,
     },
+    /// The model's graph is not one weir can read answers from (output names, classes).
+    #[error("the model is not usable: {0} (expected an ONNX file written by `weir train`)")]
+    Unusable(String),
     /// ONNX Runtime refused the model or a run.
     #[error("ONNX Runtime: {0}")]
     Ort(String),
+}
+
+impl ClassifyError {
+    /// Whether the model itself is at fault (trying again with it cannot help), as opposed
+    /// to a run that failed.
+    pub fn is_model_fault(&self) -> bool {
+        !matches!(self, ClassifyError::Ort(_) | ClassifyError::Shape { .. })
+    }
 }
 
 fn ort_err<R>(e: ort::Error<R>) -> ClassifyError {
@@ -365,6 +376,11 @@ impl Classifier {
                 engine: opts.features,
             });
         }
+        if info.classes.is_empty() {
+            return Err(ClassifyError::Unusable(
+                "its weir.classes lists no class".into(),
+            ));
+        }
         let rt = runtime(opts.device != Device::Cpu)?;
         let (session, provider) = match opts.device {
             Device::Cpu => (build_session(rt, bytes, opts, false)?, Provider::Cpu),
@@ -381,6 +397,7 @@ impl Classifier {
                 }
             },
         };
+        check_graph(&session)?;
         info!(
             provider = provider.name(),
             model = %info.model_version,
@@ -411,11 +428,6 @@ impl Classifier {
         self.min_probability
     }
 
-    /// Rows per inference call.
-    pub fn batch(&self) -> usize {
-        self.batch
-    }
-
     /// Classify `x` (row-major, `info().features.len()` values per row), in batches.
     pub fn classify(&mut self, x: &[f32]) -> Result<Predictions, ClassifyError> {
         let f = self.info.features.len();
@@ -444,10 +456,15 @@ impl Classifier {
                 .session
                 .run(ort::inputs![INPUT => input])
                 .map_err(ort_err)?;
-            let (_, probs) = outputs[OUT_PROBABILITIES]
+            let output = |name: &str| {
+                outputs
+                    .get(name)
+                    .ok_or_else(|| ClassifyError::Unusable(format!("no output {name:?}")))
+            };
+            let (_, probs) = output(OUT_PROBABILITIES)?
                 .try_extract_tensor::<f32>()
                 .map_err(ort_err)?;
-            let (_, energy) = outputs[OUT_ENERGY]
+            let (_, energy) = output(OUT_ENERGY)?
                 .try_extract_tensor::<f32>()
                 .map_err(ort_err)?;
             if probs.len() != n * c || energy.len() != n {
@@ -472,6 +489,27 @@ impl Classifier {
         }
         Ok(out)
     }
+}
+
+/// The graph has the input and outputs weir feeds and reads, by name: checked when the
+/// model loads, so a model that would fail (or worse) on the first batch is refused first.
+fn check_graph(session: &Session) -> Result<(), ClassifyError> {
+    let names =
+        |o: &[ort::value::Outlet]| o.iter().map(|x| x.name().to_string()).collect::<Vec<_>>();
+    let (inputs, outputs) = (names(session.inputs()), names(session.outputs()));
+    if !inputs.iter().any(|n| n == INPUT) {
+        return Err(ClassifyError::Unusable(format!(
+            "no input named {INPUT:?} (its inputs: {inputs:?})"
+        )));
+    }
+    for want in [OUT_PROBABILITIES, OUT_ENERGY] {
+        if !outputs.iter().any(|n| n == want) {
+            return Err(ClassifyError::Unusable(format!(
+                "no output named {want:?} (its outputs: {outputs:?})"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn build_session(

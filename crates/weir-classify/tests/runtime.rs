@@ -187,3 +187,53 @@ fn cuda_is_loud_when_it_cannot_be_used_and_auto_falls_back() {
     .unwrap();
     assert_eq!(c.provider(), Provider::Cpu);
 }
+
+/// A weir model whose graph or metadata was changed by `edit` (still valid ONNX).
+fn edited(m: &Mlp, edit: impl FnOnce(&mut weir_model::onnx::ModelProto)) -> Vec<u8> {
+    use prost::Message;
+    let mut p = weir_model::onnx::ModelProto::decode(m.to_onnx().as_slice()).unwrap();
+    edit(&mut p);
+    p.encode_to_vec()
+}
+
+#[test]
+fn a_model_with_other_outputs_or_no_classes_is_refused_at_load() {
+    let m = test_model(12, 8, 4, 3);
+    // The energy output renamed (node and graph output alike): a valid graph, not weir's.
+    let renamed = edited(&m, |p| {
+        let g = p.graph.as_mut().unwrap();
+        for n in &mut g.node {
+            for o in &mut n.output {
+                if o == weir_model::OUT_ENERGY {
+                    *o = "score".into();
+                }
+            }
+        }
+        for o in &mut g.output {
+            if o.name.as_deref() == Some(weir_model::OUT_ENERGY) {
+                o.name = Some("score".into());
+            }
+        }
+    });
+    match Classifier::from_bytes(&renamed, &opts_for(&m)) {
+        Err(e @ ClassifyError::Unusable(_)) => {
+            assert!(e.to_string().contains("energy"), "{e}");
+            assert!(e.is_model_fault());
+        }
+        other => panic!("expected Unusable, got {:?}", other.map(|_| ())),
+    }
+    let no_classes = edited(&m, |p| {
+        for kv in &mut p.metadata_props {
+            if kv.key.as_deref() == Some("weir.classes") {
+                kv.value = Some("[]".into());
+            }
+        }
+    });
+    match Classifier::from_bytes(&no_classes, &opts_for(&m)) {
+        Err(e @ ClassifyError::Unusable(_)) => assert!(e.to_string().contains("no class"), "{e}"),
+        other => panic!("expected Unusable, got {:?}", other.map(|_| ())),
+    }
+    // The untouched model loads and runs.
+    let mut c = Classifier::from_bytes(&m.to_onnx(), &opts_for(&m)).unwrap();
+    assert_eq!(c.classify(&rows(3, 12, 1, false)).unwrap().len(), 3);
+}

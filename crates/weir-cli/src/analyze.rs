@@ -2,7 +2,7 @@
 //! functions the Lambdas run (weir-pipeline's split, classify_shards, aggregate), with a
 //! directory as the object store and a channel as the queue: the splitter on this thread,
 //! the classifier on another, so both cores work. DIR ends up with exactly the layout the
-//! functions write to S3 (`captures/ID/...`), which `weir serve` and other tools read.
+//! functions write to S3 (`captures/ID/...`), which other tools (DuckDB, polars) read.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -11,8 +11,9 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use weir_classify::{Classifier, Device, Options};
-use weir_flow::ExtractOptions;
-use weir_pipeline::{LocalStore, PipelineError, ShardMessage, Status, Store};
+use weir_pipeline::{
+    Condition, LocalStore, PipelineError, ShardMessage, SplitOptions, Status, Store, StoreFault,
+};
 
 #[derive(clap::Args, Debug)]
 pub struct AnalyzeArgs {
@@ -49,11 +50,13 @@ pub struct AnalyzeArgs {
 }
 
 /// The data directory as the store, with the capture file standing in for its upload key
-/// (read in place, not copied), its reads driving the progress bar.
+/// (read in place, not copied), its reads driving the progress bar; its version is the
+/// content hash.
 struct Local {
     store: LocalStore,
     key: String,
     path: PathBuf,
+    digest: String,
     bar: Option<indicatif::ProgressBar>,
 }
 
@@ -77,12 +80,35 @@ impl Store for Local {
         if key != self.key {
             return self.store.open(key);
         }
-        let f = std::fs::File::open(&self.path)
-            .map_err(|e| PipelineError::Store(self.path.display().to_string(), e.to_string()))?;
+        let f = std::fs::File::open(&self.path).map_err(|e| {
+            PipelineError::store(self.path.display().to_string(), StoreFault::Permanent, e)
+        })?;
         Ok(Box::new(Counted {
             inner: std::io::BufReader::with_capacity(1 << 20, f),
             bar: self.bar.clone(),
         }))
+    }
+    fn version(&self, key: &str) -> Result<Option<String>, PipelineError> {
+        if key != self.key {
+            return self.store.version(key);
+        }
+        Ok(Some(self.digest.clone()))
+    }
+    fn open_version(
+        &self,
+        key: &str,
+        version: &str,
+    ) -> Result<Box<dyn Read + Send + '_>, PipelineError> {
+        if key != self.key {
+            return self.store.open_version(key, version);
+        }
+        self.open(key)
+    }
+    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, PipelineError> {
+        self.store.get_versioned(key)
+    }
+    fn put_if(&self, key: &str, bytes: &[u8], cond: &Condition) -> Result<bool, PipelineError> {
+        self.store.put_if(key, bytes, cond)
     }
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), PipelineError> {
         self.store.put(key, bytes)
@@ -169,6 +195,7 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
         store: LocalStore::new(&args.data_dir),
         key: key.clone(),
         path: args.capture.clone(),
+        digest: digest.clone(),
         bar: bar.clone(),
     };
 
@@ -199,24 +226,19 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
             );
             Ok(flows)
         });
-        let split = weir_pipeline::split_as(
-            store,
-            &key,
-            &id,
-            weir_pipeline::SHARD_FLOWS,
-            &ExtractOptions::default(),
-            |m| {
-                tx.send(m.clone())
-                    .map_err(|_| PipelineError::Message("the classifier stopped".into()))
-            },
-        );
+        let opts = SplitOptions {
+            rerun: true,
+            ..SplitOptions::default()
+        };
+        let split = weir_pipeline::split_as(store, &key, &id, &opts, |m| {
+            tx.send(m.clone())
+                .map_err(|_| PipelineError::Stopped("the classifier thread"))
+        });
         drop(tx);
         tracing::debug!("splitter done at {:.3} s", started.elapsed().as_secs_f64());
-        let classified = worker.join().unwrap_or_else(|_| {
-            Err(PipelineError::Message(
-                "the classifier thread panicked".into(),
-            ))
-        });
+        let classified = worker
+            .join()
+            .unwrap_or(Err(PipelineError::Stopped("the classifier thread")));
         (split, classified)
     });
     if let Some(b) = &bar {
@@ -225,8 +247,11 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
     // A classifier failure explains a splitter that could not send: report it first.
     classified.with_context(|| format!("classifying {shown}"))?;
     let report = match split {
-        Ok(r) => r,
-        Err(PipelineError::NotACapture(_, e)) => bail!("{shown} is not a capture: {e}"),
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            bail!("{shown}: the splitter found it finished already (a bug: analyze reruns)")
+        }
+        Err(PipelineError::NotACapture { error, .. }) => bail!("{shown} is not a capture: {error}"),
         Err(e) => return Err(e).context(format!("splitting {shown}")),
     };
     let summary =

@@ -405,6 +405,7 @@ fn summary_json(
         "skipped": s.skipped,
         "tunneled": s.tunneled,
         "fragments_attributed": s.fragments_attributed,
+        "fragment_chains_evicted": s.fragment_chains_evicted,
         "peak_open_flows": s.peak_open_flows,
         "bad_blocks": s.bad_blocks,
         "error": s.error.as_ref().map(|e| e.to_string()),
@@ -515,6 +516,13 @@ fn print_summary(
             "  decap    {} packets from tunnels, {} later IP fragments joined their flow",
             thousands(s.tunneled),
             thousands(s.fragments_attributed)
+        );
+    }
+    if s.fragment_chains_evicted > 0 {
+        let _ = writeln!(
+            e,
+            "  frags    {} fragment chains forgotten, oldest first (too many open at once: a fragment flood?)",
+            thousands(s.fragment_chains_evicted)
         );
     }
     match out {

@@ -59,6 +59,9 @@ pub struct Summary {
     pub tunneled: u64,
     /// Non-first IP fragments attributed to a flow through their first fragment.
     pub fragments_attributed: u64,
+    /// Fragment chains forgotten (oldest first) because too many were open at once: a
+    /// fragment flood; their later fragments are counted as skipped `fragment`.
+    pub fragment_chains_evicted: u64,
     /// Highest number of flows open at once.
     pub peak_open_flows: u64,
     /// PCAPNG packet blocks that referred to no known interface.
@@ -238,6 +241,7 @@ impl Summary {
         self.packets_in_flows += c.packets;
         self.tunneled += c.tunneled;
         self.fragments_attributed += c.fragments_attributed;
+        self.fragment_chains_evicted += c.fragment_chains_evicted;
         // The sum of the shards' peaks: an upper bound of the flows open at once.
         self.peak_open_flows += c.peak_open;
         for (i, r) in SkipReason::ALL.iter().enumerate() {

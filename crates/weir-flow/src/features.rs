@@ -490,11 +490,6 @@ impl FlowStats {
         }
     }
 
-    /// Timestamp of the first packet, µs.
-    pub fn first_us(&self) -> f64 {
-        self.first_us
-    }
-
     /// The feature vector, in [`FEATURES`] order.
     pub fn vector(&self) -> [f64; N_FEATURES] {
         let dur = self.last_us - self.first_us;

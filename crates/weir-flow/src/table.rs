@@ -202,6 +202,9 @@ pub struct FlowCounters {
     pub fragments_attributed: u64,
     /// Non-first fragments whose first fragment was never seen (skipped).
     pub fragments_orphaned: u64,
+    /// Fragment chains forgotten, oldest first, to make room for new ones
+    /// ([`FlowConfig::max_fragment_chains`]); their later fragments count as orphaned.
+    pub fragment_chains_evicted: u64,
     /// Packets that came through a tunnel.
     pub tunneled: u64,
     /// Highest number of flows open at once.
@@ -217,6 +220,7 @@ impl Default for FlowCounters {
             flows: 0,
             fragments_attributed: 0,
             fragments_orphaned: 0,
+            fragment_chains_evicted: 0,
             tunneled: 0,
             peak_open: 0,
             by_proto: [0; 256],
@@ -232,7 +236,13 @@ pub struct FlowTable {
     slots: Vec<Slot>,
     free: Vec<u32>,
     lists: [List; N_LISTS],
-    frags: HashMap<FragKey, (u16, u16), Hasher>,
+    /// Open fragment chains: ports of the first fragment, and the chain's number in
+    /// `frag_order`'s sequence.
+    frags: HashMap<FragKey, (u16, u16, u64), Hasher>,
+    /// Chains in the order they started (with their sequence number; an entry whose chain
+    /// ended or restarted is stale and skipped): who is evicted first when the map is full.
+    frag_order: std::collections::VecDeque<(FragKey, u64)>,
+    frag_seq: u64,
     now: i64,
     last_sweep: i64,
     counters: FlowCounters,
@@ -254,6 +264,8 @@ impl FlowTable {
                 tail: NIL,
             }; N_LISTS],
             frags: HashMap::with_hasher(Hasher::default()),
+            frag_order: std::collections::VecDeque::new(),
+            frag_seq: 0,
             now: i64::MIN,
             last_sweep: i64::MIN,
             counters: FlowCounters::default(),
@@ -310,15 +322,11 @@ impl FlowTable {
         match d.fragment {
             Fragment::No => {}
             Fragment::First { id } => {
-                if self.frags.len() >= self.cfg.max_fragment_chains {
-                    self.frags.clear();
-                }
-                self.frags
-                    .insert((d.src, d.dst, d.proto, id), (sport, dport));
+                self.fragment_chain((d.src, d.dst, d.proto, id), sport, dport);
             }
             Fragment::Later { id, more } => {
                 let k = (d.src, d.dst, d.proto, id);
-                let Some(&(sp, dp)) = self.frags.get(&k) else {
+                let Some(&(sp, dp, _)) = self.frags.get(&k) else {
                     self.counters.fragments_orphaned += 1;
                     return Err(SkipReason::Fragment);
                 };
@@ -573,6 +581,34 @@ impl FlowTable {
             }
         }
         self.frags.clear();
+        self.frag_order.clear();
+    }
+
+    /// Remember a fragment chain's ports from its first fragment. When
+    /// [`FlowConfig::max_fragment_chains`] are open, the oldest is forgotten (counted): a
+    /// flood of first fragments that never complete pushes out only chains older than the
+    /// flood's, never every chain at once.
+    fn fragment_chain(&mut self, k: FragKey, sport: u16, dport: u16) {
+        while self.frags.len() >= self.cfg.max_fragment_chains.max(1)
+            && !self.frags.contains_key(&k)
+        {
+            let Some((old, seq)) = self.frag_order.pop_front() else {
+                break;
+            };
+            if self.frags.get(&old).is_some_and(|v| v.2 == seq) {
+                self.frags.remove(&old);
+                self.counters.fragment_chains_evicted += 1;
+            }
+        }
+        self.frag_seq += 1;
+        self.frags.insert(k, (sport, dport, self.frag_seq));
+        self.frag_order.push_back((k, self.frag_seq));
+        // Stale entries (chains that ended) are dropped once they outnumber the live ones.
+        if self.frag_order.len() > 2 * self.frags.len() + 1024 {
+            let frags = &self.frags;
+            self.frag_order
+                .retain(|(k, seq)| frags.get(k).is_some_and(|v| v.2 == *seq));
+        }
     }
 
     fn evict(&mut self, i: u32, reason: EndReason, out: &mut Vec<FlowRecord>) {
@@ -711,6 +747,7 @@ mod tests {
 
     const A: &str = "10.0.0.1";
     const B: &str = "10.0.0.2";
+    const C: &str = "10.0.0.3";
 
     fn handshake_and_close(t0: i64, close: &[(bool, u8)]) -> Vec<(i64, Decoded<'static>)> {
         let mut v = vec![
@@ -876,5 +913,56 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].packets_fwd, 2);
         assert_eq!(t.counters().fragments_orphaned, 1);
+    }
+
+    #[test]
+    fn a_fragment_flood_evicts_the_oldest_chains_only() {
+        let cfg = FlowConfig {
+            max_fragment_chains: 100,
+            ..FlowConfig::default()
+        };
+        let mut t = FlowTable::new(cfg);
+        let mut out = Vec::new();
+        fn info<'a>(d: &'a Decoded<'a>) -> PacketInfo<'a> {
+            PacketInfo {
+                ts_ns: 0,
+                wire_len: 60,
+                offset: 0,
+                decoded: d,
+            }
+        }
+        // A flood of first fragments that never complete, a legitimate chain in the middle
+        // of it: when the table is full the oldest chains go, never the whole table.
+        let flood = |t: &mut FlowTable, out: &mut Vec<FlowRecord>, ids: std::ops::Range<u32>| {
+            for id in ids {
+                let mut f = pkt(C, 6000, B, 53, 17, 0);
+                f.fragment = Fragment::First { id };
+                t.push(&info(&f), out).unwrap();
+            }
+        };
+        flood(&mut t, &mut out, 1000..1099);
+        let mut first = pkt(A, 5000, B, 53, 17, 0);
+        first.fragment = Fragment::First { id: 7 };
+        t.push(&info(&first), &mut out).unwrap();
+        flood(&mut t, &mut out, 1099..1149);
+        let mut later = pkt(A, 0, B, 0, 17, 0);
+        later.fragment = Fragment::Later { id: 7, more: false };
+        assert!(
+            t.push(&info(&later), &mut out).is_ok(),
+            "the legitimate chain was evicted"
+        );
+        let mut recent = pkt(C, 0, B, 0, 17, 0);
+        recent.fragment = Fragment::Later {
+            id: 1148,
+            more: false,
+        };
+        assert!(t.push(&info(&recent), &mut out).is_ok());
+        assert_eq!(t.counters().fragment_chains_evicted, 50);
+        let mut old = pkt(C, 0, B, 0, 17, 0);
+        old.fragment = Fragment::Later {
+            id: 1000,
+            more: false,
+        };
+        assert!(t.push(&info(&old), &mut out).is_err());
     }
 }

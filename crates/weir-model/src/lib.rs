@@ -140,6 +140,9 @@ pub struct Outputs {
 
 /// Names of the graph's inputs and outputs.
 pub const INPUT: &str = "features";
+/// The benign class: a flow of any other class is an attack (an alert when its probability is
+/// high enough). The one definition every crate uses.
+pub const NORMAL_CLASS: &str = "Normal";
 /// Probabilities output.
 pub const OUT_PROBABILITIES: &str = "probabilities";
 /// Energy (anomaly) output.

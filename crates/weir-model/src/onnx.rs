@@ -8,9 +8,7 @@ pub const FLOAT: i32 = 1;
 /// `TensorProto.DataType.INT64`.
 pub const INT64: i32 = 7;
 /// `AttributeProto.AttributeType` values used here.
-pub const ATTR_FLOAT: i32 = 1;
 pub const ATTR_INT: i32 = 2;
-pub const ATTR_INTS: i32 = 7;
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ModelProto {

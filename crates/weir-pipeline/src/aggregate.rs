@@ -10,7 +10,10 @@ use std::collections::{BTreeMap, HashMap};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::{progress, rfc3339, PipelineError, State, Status, Store};
+use crate::error::to_json;
+use crate::{
+    progress, results_prefix, rfc3339, summary_key, update_status, PipelineError, State, Store,
+};
 
 /// How many sources, destinations, services, alert groups and alerts the summary lists.
 pub const TOP: usize = 10;
@@ -289,11 +292,6 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// Key of a capture's summary.
-pub fn summary_key(id: &str) -> String {
-    format!("captures/{id}/summary.json")
-}
-
 /// The result columns the summary reads (the rest of a result is not decoded).
 const SUMMARY_COLUMNS: &[&str] = &[
     "community_id",
@@ -316,7 +314,7 @@ const SUMMARY_COLUMNS: &[&str] = &[
 ];
 
 fn pe(key: &str) -> impl Fn(PolarsError) -> PipelineError + '_ {
-    move |e| PipelineError::Data(key.to_string(), e.to_string())
+    move |e| PipelineError::corrupt(key, e)
 }
 
 fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
@@ -621,14 +619,22 @@ fn keep_top(alerts: &mut Vec<(i64, Alert)>) {
 /// objects.
 pub fn aggregate(store: &dyn Store, id: &str) -> Result<CaptureSummary, PipelineError> {
     let st = progress(store, id)?;
+    if st.state == State::Failed {
+        return Err(PipelineError::Failed {
+            capture: id.to_string(),
+            reason: st.reason.clone().unwrap_or_default(),
+        });
+    }
     if st.state != State::Aggregating
         && st.state != State::Done
         && st.state != State::DoneWithWarnings
     {
-        return Err(PipelineError::Message(format!(
-            "capture {id} is {:?} ({} of {:?} shards classified): nothing to aggregate yet",
-            st.state, st.shards_done, st.shards
-        )));
+        return Err(PipelineError::NotReady {
+            capture: id.to_string(),
+            state: st.state.name(),
+            done: st.shards_done,
+            shards: st.shards.unwrap_or(0),
+        });
     }
     let mut sum = CaptureSummary {
         capture: id.to_string(),
@@ -640,7 +646,7 @@ pub fn aggregate(store: &dyn Store, id: &str) -> Result<CaptureSummary, Pipeline
     let mut top_alerts: Vec<(i64, Alert)> = Vec::new();
     let (mut first, mut last) = (i64::MAX, i64::MIN);
     let mut anomaly_total = 0f64;
-    for key in store.list(&format!("captures/{id}/results/"))?.iter() {
+    for key in store.list(&results_prefix(id))?.iter() {
         let e = pe(key);
         let df = weir_records::parquet_to_frame_columns(&store.get(key)?, SUMMARY_COLUMNS)
             .map_err(&e)?;
@@ -777,23 +783,29 @@ pub fn aggregate(store: &dyn Store, id: &str) -> Result<CaptureSummary, Pipeline
     sum.alert_groups = groups.finish();
     sum.top_alerts = top_alerts.into_iter().map(|(_, a)| a).collect();
     (sum.timeline, sum.timeline_bucket_s) = bucketed(minutes.into_values().collect());
-    store.put(
-        &summary_key(id),
-        &serde_json::to_vec_pretty(&sum).unwrap_or_default(),
-    )?;
-    let mut done: Status = st;
-    done.alerts = Some(sum.alerts);
-    done.alert_classes = alerting
+    let key = summary_key(id);
+    store.put(&key, &to_json(&key, &sum)?)?;
+    let alert_classes: Vec<String> = alerting
         .iter()
         .take(3)
         .map(|(c, n)| format!("{c} {}", thousands(*n)))
         .collect();
-    done.state = if done.warnings.is_empty() {
-        State::Done
-    } else {
-        State::DoneWithWarnings
-    };
-    done.save(store)?;
+    // Done, unless the status moved on meanwhile (another upload version: not ours).
+    update_status(store, id, |cur| {
+        let cur = cur?;
+        if cur.source_version != st.source_version || cur.state.is_final() {
+            return None;
+        }
+        let mut done = cur.clone();
+        done.alerts = Some(sum.alerts);
+        done.alert_classes = alert_classes.clone();
+        done.state = if done.warnings.is_empty() {
+            State::Done
+        } else {
+            State::DoneWithWarnings
+        };
+        Some(done)
+    })?;
     Ok(sum)
 }
 

@@ -246,13 +246,13 @@ pub fn write_search(
     result: &DataFrame,
 ) -> Result<usize, PipelineError> {
     let parts = search_parts(result, shard)
-        .map_err(|e| PipelineError::Data(search_key(id, "*", shard), e.to_string()))?;
+        .map_err(|e| PipelineError::corrupt(search_key(id, "*", shard), e))?;
     let count = parts.len();
     let mut objects = Vec::with_capacity(count);
     for (partition, mut part) in parts {
         let key = search_key(id, &partition, shard);
         let bytes = weir_records::frame_to_parquet(&mut part)
-            .map_err(|e| PipelineError::Data(key.clone(), e.to_string()))?;
+            .map_err(|e| PipelineError::corrupt(&key, e))?;
         objects.push((key, bytes));
     }
     store.put_many(objects)?;

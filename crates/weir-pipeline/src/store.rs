@@ -2,22 +2,54 @@
 //! directory (the embedded default); the S3 store of the functions implements the same trait.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::PipelineError;
+use crate::error::{from_io, StoreIoError};
+use crate::{PipelineError, StoreFault};
+
+/// The condition of a conditional write ([`Store::put_if`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Condition {
+    /// Only if there is no object under the key (`If-None-Match: *`).
+    Absent,
+    /// Only if the object is still this version, as [`Store::get_versioned`] gave it
+    /// (`If-Match: ETAG`).
+    Version(String),
+}
 
 /// A flat key → bytes store with `/`-separated keys.
+///
+/// Versions: [`Store::version`] / [`Store::open_version`] pin a streamed read to one version
+/// of an object (S3: its ETag, each ranged GET `If-Match`); [`Store::get_versioned`] /
+/// [`Store::put_if`] are compare-and-swap on small objects (status). On S3 both are the ETag;
+/// a directory uses size, time and inode for the first and a hash of the bytes for the second.
 pub trait Store: Send + Sync {
     /// Stream an object (never the whole object in memory).
     fn open(&self, key: &str) -> Result<Box<dyn Read + Send + '_>, PipelineError>;
+    /// The object's current version, `None` when there is no such object.
+    fn version(&self, key: &str) -> Result<Option<String>, PipelineError>;
+    /// Stream the object as it was at `version`: a read that meets another version fails
+    /// with [`StoreFault::Changed`] (through the reader's `io::Error`, see
+    /// [`StoreIoError`]), never mixing the bytes of two versions.
+    fn open_version(
+        &self,
+        key: &str,
+        version: &str,
+    ) -> Result<Box<dyn Read + Send + '_>, PipelineError>;
     /// Read a whole (small) object.
     fn get(&self, key: &str) -> Result<Vec<u8>, PipelineError> {
         let mut v = Vec::new();
         self.open(key)?
             .read_to_end(&mut v)
-            .map_err(|e| PipelineError::Store(key.to_string(), e.to_string()))?;
+            .map_err(|e| from_io(key, &e))?;
         Ok(v)
     }
+    /// Read a whole (small) object with its version for [`Store::put_if`]; `None` when there
+    /// is no such object.
+    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, PipelineError>;
+    /// Write an object only if `cond` holds, atomically with the check. `Ok(false)` when it
+    /// did not hold (another writer came first: read again and decide again).
+    fn put_if(&self, key: &str, bytes: &[u8], cond: &Condition) -> Result<bool, PipelineError>;
     /// Write an object whole, replacing any object of that key (readers never see half of it).
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), PipelineError>;
     /// Write several objects (each as [`Store::put`]). Stores override it to write them
@@ -67,9 +99,10 @@ impl LocalStore {
         LocalStore { root: root.into() }
     }
 
-    /// The root directory.
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// The file of a key (for tests that damage objects behind the store's back); an invalid
+    /// key maps to the root.
+    pub fn path_of(&self, key: &str) -> PathBuf {
+        self.path(key).unwrap_or_else(|_| self.root.clone())
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, PipelineError> {
@@ -79,26 +112,141 @@ impl LocalStore {
                 .split('/')
                 .any(|p| p.is_empty() || p == "." || p == "..")
         {
-            return Err(PipelineError::Store(
-                key.to_string(),
-                "not a valid key (empty, absolute, or with an empty, '.' or '..' part)".into(),
+            return Err(PipelineError::store(
+                key,
+                StoreFault::Permanent,
+                "not a valid key (empty, absolute, or with an empty, '.' or '..' part)",
             ));
         }
         Ok(self.root.join(key))
     }
 }
 
+/// A file error as a store error.
+fn file_err(key: &str, e: &std::io::Error) -> PipelineError {
+    from_io(key, e)
+}
+
+/// A file's version for pinned reads: size, modification time and inode.
+fn file_version(m: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!("{}-{}.{}-{}", m.len(), m.mtime(), m.mtime_nsec(), m.ino())
+}
+
+/// A small object's version for compare-and-swap: a hash of its bytes (FNV-1a, 64 bits).
+fn content_version(bytes: &[u8]) -> String {
+    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("h{h:016x}-{}", bytes.len())
+}
+
+/// A file read pinned to the version it had when opened: checked every 8 MiB and at the end.
+struct PinnedFile {
+    file: std::io::BufReader<std::fs::File>,
+    version: String,
+    since_check: u64,
+}
+
+impl PinnedFile {
+    fn check(&self) -> std::io::Result<()> {
+        let now = file_version(&self.file.get_ref().metadata()?);
+        if now != self.version {
+            return Err(StoreIoError::into_io(
+                StoreFault::Changed,
+                format!(
+                    "the file changed while it was read (version {} became {now})",
+                    self.version
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Read for PinnedFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.since_check += n as u64;
+        if n == 0 || self.since_check >= 8 << 20 {
+            self.since_check = 0;
+            self.check()?;
+        }
+        Ok(n)
+    }
+}
+
 impl Store for LocalStore {
     fn open(&self, key: &str) -> Result<Box<dyn Read + Send + '_>, PipelineError> {
         let p = self.path(key)?;
-        let f = std::fs::File::open(&p)
-            .map_err(|e| PipelineError::Store(key.to_string(), e.to_string()))?;
+        let f = std::fs::File::open(&p).map_err(|e| file_err(key, &e))?;
         Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f)))
+    }
+
+    fn version(&self, key: &str) -> Result<Option<String>, PipelineError> {
+        match std::fs::metadata(self.path(key)?) {
+            Ok(m) if m.is_file() => Ok(Some(file_version(&m))),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(file_err(key, &e)),
+        }
+    }
+
+    fn open_version(
+        &self,
+        key: &str,
+        version: &str,
+    ) -> Result<Box<dyn Read + Send + '_>, PipelineError> {
+        let f = std::fs::File::open(self.path(key)?).map_err(|e| file_err(key, &e))?;
+        let r = PinnedFile {
+            file: std::io::BufReader::with_capacity(1 << 20, f),
+            version: version.to_string(),
+            since_check: 0,
+        };
+        r.check().map_err(|e| file_err(key, &e))?;
+        Ok(Box::new(r))
+    }
+
+    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, PipelineError> {
+        match std::fs::read(self.path(key)?) {
+            Ok(b) => {
+                let v = content_version(&b);
+                Ok(Some((b, v)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(file_err(key, &e)),
+        }
+    }
+
+    fn put_if(&self, key: &str, bytes: &[u8], cond: &Condition) -> Result<bool, PipelineError> {
+        let path = self.path(key)?;
+        std::fs::create_dir_all(&self.root).map_err(|e| file_err(key, &e))?;
+        // One lock for every conditional write of the store, across processes.
+        let lock = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.join(".weir-lock"))
+            .map_err(|e| file_err(key, &e))?;
+        lock.lock().map_err(|e| file_err(key, &e))?;
+        let now = match std::fs::read(&path) {
+            Ok(b) => Some(content_version(&b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(file_err(key, &e)),
+        };
+        let holds = match cond {
+            Condition::Absent => now.is_none(),
+            Condition::Version(v) => now.as_deref() == Some(v.as_str()),
+        };
+        if holds {
+            self.put(key, bytes)?;
+        }
+        Ok(holds)
     }
 
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), PipelineError> {
         let p = self.path(key)?;
-        let err = |e: std::io::Error| PipelineError::Store(key.to_string(), e.to_string());
+        let err = |e: std::io::Error| file_err(key, &e);
         if let Some(dir) = p.parent() {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
@@ -118,9 +266,7 @@ impl Store for LocalStore {
 
     fn delete(&self, key: &str) -> Result<(), PipelineError> {
         match std::fs::remove_file(self.path(key)?) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(PipelineError::Store(key.to_string(), e.to_string()))
-            }
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(file_err(key, &e)),
             _ => Ok(()),
         }
     }
@@ -200,6 +346,59 @@ mod tests {
         for bad in ["", "/etc/passwd", "a/../b", "a//b", "./a"] {
             assert!(s.put(bad, b"x").is_err(), "{bad}");
         }
-        assert!(matches!(s.get("nope"), Err(PipelineError::Store(..))));
+        assert_eq!(
+            s.get("nope").unwrap_err().fault(),
+            Some(StoreFault::NotFound)
+        );
+        assert_eq!(
+            s.put("a/../b", b"x").unwrap_err().fault(),
+            Some(StoreFault::Permanent)
+        );
+    }
+
+    #[test]
+    fn conditional_writes_compare_and_swap() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LocalStore::new(dir.path());
+        assert!(s.put_if("k", b"one", &Condition::Absent).unwrap());
+        assert!(!s.put_if("k", b"two", &Condition::Absent).unwrap());
+        let (b, v) = s.get_versioned("k").unwrap().unwrap();
+        assert_eq!(b, b"one");
+        assert!(s
+            .put_if("k", b"two", &Condition::Version(v.clone()))
+            .unwrap());
+        // The version read before the last write is stale now.
+        assert!(!s.put_if("k", b"three", &Condition::Version(v)).unwrap());
+        assert_eq!(s.get("k").unwrap(), b"two");
+        assert!(s.get_versioned("none").unwrap().is_none());
+        assert!(s.list("").unwrap().iter().all(|k| !k.contains("lock")));
+    }
+
+    #[test]
+    fn a_pinned_read_fails_when_the_file_changes_under_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LocalStore::new(dir.path());
+        let big = vec![7u8; 20 << 20];
+        s.put("c.pcap", &big).unwrap();
+        let v = s.version("c.pcap").unwrap().unwrap();
+        let mut whole = Vec::new();
+        s.open_version("c.pcap", &v)
+            .unwrap()
+            .read_to_end(&mut whole)
+            .unwrap();
+        assert_eq!(whole.len(), big.len());
+        let mut r = s.open_version("c.pcap", &v).unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        r.read_exact(&mut buf).unwrap();
+        // Rewritten in place (same inode, other bytes and length).
+        std::fs::write(dir.path().join("c.pcap"), vec![9u8; 21 << 20]).unwrap();
+        let e = std::io::copy(&mut r, &mut std::io::sink()).unwrap_err();
+        assert_eq!(
+            from_io("c.pcap", &e).fault(),
+            Some(StoreFault::Changed),
+            "{e}"
+        );
+        assert!(s.open_version("c.pcap", &v).is_err());
+        assert_eq!(s.version("gone").unwrap(), None);
     }
 }

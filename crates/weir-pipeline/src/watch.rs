@@ -157,7 +157,9 @@ pub fn show_status(
     if !opts.watch && opts.wait.is_none() {
         let all = captures(store)?;
         if opts.json {
-            println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+            let js = serde_json::to_string_pretty(&all)
+                .map_err(|e| PipelineError::corrupt("statuses", e))?;
+            println!("{js}");
         } else if all.is_empty() {
             eprintln!("no captures in {place}");
         } else {
@@ -178,7 +180,8 @@ pub fn show_status(
     };
     let last = watch(store, &watch_opts, |s| {
         if opts.json {
-            println!("{}", serde_json::to_string(s).unwrap_or_default());
+            // Strings and numbers only: serializing a status cannot fail.
+            println!("{}", serde_json::to_string(s).expect("a status serializes"));
         } else {
             println!(
                 "{:<9}{}",
@@ -307,7 +310,8 @@ mod tests {
                 ] {
                     while rx.recv().unwrap() != after {}
                     st.state = next;
-                    st.save(&store).unwrap();
+                    let js = serde_json::to_vec(&st).unwrap();
+                    store.put(&crate::status_key(&id), &js).unwrap();
                 }
             })
         };

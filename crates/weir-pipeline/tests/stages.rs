@@ -5,13 +5,20 @@
 use std::path::PathBuf;
 
 use weir_classify::{Classifier, Device, Options};
-use weir_flow::ExtractOptions;
 use weir_pipeline::*;
 
 fn shared() -> PathBuf {
     std::env::var_os("WEIR_SHARED")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
+
+/// Split options with `n` flows per shard.
+fn so(n: usize) -> SplitOptions {
+    SplitOptions {
+        shard_flows: n,
+        ..SplitOptions::default()
+    }
 }
 
 fn classifier() -> Classifier {
@@ -51,17 +58,12 @@ fn split_classify_progress_on_a_real_capture() {
     assert_eq!(listed[1].source, "uploads/udp flood.pcap");
 
     let mut queue = Vec::new();
-    let report = split(
-        &store,
-        "uploads/udp flood.pcap",
-        3000,
-        &ExtractOptions::default(),
-        |m| {
-            queue.push(m.to_json());
-            Ok(())
-        },
-    )
-    .unwrap();
+    let report = split(&store, "uploads/udp flood.pcap", &so(3000), |m| {
+        queue.push(m.to_json());
+        Ok(())
+    })
+    .unwrap()
+    .expect("split, not a duplicate");
     let id = capture_id("uploads/udp flood.pcap");
     assert_eq!(report.flows, 10_000);
     assert_eq!(report.shards, 4);
@@ -94,7 +96,7 @@ fn split_classify_progress_on_a_real_capture() {
     let mut direct = Vec::new();
     weir_flow::extract(
         std::io::Cursor::new(&bytes),
-        &ExtractOptions::default(),
+        &weir_flow::ExtractOptions::default(),
         |b| direct.extend(b),
         |_| {},
     )
@@ -150,28 +152,17 @@ fn damage_is_kept_as_a_warning_and_a_non_capture_fails_with_the_reason() {
     store
         .put("cut.pcap", &bytes[..bytes.len() / 2 + 7])
         .unwrap();
-    let r = split(
-        &store,
-        "cut.pcap",
-        SHARD_FLOWS,
-        &ExtractOptions::default(),
-        |_| Ok(()),
-    )
-    .unwrap();
+    let r = split(&store, "cut.pcap", &so(SHARD_FLOWS), |_| Ok(()))
+        .unwrap()
+        .expect("split, not a duplicate");
     assert!(r.damage.is_some() && r.flows > 1000, "{r:?}");
     let st = Status::load(&store, &capture_id("cut.pcap")).unwrap();
     assert_eq!(st.warnings.len(), 1);
     assert_eq!(st.flows, r.flows);
 
     store.put("notes.txt", b"this is not a capture\n").unwrap();
-    let e = split(
-        &store,
-        "notes.txt",
-        SHARD_FLOWS,
-        &ExtractOptions::default(),
-        |_| Ok(()),
-    );
-    assert!(matches!(e, Err(PipelineError::NotACapture(..))), "{e:?}");
+    let e = split(&store, "notes.txt", &so(SHARD_FLOWS), |_| Ok(()));
+    assert!(matches!(e, Err(PipelineError::NotACapture { .. })), "{e:?}");
     let st = Status::load(&store, &capture_id("notes.txt")).unwrap();
     assert_eq!(st.state, State::Failed);
     assert!(st.reason.unwrap().contains("not a readable capture"));
@@ -189,11 +180,12 @@ fn aggregate_summarizes_and_lays_out_for_search() {
     store.put("ddos.pcap", &bytes).unwrap();
     let id = capture_id("ddos.pcap");
     let mut queue = Vec::new();
-    let r = split(&store, "ddos.pcap", 2000, &ExtractOptions::default(), |m| {
+    let r = split(&store, "ddos.pcap", &so(2000), |m| {
         queue.push(m.clone());
         Ok(())
     })
-    .unwrap();
+    .unwrap()
+    .expect("split, not a duplicate");
     assert!(
         aggregate(&store, &id).is_err(),
         "nothing to aggregate before the shards are classified"
@@ -293,11 +285,12 @@ fn another_file_uploaded_under_the_same_key_leaves_nothing_of_the_first() {
     let run = |bytes: &[u8]| {
         store.put(key, bytes).unwrap();
         let mut msgs = Vec::new();
-        split(&store, key, 3000, &ExtractOptions::default(), |m| {
+        split(&store, key, &so(3000), |m| {
             msgs.push(m.clone());
             Ok(())
         })
-        .unwrap();
+        .unwrap()
+        .expect("split, not a duplicate");
         let mut c = classifier();
         for r in classify_shards(&store, &mut c, &msgs) {
             r.unwrap();

@@ -240,8 +240,7 @@ pub struct Verdicts<'a> {
     pub anomaly_reference: &'a [f32],
 }
 
-/// Name of the benign class (flows of any other class are alerts).
-pub const NORMAL_CLASS: &str = "Normal";
+pub use weir_model::NORMAL_CLASS;
 
 /// The classification columns of [`Verdicts`] for `n` flows, to add after a flow frame's
 /// columns (a shard read back from Parquet gets them the same way as fresh flows).

@@ -85,3 +85,106 @@ fn probability_columns_are_snake_case() {
     assert!(weir_records::column_doc("p_dos_hulk").is_some());
     assert!(weir_records::column_doc("no_such_column").is_none());
 }
+
+/// The classification columns of `n` rows over three classes.
+fn verdicts(n: usize) -> Vec<Column> {
+    let classes: Vec<String> = ["Normal", "Port Scan", "DDoS"].map(String::from).to_vec();
+    let predicted: Vec<u16> = (0..n).map(|i| (i % 3) as u16).collect();
+    let probabilities: Vec<f32> = (0..n)
+        .flat_map(|i| {
+            let p = 0.5 + (i % 5) as f32 / 10.0;
+            let mut row = [(1.0 - p) / 2.0; 3];
+            row[i % 3] = p;
+            row
+        })
+        .collect();
+    let anomaly: Vec<f32> = (0..n).map(|i| i as f32 * 0.25 - 3.0).collect();
+    weir_records::verdict_columns(
+        n,
+        &weir_records::Verdicts {
+            classes: &classes,
+            model_version: "test-1",
+            predicted: &predicted,
+            probabilities: &probabilities,
+            anomaly: &anomaly,
+            min_probability: 0.7,
+            anomaly_reference: &[],
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn every_column_type_round_trips_with_nulls_and_statistics() {
+    let flows = sample_flows();
+    assert!(flows.len() > 2, "{}", flows.len());
+    let mut df = weir_records::flows_to_frame(&flows).unwrap();
+    let cols = verdicts(df.height());
+    df.hstack_mut(&cols).unwrap();
+    let bytes = weir_records::frame_to_parquet(&mut df).unwrap();
+    let back = weir_records::parquet_to_frame(&bytes).unwrap();
+    // Every column: same name, same type, same values (nulls included: `tunnel` is null for
+    // flows that did not come through one), in the same order.
+    assert_eq!(back.schema(), df.schema());
+    assert!(
+        back.equals_missing(&df),
+        "a value changed in the round trip"
+    );
+    let dtypes: std::collections::BTreeSet<String> =
+        back.dtypes().iter().map(|d| format!("{d:?}")).collect();
+    for t in ["String", "UInt32", "Float32", "Boolean", "Datetime"] {
+        assert!(
+            dtypes.iter().any(|d| d.starts_with(t)),
+            "no {t} column: {dtypes:?}"
+        );
+    }
+    assert!(back.column("tunnel").unwrap().null_count() > 0);
+    // The alert rule travelled: not Normal and probability >= 0.7.
+    let alert = back.column("alert").unwrap().bool().unwrap();
+    let class = back.column("class").unwrap().str().unwrap();
+    let p = back.column("class_probability").unwrap().f32().unwrap();
+    for i in 0..back.height() {
+        let want = class.get(i) != Some("Normal") && p.get(i).unwrap() >= 0.7;
+        assert_eq!(alert.get(i), Some(want), "row {i}");
+    }
+    // Statistics: every column chunk has min/max (what readers prune row groups with).
+    let meta = polars_parquet::read::read_metadata(&mut std::io::Cursor::new(&bytes)).unwrap();
+    assert_eq!(meta.num_rows, df.height());
+    for rg in meta.row_groups.iter() {
+        for c in rg.parquet_columns() {
+            let name = &c.descriptor().path_in_schema[0];
+            let stats = c.statistics(&meta.footer_buf).and_then(|s| s.ok());
+            assert!(stats.is_some(), "{name}: no statistics");
+        }
+    }
+    // first_ts's statistics bound the data.
+    let ts = back
+        .column("first_ts")
+        .unwrap()
+        .cast(&DataType::Int64)
+        .unwrap();
+    let (lo, hi) = (
+        ts.i64().unwrap().min().unwrap(),
+        ts.i64().unwrap().max().unwrap(),
+    );
+    assert!(lo <= hi && lo == flows.iter().map(|f| f.first_ts_ns).min().unwrap());
+}
+
+#[test]
+fn an_empty_batch_is_a_valid_file_with_the_full_schema() {
+    let mut df = weir_records::flows_to_frame(&[]).unwrap();
+    df.hstack_mut(&verdicts(0)).unwrap();
+    assert_eq!(df.height(), 0);
+    let bytes = weir_records::frame_to_parquet(&mut df).unwrap();
+    let back = weir_records::parquet_to_frame(&bytes).unwrap();
+    assert_eq!(back.height(), 0);
+    assert_eq!(back.schema(), df.schema());
+    assert_eq!(
+        back.column("first_ts").unwrap().dtype(),
+        &weir_records::timestamp()
+    );
+    assert!(weir_records::feature_matrix(&back).unwrap().is_empty());
+    // A frame of another version (a feature column missing) is an error, not zeros.
+    let narrow = back.drop(weir_flow::feature_columns()[3].as_str()).unwrap();
+    assert!(weir_records::feature_matrix(&narrow).is_err());
+}

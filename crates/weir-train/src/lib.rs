@@ -38,7 +38,7 @@ pub const CLASSES: [&str; 24] = [
     "Generic",
     "Heartbleed",
     "Infiltration",
-    "Normal",
+    NORMAL,
     "Port Scan",
     "Reconnaissance",
     "SSH Patator",
@@ -49,8 +49,8 @@ pub const CLASSES: [&str; 24] = [
     "Worms",
 ];
 
-/// The benign class.
-pub const NORMAL: &str = "Normal";
+/// The benign class ([`weir_model::NORMAL_CLASS`]).
+pub const NORMAL: &str = weir_model::NORMAL_CLASS;
 
 /// The version string of models this code trains.
 pub const MODEL_VERSION: &str = "weir-mlp/1";
@@ -368,6 +368,8 @@ mod tests {
         s.sort();
         assert_eq!(s, CLASSES.to_vec());
         assert_eq!(class_index("Normal"), Some(15));
+        // weir-synth depends on nothing of weir: its label must still be the same name.
+        assert_eq!(weir_synth::NORMAL, NORMAL);
         assert_eq!(class_index("normal"), None);
         assert_eq!(family("DoS Hulk"), family("DDoS"));
         assert_eq!(family("Port Scan"), family("Reconnaissance"));

@@ -43,13 +43,15 @@ use weir_aws::Queue;
 #[derive(Parser, Debug)]
 #[command(name = "weir-lambda-local", version, verbatim_doc_comment)]
 struct Args {
-    /// A function: NAME=QUEUE=BINARY[,batch=N][,concurrency=N][,timeout=SECONDS].
+    /// A function: NAME=QUEUE=BINARY[,batch=N][,concurrency=N][,timeout=SECONDS][,visibility=SECONDS].
     #[arg(long = "function", required = true, value_name = "SPEC")]
     functions: Vec<String>,
-    /// Seconds a received message stays hidden (the queue's visibility timeout for this
-    /// consumer): how soon a failed message is delivered again.
-    #[arg(long, default_value_t = 30)]
-    visibility: i32,
+    /// Seconds a received message stays hidden, for every function that does not set its
+    /// own `visibility=`: how soon a failed message is delivered again. Default: six times
+    /// the function's timeout, as AWS recommends for Lambda event sources, so a message is
+    /// never delivered again while an invocation may still be working on it.
+    #[arg(long)]
+    visibility: Option<i32>,
 }
 
 #[derive(Clone, Debug)]
@@ -60,13 +62,23 @@ struct Spec {
     batch: i32,
     concurrency: usize,
     timeout: Duration,
+    visibility: Option<i32>,
+}
+
+impl Spec {
+    /// The visibility timeout of this function's receives.
+    fn visibility(&self, default: Option<i32>) -> i32 {
+        self.visibility
+            .or(default)
+            .unwrap_or((6 * self.timeout.as_secs()).min(43_200) as i32)
+    }
 }
 
 fn parse_spec(s: &str) -> Result<Spec> {
     let (head, opts) = s.split_once(',').unwrap_or((s, ""));
     let parts: Vec<&str> = head.splitn(3, '=').collect();
     let [name, queue, binary] = parts[..] else {
-        bail!("--function {s}: expected NAME=QUEUE=BINARY[,batch=N][,concurrency=N][,timeout=S]");
+        bail!("--function {s}: expected NAME=QUEUE=BINARY[,batch=N][,concurrency=N][,timeout=S][,visibility=S]");
     };
     let mut spec = Spec {
         name: name.into(),
@@ -75,6 +87,7 @@ fn parse_spec(s: &str) -> Result<Spec> {
         batch: 10,
         concurrency: 1,
         timeout: Duration::from_secs(900),
+        visibility: None,
     };
     for o in opts.split(',').filter(|o| !o.is_empty()) {
         let (k, v) = o
@@ -87,7 +100,10 @@ fn parse_spec(s: &str) -> Result<Spec> {
             "batch" => spec.batch = n.clamp(1, 10) as i32,
             "concurrency" => spec.concurrency = n.max(1) as usize,
             "timeout" => spec.timeout = Duration::from_secs(n.max(1)),
-            _ => bail!("--function {s}: unknown option {k} (batch, concurrency, timeout)"),
+            "visibility" => spec.visibility = Some(n.clamp(1, 43_200) as i32),
+            _ => bail!(
+                "--function {s}: unknown option {k} (batch, concurrency, timeout, visibility)"
+            ),
         }
     }
     if !spec.binary.is_file() {
@@ -400,7 +416,12 @@ async fn main() -> Result<()> {
     for spec in specs {
         let queue = Queue::new(clients.sqs.clone(), &spec.queue).await?;
         for n in 0..spec.concurrency {
-            tasks.spawn(environment(spec.clone(), n, queue.clone(), args.visibility));
+            tasks.spawn(environment(
+                spec.clone(),
+                n,
+                queue.clone(),
+                spec.visibility(args.visibility),
+            ));
         }
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
