@@ -11,7 +11,9 @@ bash scripts/setup-ort.sh >/dev/null
 cargo fmt --all --check
 # Everything in the release profile: the build of scripts/build.sh (and the README's first
 # command) is the one the tests link against, and clippy shares its build scripts and macros.
-cargo clippy --release --workspace --all-targets --locked -- -D warnings
-cargo test --release --workspace --locked
+# The LocalStack tests are behind a feature (a plain `cargo test` needs no LocalStack).
+features=(--features weir-functions/localstack-tests)
+cargo clippy --release --workspace --all-targets --locked "${features[@]}" -- -D warnings
+cargo test --release --workspace --locked "${features[@]}"
 # A new user's first steps: a fresh clone and HOME, the README's first command, `weir` by name.
 bash scripts/newcomer.sh

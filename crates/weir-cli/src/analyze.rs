@@ -319,11 +319,11 @@ pub fn status(dir: &Path, show: &weir_pipeline::ShowOptions) -> Result<i32> {
         );
     }
     let place = dir.display().to_string();
-    Ok(weir_pipeline::show_status(
-        &LocalStore::new(dir),
-        show,
-        &place,
-    )?)
+    let (mut out, mut note) = (std::io::stdout(), std::io::stderr());
+    let shown =
+        weir_pipeline::show_status(&LocalStore::new(dir), show, &place, &mut out, &mut note)?;
+    // With --wait: exit 1 when the capture failed.
+    Ok(i32::from(shown.failed()))
 }
 
 /// The summary as an analyst reads it first: who attacked whom, how, when; then where the

@@ -58,5 +58,5 @@ pub use search::{
 pub use split::{split, split_as, SplitOptions};
 pub use status::{capture_status, captures, mark_failed, progress, update_status};
 pub use store::{Condition, LocalStore, Store};
-pub use watch::{show_status, status_header, status_row, watch, ShowOptions, WatchOptions};
+pub use watch::{show_status, status_header, status_row, watch, ShowOptions, Shown, WatchOptions};
 pub use wire::{AggregateMessage, ShardMessage, SplitReport, State, Status, WIRE_VERSION};

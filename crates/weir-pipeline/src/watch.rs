@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::{capture_id, capture_status, captures, PipelineError, State, Status, Store};
+use crate::{
+    capture_id, capture_status, captures, PipelineError, State, Status, Store, StoreFault,
+};
 
 /// The heading of [`status_row`]'s columns.
 pub fn status_header() -> String {
@@ -145,56 +147,78 @@ pub struct ShowOptions {
     pub timeout: Option<u64>,
 }
 
-/// Print the captures of `store` as [`ShowOptions`] says (stdout) and return the exit code:
-/// 0, or with `wait` 0 when the capture is done (with or without warnings) and 1 when it failed.
-/// `place` names the store in the line printed when it holds no capture.
+/// What [`show_status`] did: listed the captures, or followed them (with `--wait`, until
+/// the capture's last status). The binaries turn it into their exit code.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Shown {
+    /// The table or JSON array was written.
+    Listed,
+    /// Followed until interrupted, the timeout, or (with `wait`) the capture's final status.
+    Followed(Option<Status>),
+}
+
+impl Shown {
+    /// Whether the capture waited for ended failed.
+    pub fn failed(&self) -> bool {
+        matches!(self, Shown::Followed(Some(s)) if s.state == State::Failed)
+    }
+}
+
+/// Write the captures of `store` as [`ShowOptions`] says: the table or JSON to `out`, and to
+/// `note` the line saying the store (`place`) holds no capture. Returns what it did; with
+/// `wait`, [`Shown::failed`] tells whether the capture failed.
 pub fn show_status(
     store: &dyn Store,
     opts: &ShowOptions,
     place: &str,
-) -> Result<i32, PipelineError> {
-    use std::io::Write;
+    out: &mut dyn std::io::Write,
+    note: &mut dyn std::io::Write,
+) -> Result<Shown, PipelineError> {
+    let io = |e: std::io::Error| PipelineError::store("stdout", StoreFault::Permanent, e);
     if !opts.watch && opts.wait.is_none() {
         let all = captures(store)?;
         if opts.json {
             let js = serde_json::to_string_pretty(&all)
                 .map_err(|e| PipelineError::corrupt("statuses", e))?;
-            println!("{js}");
+            writeln!(out, "{js}").map_err(io)?;
         } else if all.is_empty() {
-            eprintln!("no captures in {place}");
+            writeln!(note, "no captures in {place}").map_err(io)?;
         } else {
-            println!("{}", status_header());
+            writeln!(out, "{}", status_header()).map_err(io)?;
             for s in &all {
-                println!("{}", status_row(s));
+                writeln!(out, "{}", status_row(s)).map_err(io)?;
             }
         }
-        return Ok(0);
+        return Ok(Shown::Listed);
     }
     if !opts.json {
-        println!("{:<9}{}", "time", status_header());
+        writeln!(out, "{:<9}{}", "time", status_header()).map_err(io)?;
     }
     let watch_opts = WatchOptions {
         until: opts.wait.clone(),
         timeout: opts.timeout.map(Duration::from_secs),
         ..WatchOptions::default()
     };
+    let mut failed_write = None;
     let last = watch(store, &watch_opts, |s| {
-        if opts.json {
-            // Strings and numbers only: serializing a status cannot fail.
-            println!("{}", serde_json::to_string(s).expect("a status serializes"));
+        let line = if opts.json {
+            serde_json::to_string(s).map_err(|e| PipelineError::corrupt("status", e))
         } else {
-            println!(
+            Ok(format!(
                 "{:<9}{}",
                 clock(std::time::SystemTime::now()),
                 status_row(s)
-            );
+            ))
+        };
+        let r = line.and_then(|l| writeln!(out, "{l}").and_then(|_| out.flush()).map_err(io));
+        if let Err(e) = r {
+            failed_write.get_or_insert(e);
         }
-        let _ = std::io::stdout().flush();
     })?;
-    Ok(match last {
-        Some(s) if s.state == State::Failed => 1,
-        _ => 0,
-    })
+    match failed_write {
+        Some(e) => Err(e),
+        None => Ok(Shown::Followed(last)),
+    }
 }
 
 /// `HH:MM:SS` (UTC) of a time.
@@ -360,5 +384,38 @@ mod tests {
             ..WatchOptions::default()
         };
         assert!(watch(&store, &opts, |_| {}).unwrap().is_none());
+    }
+
+    #[test]
+    fn show_status_writes_the_table_and_says_when_a_capture_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        let (mut out, mut note) = (Vec::new(), Vec::new());
+        let shown = show_status(&store, &ShowOptions::default(), "DIR", &mut out, &mut note);
+        assert_eq!(shown.unwrap(), Shown::Listed);
+        assert_eq!(String::from_utf8_lossy(&note), "no captures in DIR\n");
+        let mut st = Status::new("bad-0123abcd", "uploads/bad.pcap", State::Failed);
+        st.reason = Some("not a capture".into());
+        let js = serde_json::to_vec(&st).unwrap();
+        store.put(&crate::status_key("bad-0123abcd"), &js).unwrap();
+        out.clear();
+        let shown = show_status(&store, &ShowOptions::default(), "DIR", &mut out, &mut note);
+        let text = String::from_utf8_lossy(&out).into_owned();
+        assert!(
+            text.starts_with("capture") && text.contains("not a capture"),
+            "{text}"
+        );
+        assert!(!shown.unwrap().failed());
+        let wait = ShowOptions {
+            wait: Some("bad-0123abcd".into()),
+            json: true,
+            timeout: Some(5),
+            ..ShowOptions::default()
+        };
+        out.clear();
+        let shown = show_status(&store, &wait, "DIR", &mut out, &mut note).unwrap();
+        assert!(shown.failed());
+        let line: Status = serde_json::from_slice(out.trim_ascii()).unwrap();
+        assert_eq!(line.state, State::Failed);
     }
 }

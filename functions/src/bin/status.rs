@@ -40,8 +40,11 @@ fn main() -> anyhow::Result<()> {
     let clients = rt.block_on(weir_aws::clients());
     // The store blocks on the runtime, so it is used from this (non-runtime) thread.
     let store = S3Store::new(clients.s3, &bucket, rt.handle().clone());
-    match weir_pipeline::show_status(&store, &args.show, &format!("s3://{bucket}")) {
-        Ok(code) => std::process::exit(code),
+    let place = format!("s3://{bucket}");
+    let (mut out, mut note) = (std::io::stdout(), std::io::stderr());
+    match weir_pipeline::show_status(&store, &args.show, &place, &mut out, &mut note) {
+        // With --wait: 1 when the capture failed.
+        Ok(shown) => std::process::exit(i32::from(shown.failed())),
         Err(e @ weir_pipeline::PipelineError::Wait(_)) => {
             eprintln!("weir-status: {e}");
             std::process::exit(2)
