@@ -83,31 +83,34 @@ struct FaultyReader<'a> {
 
 impl Read for FaultyReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let end = self.pos + buf.len() as u64;
+        let mut len = buf.len();
         {
             let mut f = lock(&self.store.read_fault);
-            if let Some(rf) = f.as_mut() {
-                if rf.key == self.key && rf.times > 0 && end > rf.at {
+            if let Some(rf) = f.as_mut().filter(|rf| rf.key == self.key && rf.times > 0) {
+                if self.pos >= rf.at {
                     rf.times -= 1;
                     return Err(StoreIoError::into_io(
                         rf.fault,
                         format!("injected fault reading {} at byte {}", self.key, self.pos),
                     ));
                 }
+                // Everything before the fault is delivered first.
+                len = len.min((rf.at - self.pos) as usize);
             }
         }
         {
             let mut r = lock(&self.store.replace);
-            if r.as_ref()
-                .is_some_and(|(k, at, _)| *k == self.key && end > *at)
-            {
-                let (k, _, bytes) = r.take().expect("checked");
-                // In place (same file), as an overwrite lands under a reader on S3.
-                let path = self.store.inner_path(&k);
-                std::fs::write(path, bytes)?;
+            if let Some((_, at, _)) = r.as_ref().filter(|(k, _, _)| *k == self.key) {
+                if self.pos >= *at {
+                    let (k, _, bytes) = r.take().expect("checked");
+                    // In place (same file), as an overwrite lands under a reader on S3.
+                    std::fs::write(self.store.inner_path(&k), bytes)?;
+                } else {
+                    len = len.min((*at - self.pos) as usize);
+                }
             }
         }
-        let n = self.inner.read(buf)?;
+        let n = self.inner.read(&mut buf[..len])?;
         self.pos += n as u64;
         Ok(n)
     }
