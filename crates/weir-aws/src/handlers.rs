@@ -414,7 +414,8 @@ pub async fn splitter(ctx: Arc<Ctx>, event: Value) -> Result<Value, String> {
     }
     if via_sqs {
         let ids = failed.into_iter().filter_map(|(id, _)| id);
-        return Ok(serde_json::to_value(failures(ids)).unwrap_or_default());
+        return serde_json::to_value(failures(ids))
+            .map_err(|e| format!("encoding the batch response: {e}"));
     }
     match failed.into_iter().next() {
         Some((_, e)) => Err(e),

@@ -304,17 +304,19 @@ impl Mlp {
             ("weir.feature_version", info.feature_version.clone()),
             (
                 "weir.classes",
-                serde_json::to_string(&info.classes).unwrap_or_default(),
+                serde_json::Value::from(info.classes.clone()).to_string(),
             ),
             (
                 "weir.features",
-                serde_json::to_string(&info.features).unwrap_or_default(),
+                serde_json::Value::from(info.features.clone()).to_string(),
             ),
         ];
         let reference = (!info.anomaly_reference.is_empty()).then(|| {
             (
                 "weir.anomaly_reference",
-                serde_json::to_string(&info.anomaly_reference).unwrap_or_default(),
+                // A list of floats cannot fail to serialize (NaN would be null).
+                serde_json::to_string(&info.anomaly_reference)
+                    .expect("a list of floats serializes"),
             )
         });
         let meta = meta.into_iter().chain(reference);

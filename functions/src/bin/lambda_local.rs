@@ -333,9 +333,11 @@ async fn environment(spec: Spec, n: usize, queue: Queue, visibility: i32) -> Res
         seq += 1;
         let id = format!("{:08x}-local-{n}-{seq}", now_ms() as u32);
         let (rtx, rrx) = oneshot::channel();
+        let payload = serde_json::to_vec(&sqs_event(&queue, &msgs))
+            .context("encoding the SQS event for the function")?;
         let inv = Invocation {
             id: id.clone(),
-            payload: serde_json::to_vec(&sqs_event(&queue, &msgs)).unwrap_or_default(),
+            payload,
             deadline_ms: now_ms() + spec.timeout.as_millis() as u64,
             reply: rtx,
         };
