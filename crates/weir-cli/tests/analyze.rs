@@ -450,11 +450,21 @@ fn the_shipped_model_flags_the_known_attack_flows() {
     // (capture, class, the attack's flows by its labels, the least share flagged)
     for (rel, class, attack_flows, least) in [
         // 10,003 SYNs from one scanner to 10,000 ports.
-        ("labeled/attacks/sgr/portScan_1_to_10000.pcapng", "Port Scan", 10_000, 0.95),
+        (
+            "labeled/attacks/sgr/portScan_1_to_10000.pcapng",
+            "Port Scan",
+            10_000,
+            0.95,
+        ),
         // 6,697 DNS responses reflected onto one victim (~6,880 flows).
         ("labeled/attacks/netlyzer/ddos.pcap", "DDoS", 6_800, 0.95),
         // hydra against one SSH server: ~240 sessions.
-        ("labeled/attacks/trace-share/hydra-4_tasks.pcap", "SSH Patator", 240, 0.9),
+        (
+            "labeled/attacks/trace-share/hydra-4_tasks.pcap",
+            "SSH Patator",
+            240,
+            0.9,
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let (_, s) = analyze_json(dir.path(), &shared().join(rel));
