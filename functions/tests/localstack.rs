@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use polars::prelude::*;
 use weir_aws::S3Store;
-use weir_classify::{Classifier, Device, Options};
+use weir_classify::Classifier;
 use weir_pipeline::*;
 
 /// One LocalStack at a time in this test binary (each on a free port of its own, so stacks
@@ -189,15 +189,7 @@ impl Drop for Stack {
 }
 
 fn classifier() -> Classifier {
-    Classifier::from_bytes(
-        weir_classify::SHIPPED_MODEL,
-        &Options {
-            device: Device::Cpu,
-            threads: 1,
-            ..Options::default()
-        },
-    )
-    .expect("model and ONNX Runtime (scripts/setup-ort.sh) load")
+    Classifier::shipped_cpu().expect("model and ONNX Runtime (scripts/setup-ort.sh) load")
 }
 
 /// The same stages in process, on a directory: what `weir analyze` runs.

@@ -360,6 +360,19 @@ impl Classifier {
         Self::from_bytes(&bytes, opts)
     }
 
+    /// The model built into weir ([`SHIPPED_MODEL`]) on the CPU with one thread: what tests
+    /// and small tools use.
+    pub fn shipped_cpu() -> Result<Self, ClassifyError> {
+        Self::from_bytes(
+            SHIPPED_MODEL,
+            &Options {
+                device: Device::Cpu,
+                threads: 1,
+                ..Options::default()
+            },
+        )
+    }
+
     /// Load a model from its bytes.
     pub fn from_bytes(bytes: &[u8], opts: &Options) -> Result<Self, ClassifyError> {
         // check the model before touching the runtime: clear errors even without it

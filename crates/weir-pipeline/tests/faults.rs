@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use weir_classify::{Classifier, Device, Options};
+use weir_classify::Classifier;
 use weir_pipeline::faults::FaultyStore;
 use weir_pipeline::*;
 
@@ -21,15 +21,7 @@ fn flood() -> Vec<u8> {
 }
 
 fn classifier() -> Classifier {
-    Classifier::from_bytes(
-        weir_classify::SHIPPED_MODEL,
-        &Options {
-            device: Device::Cpu,
-            threads: 1,
-            ..Options::default()
-        },
-    )
-    .expect("model and ONNX Runtime (scripts/setup-ort.sh) load")
+    Classifier::shipped_cpu().expect("model and ONNX Runtime (scripts/setup-ort.sh) load")
 }
 
 const KEY: &str = "uploads/flood.pcap";
