@@ -14,6 +14,7 @@ use weir_records::{FlowWriter, OutputFormat};
 
 mod analyze;
 mod model;
+mod serve;
 mod synth;
 
 /// weir finds attacks in packet captures.
@@ -94,6 +95,23 @@ enum Command {
         #[command(flatten)]
         show: weir_pipeline::ShowOptions,
     },
+    /// Serve a data directory's results as a JSON API (captures, summaries, search).
+    ///
+    /// GET /api/captures, /api/captures/ID, /api/captures/ID/summary and
+    /// /api/search?q=QUERY&capture=ID,...&from=TIME&to=TIME&sort=COLUMN&desc=true&offset=N&limit=N.
+    /// QUERY is weir's query language, for example
+    ///   src 10.0.0.0/8 and class "Port Scan" and anomaly > 5
+    ///   ip 2001:db8::/32 and not dport 443
+    ///   (class DDoS or class "DoS Hulk") and p >= 0.9
+    /// (fields: src dst ip sport dport port proto class p anomaly percentile alert cid model);
+    /// a mistake is a 400 whose `pointed` shows where it is. Times are RFC 3339 or ns.
+    ///
+    /// Examples:
+    ///   weir serve                                   # ./weir-data on 127.0.0.1:8080
+    ///   weir serve --data-dir /data --addr 127.0.0.1:9000
+    ///   curl -s 'http://127.0.0.1:8080/api/search?q=alert%20true&limit=5'
+    #[command(verbatim_doc_comment)]
+    Serve(serve::ServeArgs),
     /// Train the model on the labelled data and write it as ONNX.
     ///
     /// Reads the captures of models/captures.csv and NORMAL_FROM_CORPUS.txt from the shared
@@ -227,6 +245,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Flows(args) => flows(args),
         Command::Analyze(args) => analyze::analyze(args),
         Command::Status { data_dir, show } => analyze::status(&data_dir, &show),
+        Command::Serve(args) => serve::serve(args),
         Command::Synth(args) => synth::synth(args),
         Command::Train { data, output } => model::train(&data, &output),
         Command::Eval {

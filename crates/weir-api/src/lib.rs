@@ -1,0 +1,383 @@
+//! # weir-api
+//!
+//! weir's JSON API over a [`Store`] of results (a `weir analyze` data directory or the
+//! functions' bucket): the axum [`router`] that `weir serve` runs and the web app mounts.
+//!
+//! | endpoint | returns |
+//! |---|---|
+//! | `GET /api/captures` | every capture's status (as `weir status --json`) |
+//! | `GET /api/captures/{id}` | one capture's status; 404 when there is none |
+//! | `GET /api/captures/{id}/summary` | its summary (`summary.json`); 404 until aggregated |
+//! | `GET /api/search?q=&capture=&from=&to=&sort=&desc=&offset=&limit=` | one page of flows |
+//!
+//! Every error is JSON `{"error": "..."}` with a 4xx status that says what to change (a
+//! query's parse error also gives `at` and `pointed`, the query with a caret under the
+//! mistake); a 500 only when the store itself fails. Capture ids are checked against what
+//! ids can be (`[A-Za-z0-9._-]`, no `..`) before any key is built from them.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query as QueryParams, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use polars::prelude::*;
+use serde::Deserialize;
+use serde_json::{json, Map, Value as Js};
+use weir_pipeline::{
+    capture_status, captures, rfc3339, summary_key, PipelineError, Store, StoreFault,
+};
+use weir_search::{search, Query, Search, SearchError};
+
+/// The store the API reads.
+pub type Shared = Arc<dyn Store>;
+
+/// The API's routes over `store`.
+pub fn router(store: Shared) -> Router {
+    Router::new()
+        .route("/api/captures", get(list))
+        .route("/api/captures/{id}", get(one))
+        .route("/api/captures/{id}/summary", get(summary))
+        .route("/api/search", get(find))
+        .with_state(store)
+}
+
+/// An error as the API answers it.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: Js,
+}
+
+impl ApiError {
+    fn bad(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            body: json!({ "error": message.into() }),
+        }
+    }
+
+    fn not_found(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            body: json!({ "error": message.into() }),
+        }
+    }
+}
+
+impl From<PipelineError> for ApiError {
+    fn from(e: PipelineError) -> Self {
+        let status = match e.fault() {
+            Some(StoreFault::NotFound) => StatusCode::NOT_FOUND,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError {
+            status,
+            body: json!({ "error": e.to_string() }),
+        }
+    }
+}
+
+impl From<SearchError> for ApiError {
+    fn from(e: SearchError) -> Self {
+        match e {
+            SearchError::BadRequest(m) => ApiError::bad(m),
+            SearchError::Store(e) => e.into(),
+            e @ SearchError::Data { .. } => ApiError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                body: json!({ "error": e.to_string() }),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+/// Run blocking store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            body: json!({ "error": format!("the request's worker failed: {e}") }),
+        })
+    })
+}
+
+/// A capture id as ids are made (`weir_pipeline::capture_id`, `content_id`): anything else is
+/// refused before a key is built from it.
+fn checked_id(id: &str) -> Result<&str, ApiError> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id != "."
+        && id != ".."
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_');
+    if ok {
+        Ok(id)
+    } else {
+        Err(ApiError::bad(format!(
+            "{id:?} is not a capture id (letters, digits, '.', '-', '_')"
+        )))
+    }
+}
+
+async fn list(State(store): State<Shared>) -> Result<Json<Js>, ApiError> {
+    let all = blocking(move || Ok(captures(store.as_ref())?)).await?;
+    Ok(Json(
+        serde_json::to_value(all).map_err(|e| ApiError::bad(e.to_string()))?,
+    ))
+}
+
+async fn one(State(store): State<Shared>, Path(id): Path<String>) -> Result<Json<Js>, ApiError> {
+    checked_id(&id)?;
+    let st = blocking(move || {
+        capture_status(store.as_ref(), &id)?
+            .ok_or_else(|| ApiError::not_found(format!("no capture {id:?}")))
+    })
+    .await?;
+    Ok(Json(
+        serde_json::to_value(st).map_err(|e| ApiError::bad(e.to_string()))?,
+    ))
+}
+
+async fn summary(
+    State(store): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<Js>, ApiError> {
+    checked_id(&id)?;
+    let bytes = blocking(move || match store.get(&summary_key(&id)) {
+        Ok(b) => Ok(b),
+        Err(e) if e.fault() == Some(StoreFault::NotFound) => Err(ApiError::not_found(format!(
+            "capture {id:?} has no summary (not aggregated yet, or no such capture)"
+        ))),
+        Err(e) => Err(e.into()),
+    })
+    .await?;
+    let v: Js = serde_json::from_slice(&bytes).map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        body: json!({ "error": format!("unreadable summary: {e}") }),
+    })?;
+    Ok(Json(v))
+}
+
+/// The search parameters of `GET /api/search`.
+#[derive(Debug, Default, Deserialize)]
+pub struct SearchParams {
+    /// The query (the query language; empty: every flow).
+    #[serde(default)]
+    pub q: String,
+    /// Capture ids, comma-separated (empty: all).
+    #[serde(default)]
+    pub capture: String,
+    /// Start of the time range: RFC 3339 (`2024-02-01T10:00:00Z`) or ns since the epoch.
+    pub from: Option<String>,
+    /// End of the time range (exclusive), as `from`.
+    pub to: Option<String>,
+    /// Sort column.
+    pub sort: Option<String>,
+    /// Sort descending.
+    #[serde(default)]
+    pub desc: bool,
+    /// Rows to skip.
+    #[serde(default)]
+    pub offset: usize,
+    /// Rows per page (default 100, at most 10,000).
+    pub limit: Option<usize>,
+}
+
+/// A time as ns since the epoch: RFC 3339 with a zone (`Z` or `+01:00`) or an integer.
+pub fn parse_time(s: &str) -> Result<i64, String> {
+    if let Ok(n) = s.parse::<i64>() {
+        return Ok(n);
+    }
+    let bad =
+        || format!("{s:?} is not a time: give RFC 3339 (2024-02-01T10:00:00Z) or ns since 1970");
+    let (date, time) = s.split_once(['T', 't', ' ']).ok_or_else(bad)?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|p| p.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let [y, m, dd] = d[..] else { return Err(bad()) };
+    let (clock, offset_s) = if let Some(c) = time.strip_suffix(['Z', 'z']) {
+        (c, 0)
+    } else if let Some(i) = time.rfind(['+', '-']) {
+        let (c, z) = time.split_at(i);
+        let sign = if z.starts_with('-') { -1 } else { 1 };
+        let (hh, mm) = z[1..].split_once(':').ok_or_else(bad)?;
+        let h: i64 = hh.parse().map_err(|_| bad())?;
+        let mi: i64 = mm.parse().map_err(|_| bad())?;
+        (c, sign * (h * 3600 + mi * 60))
+    } else {
+        return Err(format!(
+            "{s:?} has no time zone: end it with Z (UTC) or +HH:MM"
+        ));
+    };
+    let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+    let t: Vec<i64> = hms
+        .split(':')
+        .map(|p| p.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let [h, mi, sec] = t[..] else {
+        return Err(bad());
+    };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&dd) || h > 23 || mi > 59 || sec > 60 {
+        return Err(bad());
+    }
+    let mut ns_frac = 0i64;
+    for (i, c) in frac.chars().take(9).enumerate() {
+        let digit = c.to_digit(10).ok_or_else(bad)? as i64;
+        ns_frac += digit * 10i64.pow(8 - i as u32);
+    }
+    // Days since the epoch (Howard Hinnant's days_from_civil).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + dd - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_s;
+    secs.checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(ns_frac))
+        .ok_or_else(bad)
+}
+
+/// A row of a page as JSON: numbers as numbers, timestamps in RFC 3339, text as text (never
+/// markup: the client renders it as text).
+fn rows_json(df: &DataFrame) -> Result<Vec<Js>, PolarsError> {
+    let mut out = Vec::with_capacity(df.height());
+    let cols = df.columns();
+    for i in 0..df.height() {
+        let mut row = Map::new();
+        for c in cols {
+            let v = match c.get(i)? {
+                AnyValue::Null => Js::Null,
+                AnyValue::Boolean(b) => Js::from(b),
+                AnyValue::String(s) => Js::from(s),
+                AnyValue::StringOwned(s) => Js::from(s.as_str()),
+                AnyValue::UInt8(n) => Js::from(n),
+                AnyValue::UInt16(n) => Js::from(n),
+                AnyValue::UInt32(n) => Js::from(n),
+                AnyValue::UInt64(n) => Js::from(n),
+                AnyValue::Int8(n) => Js::from(n),
+                AnyValue::Int16(n) => Js::from(n),
+                AnyValue::Int32(n) => Js::from(n),
+                AnyValue::Int64(n) => Js::from(n),
+                AnyValue::Float32(x) => Js::from(f64::from(x)),
+                AnyValue::Float64(x) => Js::from(x),
+                AnyValue::Datetime(ns, _, _) | AnyValue::DatetimeOwned(ns, _, _) => {
+                    Js::from(rfc3339(ns))
+                }
+                other => Js::from(other.to_string()),
+            };
+            row.insert(c.name().to_string(), v);
+        }
+        out.push(Js::Object(row));
+    }
+    Ok(out)
+}
+
+async fn find(
+    State(store): State<Shared>,
+    params: Result<QueryParams<SearchParams>, QueryRejection>,
+) -> Result<Json<Js>, ApiError> {
+    // A parameter of the wrong type (`limit=many`) is a 400 in JSON like every other error.
+    let QueryParams(p) = params.map_err(|e| ApiError::bad(e.body_text()))?;
+    let query = Query::parse(&p.q).map_err(|e| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        body: json!({
+            "error": e.message,
+            "at": e.at,
+            "pointed": e.pointed(&p.q),
+        }),
+    })?;
+    let captures: Vec<String> = p
+        .capture
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| checked_id(c).map(String::from))
+        .collect::<Result<_, _>>()?;
+    let time = |name: &str, v: &Option<String>| -> Result<Option<i64>, ApiError> {
+        v.as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| parse_time(s).map_err(|m| ApiError::bad(format!("{name}: {m}"))))
+            .transpose()
+    };
+    let req = Search {
+        captures,
+        query: query.clone(),
+        from_ns: time("from", &p.from)?,
+        to_ns: time("to", &p.to)?,
+        sort: p
+            .sort
+            .clone()
+            .filter(|s| !s.is_empty())
+            .map(|s| (s, p.desc)),
+        offset: p.offset,
+        limit: p.limit.unwrap_or(100),
+    };
+    let page = blocking(move || Ok(search(store.as_ref(), &req)?)).await?;
+    let rows = rows_json(&page.rows).map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        body: json!({ "error": e.to_string() }),
+    })?;
+    Ok(Json(json!({
+        "query": query.to_string(),
+        "total": page.total,
+        "offset": page.offset,
+        "rows": rows,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_as_rfc3339_or_ns() {
+        assert_eq!(parse_time("0").unwrap(), 0);
+        assert_eq!(parse_time("1970-01-01T00:00:00Z").unwrap(), 0);
+        assert_eq!(
+            parse_time("2024-02-29T12:34:56.5Z").unwrap(),
+            1_709_210_096_500_000_000
+        );
+        assert_eq!(
+            parse_time("2024-02-29T13:34:56.5+01:00").unwrap(),
+            1_709_210_096_500_000_000
+        );
+        for ns in [0i64, 1_709_210_096_123_456_789, 946_684_799_000_000_000] {
+            assert_eq!(parse_time(&rfc3339(ns)).unwrap(), ns, "{}", rfc3339(ns));
+        }
+        assert!(parse_time("2024-02-29T12:34:56")
+            .unwrap_err()
+            .contains("no time zone"));
+        assert!(parse_time("yesterday").unwrap_err().contains("not a time"));
+        assert!(parse_time("2024-13-01T00:00:00Z").is_err());
+    }
+
+    #[test]
+    fn ids_that_could_escape_are_refused() {
+        for bad in [
+            "..",
+            ".",
+            "a/b",
+            "../etc",
+            "",
+            "a b",
+            "x%2F..",
+            &"a".repeat(200),
+        ] {
+            assert!(checked_id(bad).is_err(), "{bad}");
+        }
+        assert!(checked_id("udp_flood-fb9fadc9").is_ok());
+    }
+}

@@ -1,0 +1,146 @@
+//! The JSON API through its router (the same service `weir serve` runs), over a store the
+//! real pipeline filled: every endpoint, with good and bad input.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+use weir_classify::Classifier;
+use weir_pipeline::*;
+
+fn shared() -> PathBuf {
+    std::env::var_os("WEIR_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
+
+const KEY: &str = "uploads/portScan.pcapng";
+
+fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(dir.path());
+    let bytes =
+        std::fs::read(shared().join("labeled/attacks/sgr/portScan_1_to_10000.pcapng")).unwrap();
+    store.put(KEY, &bytes).unwrap();
+    let mut msgs = Vec::new();
+    split(&store, KEY, &SplitOptions::default(), |m| {
+        msgs.push(m.clone());
+        Ok(())
+    })
+    .unwrap();
+    let mut c = Classifier::shipped_cpu().unwrap();
+    for r in classify_shards(&store, &mut c, &msgs) {
+        r.unwrap();
+    }
+    aggregate(&store, &capture_id(KEY)).unwrap();
+    // One upload not started yet: listed as queued.
+    store.put("uploads/later.pcap", &bytes[..100]).unwrap();
+    (dir, Arc::new(store))
+}
+
+async fn get(store: &Arc<dyn Store>, uri: &str) -> (StatusCode, Value) {
+    let app = weir_api::router(store.clone());
+    let res = app
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let v = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+    (status, v)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_answers_and_bad_input_gets_a_400_that_says_why() {
+    let (_d, store) = store();
+    let id = capture_id(KEY);
+
+    let (s, v) = get(&store, "/api/captures").await;
+    assert_eq!(s, StatusCode::OK);
+    let states: Vec<(&str, &str)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["capture"].as_str().unwrap(), c["state"].as_str().unwrap()))
+        .collect();
+    assert!(states.contains(&(id.as_str(), "done")), "{states:?}");
+    assert!(states.iter().any(|(_, st)| *st == "queued"), "{states:?}");
+
+    let (s, v) = get(&store, &format!("/api/captures/{id}")).await;
+    assert_eq!((s, v["state"].as_str()), (StatusCode::OK, Some("done")));
+    assert_eq!(v["flows"], 10_004);
+
+    let (s, v) = get(&store, &format!("/api/captures/{id}/summary")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["flows"], 10_004);
+    assert_eq!(v["alert_groups"][0]["class"], "Port Scan");
+
+    // Search: the scanner's flows, newest anomaly first, one page of 50.
+    let q = "src 192.168.1.7 and class \"Port Scan\"";
+    let uri = format!(
+        "/api/search?q={}&capture={id}&sort=anomaly&desc=true&limit=50",
+        q.replace(' ', "%20").replace('"', "%22")
+    );
+    let (s, v) = get(&store, &uri).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["query"], q);
+    assert!(v["total"].as_u64().unwrap() > 9_000, "{}", v["total"]);
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 50);
+    assert!(rows
+        .iter()
+        .all(|r| r["src_ip"] == "192.168.1.7" && r["class"] == "Port Scan"));
+    assert!(
+        rows[0]["first_ts"].as_str().unwrap().ends_with('Z'),
+        "{}",
+        rows[0]
+    );
+    let a: Vec<f64> = rows
+        .iter()
+        .map(|r| r["anomaly"].as_f64().unwrap())
+        .collect();
+    assert!(a.windows(2).all(|w| w[0] >= w[1]));
+    // The time range, in RFC 3339: everything before the capture is nothing.
+    let (s, v) = get(&store, "/api/search?to=2000-01-01T00:00:00Z").await;
+    assert_eq!((s, v["total"].as_u64()), (StatusCode::OK, Some(0)));
+
+    // Bad input: a 400 (or 404) with a message, never a 500.
+    for (uri, status, says) in [
+        ("/api/search?q=src%2010.0.0/8", 400, "not an IP address"),
+        ("/api/search?q=colour%20red", 400, "unknown field"),
+        ("/api/search?sort=colour", 400, "cannot sort by"),
+        ("/api/search?limit=0", 400, "limit 0"),
+        ("/api/search?limit=many", 400, "limit"),
+        ("/api/search?from=yesterday", 400, "is not a time"),
+        ("/api/search?capture=..", 400, "not a capture id"),
+        ("/api/search?capture=nope-00000000", 400, "no capture"),
+        ("/api/captures/..%2F..%2Fetc", 400, "not a capture id"),
+        ("/api/captures/nope-00000000", 404, "no capture"),
+        ("/api/captures/nope-00000000/summary", 404, "no summary"),
+    ] {
+        let app = weir_api::router(store.clone());
+        let res = app
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), status, "{uri}");
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!("{uri}: not JSON ({e}): {}", String::from_utf8_lossy(&bytes))
+        });
+        let text = v["error"].as_str().unwrap_or_default();
+        assert!(text.contains(says), "{uri}: {v}");
+    }
+    // A parse error points at the mistake.
+    let (_, v) = get(&store, "/api/search?q=src%2010.0.0/8").await;
+    assert_eq!(v["at"], 4);
+    assert!(
+        v["pointed"].as_str().unwrap().contains("\n    ^^^^^^^^ "),
+        "{v}"
+    );
+}
