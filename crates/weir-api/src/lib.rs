@@ -354,7 +354,8 @@ mod tests {
             parse_time("2024-02-29T13:34:56.5+01:00").unwrap(),
             1_709_210_096_500_000_000
         );
-        for ns in [0i64, 1_709_210_096_123_456_789, 946_684_799_000_000_000] {
+        // rfc3339 prints milliseconds.
+        for ns in [0i64, 1_709_210_096_123_000_000, 946_684_799_000_000_000] {
             assert_eq!(parse_time(&rfc3339(ns)).unwrap(), ns, "{}", rfc3339(ns));
         }
         assert!(parse_time("2024-02-29T12:34:56")
