@@ -9,6 +9,8 @@
 //! | `GET /api/captures/{id}` | one capture's status; 404 when there is none |
 //! | `GET /api/captures/{id}/summary` | its summary (`summary.json`); 404 until aggregated |
 //! | `GET /api/search?q=&capture=&from=&to=&sort=&desc=&offset=&limit=` | one page of flows |
+//! | `GET /api/export?...&format=csv\|jsonl` | every matching flow, not capped, as a download |
+//! | `GET /api/alerts.eve?...` | the alerts among them as Suricata EVE JSON lines |
 //!
 //! Every error is JSON `{"error": "..."}` with a 4xx status that says what to change (a
 //! query's parse error also gives `at` and `pointed`, the query with a caret under the
@@ -29,7 +31,7 @@ use serde_json::{json, Map, Value as Js};
 use weir_pipeline::{
     capture_status, captures, rfc3339, summary_key, PipelineError, Store, StoreFault,
 };
-use weir_search::{search, Query, Search, SearchError};
+use weir_search::{search, search_all, Query, Search, SearchError};
 
 /// The store the API reads.
 pub type Shared = Arc<dyn Store>;
@@ -41,6 +43,8 @@ pub fn router(store: Shared) -> Router {
         .route("/api/captures/{id}", get(one))
         .route("/api/captures/{id}/summary", get(summary))
         .route("/api/search", get(find))
+        .route("/api/export", get(export))
+        .route("/api/alerts.eve", get(alerts_eve))
         .with_state(store)
 }
 
@@ -291,6 +295,51 @@ async fn find(
 ) -> Result<Json<Js>, ApiError> {
     // A parameter of the wrong type (`limit=many`) is a 400 in JSON like every other error.
     let QueryParams(p) = params.map_err(|e| ApiError::bad(e.body_text()))?;
+    let (query, req) = request(&p)?;
+    let page = blocking(move || Ok(search(store.as_ref(), &req)?)).await?;
+    let rows = rows_json(&page.rows).map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        body: json!({ "error": e.to_string() }),
+    })?;
+    Ok(Json(json!({
+        "query": query.to_string(),
+        "total": page.total,
+        "offset": page.offset,
+        "rows": rows,
+    })))
+}
+
+/// `format` of `GET /api/export`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ExportParams {
+    /// `csv` (default) or `jsonl`.
+    #[serde(default)]
+    pub format: String,
+}
+
+/// A CSV cell: quoted when it must be; text that a spreadsheet would run as a formula
+/// (`=`, `+`, `-`, `@` first) is prefixed with `'`.
+fn csv_cell(v: &Js) -> String {
+    match v {
+        Js::Null => String::new(),
+        Js::String(s) => {
+            let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                format!("'{s}")
+            } else {
+                s.clone()
+            };
+            if s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ') {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The search request of a query string (shared by search, export and alerts).
+fn request(p: &SearchParams) -> Result<(Query, Search), ApiError> {
     let query = Query::parse(&p.q).map_err(|e| ApiError {
         status: StatusCode::BAD_REQUEST,
         body: json!({
@@ -325,17 +374,150 @@ async fn find(
         offset: p.offset,
         limit: p.limit.unwrap_or(100),
     };
-    let page = blocking(move || Ok(search(store.as_ref(), &req)?)).await?;
-    let rows = rows_json(&page.rows).map_err(|e| ApiError {
+    Ok((query, req))
+}
+
+async fn export(
+    State(store): State<Shared>,
+    params: Result<QueryParams<SearchParams>, QueryRejection>,
+    format: Result<QueryParams<ExportParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let QueryParams(p) = params.map_err(|e| ApiError::bad(e.body_text()))?;
+    let QueryParams(f) = format.map_err(|e| ApiError::bad(e.body_text()))?;
+    let csv = match f.format.as_str() {
+        "" | "csv" => true,
+        "jsonl" | "ndjson" => false,
+        other => return Err(ApiError::bad(format!("format {other:?}: csv or jsonl"))),
+    };
+    let (_, req) = request(&p)?;
+    let df = blocking(move || Ok(search_all(store.as_ref(), &req)?)).await?;
+    let rows = rows_json(&df).map_err(|e| ApiError {
         status: StatusCode::INTERNAL_SERVER_ERROR,
         body: json!({ "error": e.to_string() }),
     })?;
-    Ok(Json(json!({
-        "query": query.to_string(),
-        "total": page.total,
-        "offset": page.offset,
-        "rows": rows,
-    })))
+    let mut out = String::new();
+    if csv {
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        out.push_str(&names.join(","));
+        out.push('\n');
+        for r in &rows {
+            let cells: Vec<String> = names.iter().map(|n| csv_cell(&r[n.as_str()])).collect();
+            out.push_str(&cells.join(","));
+            out.push('\n');
+        }
+    } else {
+        for r in &rows {
+            out.push_str(&r.to_string());
+            out.push('\n');
+        }
+    }
+    let (kind, name) = if csv {
+        ("text/csv; charset=utf-8", "weir-flows.csv")
+    } else {
+        ("application/x-ndjson", "weir-flows.jsonl")
+    };
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, kind.to_string()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+/// Suricata's name for an IP protocol number.
+fn proto_name(p: u64) -> String {
+    match p {
+        1 => "ICMP".into(),
+        6 => "TCP".into(),
+        17 => "UDP".into(),
+        58 => "IPv6-ICMP".into(),
+        132 => "SCTP".into(),
+        n => n.to_string(),
+    }
+}
+
+/// A stable signature id per class: 9,100,000 + a hash of the name (Suricata's local range
+/// starts at 9,000,000), so a SIEM can key on it.
+fn signature_id(class: &str) -> u64 {
+    let h = class.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    9_100_000 + h % 100_000
+}
+
+/// The alerts of a search as Suricata EVE JSON lines (`event_type: alert`, the class as the
+/// signature, Community ID), what a SIEM already ingests.
+async fn alerts_eve(
+    State(store): State<Shared>,
+    params: Result<QueryParams<SearchParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let QueryParams(p) = params.map_err(|e| ApiError::bad(e.body_text()))?;
+    let (query, mut req) = request(&p)?;
+    req.query = query.and(weir_search::Term {
+        field: weir_search::Field::Alert,
+        op: weir_search::Op::Eq,
+        value: weir_search::Value::Bool(true),
+    });
+    let df = blocking(move || Ok(search_all(store.as_ref(), &req)?)).await?;
+    let rows = rows_json(&df).map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        body: json!({ "error": e.to_string() }),
+    })?;
+    let mut out = String::new();
+    for r in &rows {
+        let class = r["class"].as_str().unwrap_or_default();
+        let p = r["class_probability"].as_f64().unwrap_or(0.0);
+        let severity = if p >= 0.99 {
+            1
+        } else if p >= 0.9 {
+            2
+        } else {
+            3
+        };
+        let eve = json!({
+            "timestamp": r["first_ts"],
+            "event_type": "alert",
+            "src_ip": r["src_ip"],
+            "src_port": r["src_port"],
+            "dest_ip": r["dst_ip"],
+            "dest_port": r["dst_port"],
+            "proto": proto_name(r["proto"].as_u64().unwrap_or(0)),
+            "community_id": r["community_id"],
+            "alert": {
+                "action": "allowed",
+                "gid": 1,
+                "signature_id": signature_id(class),
+                "rev": 1,
+                "signature": format!("weir {class}"),
+                "category": class,
+                "severity": severity,
+            },
+            "weir": {
+                "capture": r["capture"],
+                "probability": p,
+                "anomaly": r["anomaly"],
+                "anomaly_percentile": r["anomaly_percentile"],
+                "model_version": r["model_version"],
+                "last_ts": r["last_ts"],
+            },
+        });
+        out.push_str(&eve.to_string());
+        out.push('\n');
+    }
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        out,
+    )
+        .into_response())
 }
 
 #[cfg(test)]

@@ -144,3 +144,72 @@ async fn every_endpoint_answers_and_bad_input_gets_a_400_that_says_why() {
         "{v}"
     );
 }
+
+async fn text(store: &Arc<dyn Store>, uri: &str) -> (StatusCode, String, String) {
+    let app = weir_api::router(store.clone());
+    let res = app
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let kind = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, kind, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_are_whole_and_alerts_read_as_eve() {
+    let (_d, store) = store();
+    // More rows than a page may hold: an export is not capped.
+    let (_, all) = get(&store, "/api/search?limit=1").await;
+    let total = all["total"].as_u64().unwrap() as usize;
+    assert!(total > weir_search::MAX_LIMIT, "{total}");
+    let (s, kind, csv) = text(&store, "/api/export").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(kind.starts_with("text/csv"), "{kind}");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), total + 1, "a header and every flow");
+    assert!(
+        lines[0].starts_with("capture,first_ts,last_ts,proto,src_ip"),
+        "{}",
+        lines[0]
+    );
+    let (s, kind, jsonl) = text(
+        &store,
+        "/api/export?format=jsonl&q=class%20%22Port%20Scan%22",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(kind, "application/x-ndjson");
+    let (_, scans) = get(&store, "/api/search?q=class%20%22Port%20Scan%22&limit=1").await;
+    assert_eq!(
+        jsonl.lines().count() as u64,
+        scans["total"].as_u64().unwrap()
+    );
+    for l in jsonl.lines().take(100) {
+        let v: Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["class"], "Port Scan");
+    }
+    let (s, _, body) = text(&store, "/api/export?format=xml").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+
+    // EVE: one line per alert, in Suricata's shape.
+    let (s, _, eve) = text(&store, "/api/alerts.eve").await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, alerts) = get(&store, "/api/search?q=alert%20true&limit=1").await;
+    assert_eq!(
+        eve.lines().count() as u64,
+        alerts["total"].as_u64().unwrap()
+    );
+    let first: Value = serde_json::from_str(eve.lines().next().unwrap()).unwrap();
+    assert_eq!(first["event_type"], "alert");
+    assert_eq!(first["proto"], "TCP");
+    assert_eq!(first["alert"]["category"], "Port Scan");
+    assert_eq!(first["alert"]["signature"], "weir Port Scan");
+    assert!(first["community_id"].as_str().unwrap().starts_with("1:"));
+    assert!(first["timestamp"].as_str().unwrap().ends_with('Z'));
+}

@@ -94,6 +94,20 @@ pub fn search(store: &dyn Store, req: &Search) -> Result<Page, SearchError> {
             req.limit
         )));
     }
+    let rows = search_all(store, req)?;
+    let total = rows.height();
+    let start = req.offset.min(total);
+    let len = req.limit.min(total - start);
+    Ok(Page {
+        total,
+        offset: req.offset,
+        rows: rows.slice(start as i64, len),
+    })
+}
+
+/// Every matching row, sorted (`offset` and `limit` ignored): what an export writes. Empty
+/// (no columns) when nothing matches.
+pub fn search_all(store: &dyn Store, req: &Search) -> Result<DataFrame, SearchError> {
     let (sort_col, descending) = req
         .sort
         .clone()
@@ -155,11 +169,7 @@ pub fn search(store: &dyn Store, req: &Search) -> Result<Page, SearchError> {
     }
     let mut parts = found.into_iter();
     let Some(mut rows) = parts.next() else {
-        return Ok(Page {
-            total: 0,
-            offset: req.offset,
-            rows: DataFrame::empty(),
-        });
+        return Ok(DataFrame::empty());
     };
     let data = |e: PolarsError| SearchError::Data {
         key: "results".into(),
@@ -168,15 +178,7 @@ pub fn search(store: &dyn Store, req: &Search) -> Result<Page, SearchError> {
     for f in parts {
         rows.vstack_mut(&f).map_err(data)?;
     }
-    let total = rows.height();
     let order = eval::order(&rows, &sort_col, descending).map_err(data)?;
-    let start = req.offset.min(total);
-    let end = (start + req.limit).min(total);
-    let idx = IdxCa::from_vec("idx".into(), order[start..end].to_vec());
-    let page = rows.take(&idx).map_err(data)?;
-    Ok(Page {
-        total,
-        offset: req.offset,
-        rows: page,
-    })
+    let idx = IdxCa::from_vec("idx".into(), order);
+    rows.take(&idx).map_err(data)
 }
