@@ -11,6 +11,7 @@
 //! | `GET /api/search?q=&capture=&from=&to=&sort=&desc=&offset=&limit=` | one page of flows |
 //! | `GET /api/export?...&format=csv\|jsonl` | every matching flow, not capped, as a download |
 //! | `GET /api/alerts.eve?...` | the alerts among them as Suricata EVE JSON lines |
+//! | `GET /api/openapi.json` | this API as an OpenAPI 3.1 document ([`OPENAPI`]) |
 //!
 //! Every error is JSON `{"error": "..."}` with a 4xx status that says what to change (a
 //! query's parse error also gives `at` and `pointed`, the query with a caret under the
@@ -45,6 +46,7 @@ pub fn router(store: Shared) -> Router {
         .route("/api/search", get(find))
         .route("/api/export", get(export))
         .route("/api/alerts.eve", get(alerts_eve))
+        .route("/api/openapi.json", get(openapi))
         .with_state(store)
 }
 
@@ -101,6 +103,17 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.status, Json(self.body)).into_response()
     }
+}
+
+/// The API as an OpenAPI 3.1 document (a test checks real responses against it).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
 }
 
 /// Run blocking store work off the async threads.

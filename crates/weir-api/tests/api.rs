@@ -213,3 +213,127 @@ async fn exports_are_whole_and_alerts_read_as_eve() {
     assert!(first["community_id"].as_str().unwrap().starts_with("1:"));
     assert!(first["timestamp"].as_str().unwrap().ends_with('Z'));
 }
+
+/// Whether `v` fits `schema` (the subset of JSON Schema the document uses: type (or a list
+/// of types), required, properties, items, enum, $ref into components); the path of the first
+/// misfit otherwise.
+fn fits(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), String> {
+    if let Some(r) = schema["$ref"].as_str() {
+        let mut s = doc;
+        for part in r.trim_start_matches("#/").split('/') {
+            s = &s[part];
+        }
+        return fits(doc, s, v, at);
+    }
+    let kind = |t: &str| match t {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "integer" => v.is_i64() || v.is_u64(),
+        "number" => v.is_number(),
+        "boolean" => v.is_boolean(),
+        "null" => v.is_null(),
+        _ => false,
+    };
+    let ok = match &schema["type"] {
+        Value::String(t) => kind(t),
+        Value::Array(ts) => ts.iter().any(|t| kind(t.as_str().unwrap())),
+        _ => true,
+    };
+    if !ok {
+        return Err(format!("{at}: {v} is not {}", schema["type"]));
+    }
+    if let Some(e) = schema["enum"].as_array() {
+        if !e.contains(v) {
+            return Err(format!("{at}: {v} not in {e:?}"));
+        }
+    }
+    for r in schema["required"].as_array().into_iter().flatten() {
+        let k = r.as_str().unwrap();
+        if v.get(k).is_none() {
+            return Err(format!("{at}: no {k}"));
+        }
+    }
+    if let (Some(props), Some(obj)) = (schema["properties"].as_object(), v.as_object()) {
+        for (k, s) in props {
+            if let Some(x) = obj.get(k) {
+                fits(doc, s, x, &format!("{at}.{k}"))?;
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array()) {
+        for (i, x) in arr.iter().enumerate() {
+            fits(doc, items, x, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_responses_fit_the_openapi_document() {
+    let (_d, store) = store();
+    let (s, doc) = get(&store, "/api/openapi.json").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    // The checker can say no: a status without its fields, a state not in the list.
+    let status = serde_json::json!({"$ref": "#/components/schemas/Status"});
+    assert!(fits(&doc, &status, &serde_json::json!({"capture": "c"}), "x").is_err());
+    let mut st = serde_json::to_value(Status::new("c", "k", State::Done)).unwrap();
+    assert!(fits(&doc, &status, &st, "x").is_ok());
+    st["state"] = "finished".into();
+    assert!(fits(&doc, &status, &st, "x").is_err());
+    let id = capture_id(KEY);
+    let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
+    for p in [
+        "/api/captures",
+        "/api/captures/{id}",
+        "/api/captures/{id}/summary",
+        "/api/search",
+        "/api/export",
+        "/api/alerts.eve",
+        "/api/openapi.json",
+    ] {
+        assert!(paths.iter().any(|x| *x == p), "{p} undocumented");
+    }
+    assert_eq!(paths.len(), 7, "documented but not served: {paths:?}");
+    for (path, uri, status) in [
+        ("/api/captures", "/api/captures".to_string(), "200"),
+        ("/api/captures/{id}", format!("/api/captures/{id}"), "200"),
+        (
+            "/api/captures/{id}",
+            "/api/captures/nope-0".to_string(),
+            "404",
+        ),
+        (
+            "/api/captures/{id}",
+            "/api/captures/a%20b".to_string(),
+            "400",
+        ),
+        (
+            "/api/captures/{id}/summary",
+            format!("/api/captures/{id}/summary"),
+            "200",
+        ),
+        (
+            "/api/search",
+            "/api/search?q=alert%20true&limit=20".to_string(),
+            "200",
+        ),
+        (
+            "/api/search",
+            "/api/search?q=src%201.2.3".to_string(),
+            "400",
+        ),
+    ] {
+        let (s, v) = get(&store, &uri).await;
+        assert_eq!(s.as_str(), status, "{uri}");
+        let schema = &doc["paths"][path]["get"]["responses"][status];
+        let schema = match schema["$ref"].as_str() {
+            Some(r) => &doc["components"]["responses"][r.rsplit('/').next().unwrap()],
+            None => schema,
+        };
+        let schema = &schema["content"]["application/json"]["schema"];
+        assert!(!schema.is_null(), "{path} {status}: no schema");
+        fits(&doc, schema, &v, uri.as_str()).unwrap();
+    }
+}
