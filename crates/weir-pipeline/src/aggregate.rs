@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
+use weir_records::columns::{f64s, i64s, strings, u64s};
 
 use crate::error::to_json;
 use crate::{
@@ -315,30 +316,6 @@ const SUMMARY_COLUMNS: &[&str] = &[
 
 fn pe(key: &str) -> impl Fn(PolarsError) -> PipelineError + '_ {
     move |e| PipelineError::corrupt(key, e)
-}
-
-fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
-    let c = df.column(name)?.cast(&DataType::String)?;
-    Ok(c.str()?
-        .downcast_iter()
-        .flat_map(|a| a.iter().map(|v| v.unwrap_or_default().to_string()))
-        .collect())
-}
-
-fn u64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<u64>> {
-    let c = df.column(name)?.cast(&DataType::UInt64)?;
-    Ok(c.u64()?
-        .downcast_iter()
-        .flat_map(|a| a.iter().map(|v| v.copied().unwrap_or(0)))
-        .collect())
-}
-
-fn f64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
-    let c = df.column(name)?.cast(&DataType::Float64)?;
-    Ok(c.f64()?
-        .downcast_iter()
-        .flat_map(|a| a.iter().map(|v| v.copied().unwrap_or(f64::NAN)))
-        .collect())
 }
 
 /// Group `df` by `by` and sum `one` (flows), `packets`, `bytes` and `alerts`, merged into
@@ -663,8 +640,8 @@ pub fn aggregate(store: &dyn Store, id: &str) -> Result<CaptureSummary, Pipeline
             num("bytes_bwd")?,
         );
         let alert: Vec<bool> = num("alert")?.iter().map(|a| *a != 0).collect();
-        let ts = crate::search::i64s(&df, "first_ts").map_err(&e)?;
-        let te = crate::search::i64s(&df, "last_ts").map_err(&e)?;
+        let ts = i64s(&df, "first_ts").map_err(&e)?;
+        let te = i64s(&df, "last_ts").map_err(&e)?;
         let (src, dst, class) = (
             strings(&df, "src_ip").map_err(&e)?,
             strings(&df, "dst_ip").map_err(&e)?,

@@ -26,6 +26,7 @@
 //! one aggregator invocation, and a redelivered shard rewrites the same parts.
 
 use polars::prelude::*;
+use weir_records::columns::i64s;
 
 use crate::{PipelineError, Store};
 
@@ -196,17 +197,6 @@ pub fn shard_period(sorted: &[i64]) -> Period {
         }
     }
     period
-}
-
-/// A column as i64 values (nulls as 0): timestamps for the search layout and the summary.
-pub(crate) fn i64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<i64>> {
-    Ok(df
-        .column(name)?
-        .cast(&DataType::Int64)?
-        .i64()?
-        .downcast_iter()
-        .flat_map(|a| a.iter().map(|v| v.copied().unwrap_or(0)))
-        .collect())
 }
 
 /// The parts of one shard's result rows: `(partition, rows in it sorted by first packet)`,

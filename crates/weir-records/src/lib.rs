@@ -6,6 +6,7 @@
 //! bounded by the batch size.
 #![warn(missing_docs)]
 
+pub mod columns;
 mod parquet;
 pub use parquet::{ParquetSink, SMALL_ROWS};
 

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use polars::prelude::*;
+use weir_records::columns::{f64s, i64s, strings};
 
 use crate::query::{Expr, Field, Query, Term, Value};
 
@@ -35,24 +36,6 @@ fn fields(e: &Expr, out: &mut Vec<Field>) {
     }
 }
 
-fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
-    let c = df.column(name)?.cast(&DataType::String)?;
-    Ok(c.str()?
-        .iter()
-        .map(|v| v.unwrap_or_default().to_string())
-        .collect())
-}
-
-fn floats(df: &DataFrame, name: &str) -> PolarsResult<Vec<f64>> {
-    let c = df.column(name)?.cast(&DataType::Float64)?;
-    Ok(c.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
-}
-
-fn ints(df: &DataFrame, name: &str) -> PolarsResult<Vec<i64>> {
-    let c = df.column(name)?.cast(&DataType::Int64)?;
-    Ok(c.i64()?.iter().map(|v| v.unwrap_or(0)).collect())
-}
-
 fn ips(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<IpAddr>>> {
     Ok(strings(df, name)?.iter().map(|s| s.parse().ok()).collect())
 }
@@ -72,25 +55,25 @@ impl Cols {
             c.dst = ips(df, "dst_ip")?;
         }
         if has(Field::Sport) || has(Field::Port) {
-            c.sport = floats(df, "src_port")?;
+            c.sport = f64s(df, "src_port")?;
         }
         if has(Field::Dport) || has(Field::Port) {
-            c.dport = floats(df, "dst_port")?;
+            c.dport = f64s(df, "dst_port")?;
         }
         if has(Field::Proto) {
-            c.proto = floats(df, "proto")?;
+            c.proto = f64s(df, "proto")?;
         }
         if has(Field::Class) {
             c.class = strings(df, "class")?;
         }
         if has(Field::Probability) {
-            c.probability = floats(df, "class_probability")?;
+            c.probability = f64s(df, "class_probability")?;
         }
         if has(Field::Anomaly) {
-            c.anomaly = floats(df, "anomaly")?;
+            c.anomaly = f64s(df, "anomaly")?;
         }
         if has(Field::Percentile) {
-            c.percentile = floats(df, "anomaly_percentile")?;
+            c.percentile = f64s(df, "anomaly_percentile")?;
         }
         if has(Field::Alert) {
             let a = df.column("alert")?.cast(&DataType::Boolean)?;
@@ -166,7 +149,7 @@ fn eval(e: &Expr, c: &Cols, i: usize) -> bool {
 pub(crate) fn mask(df: &DataFrame, q: &Query, from: i64, to: i64) -> PolarsResult<BooleanChunked> {
     let n = df.height();
     let c = Cols::read(df, q)?;
-    let (first, last) = (ints(df, "first_ts")?, ints(df, "last_ts")?);
+    let (first, last) = (i64s(df, "first_ts")?, i64s(df, "last_ts")?);
     Ok((0..n)
         .map(|i| last[i] >= from && first[i] < to && q.expr.as_ref().is_none_or(|e| eval(e, &c, i)))
         .collect())
@@ -189,7 +172,7 @@ pub(crate) fn order(df: &DataFrame, col: &str, descending: bool) -> PolarsResult
     if c.dtype().is_primitive_numeric()
         || matches!(c.dtype(), DataType::Datetime(..) | DataType::Boolean)
     {
-        let v = floats(df, col)?;
+        let v = f64s(df, col)?;
         idx.sort_by(|a, b| {
             let (x, y) = (v[*a as usize], v[*b as usize]);
             match (x.is_nan(), y.is_nan()) {
