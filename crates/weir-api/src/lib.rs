@@ -211,60 +211,13 @@ pub struct SearchParams {
     pub limit: Option<usize>,
 }
 
-/// A time as ns since the epoch: RFC 3339 with a zone (`Z` or `+01:00`) or an integer.
+/// A time as ns since the epoch: RFC 3339 with a zone (`Z` or `+01:00`) or an integer
+/// ([`weir_pipeline::parse_rfc3339`]).
 pub fn parse_time(s: &str) -> Result<i64, String> {
-    if let Ok(n) = s.parse::<i64>() {
-        return Ok(n);
+    match s.parse::<i64>() {
+        Ok(n) => Ok(n),
+        Err(_) => weir_pipeline::parse_rfc3339(s),
     }
-    let bad =
-        || format!("{s:?} is not a time: give RFC 3339 (2024-02-01T10:00:00Z) or ns since 1970");
-    let (date, time) = s.split_once(['T', 't', ' ']).ok_or_else(bad)?;
-    let d: Vec<i64> = date
-        .split('-')
-        .map(|p| p.parse().map_err(|_| bad()))
-        .collect::<Result<_, _>>()?;
-    let [y, m, dd] = d[..] else { return Err(bad()) };
-    let (clock, offset_s) = if let Some(c) = time.strip_suffix(['Z', 'z']) {
-        (c, 0)
-    } else if let Some(i) = time.rfind(['+', '-']) {
-        let (c, z) = time.split_at(i);
-        let sign = if z.starts_with('-') { -1 } else { 1 };
-        let (hh, mm) = z[1..].split_once(':').ok_or_else(bad)?;
-        let h: i64 = hh.parse().map_err(|_| bad())?;
-        let mi: i64 = mm.parse().map_err(|_| bad())?;
-        (c, sign * (h * 3600 + mi * 60))
-    } else {
-        return Err(format!(
-            "{s:?} has no time zone: end it with Z (UTC) or +HH:MM"
-        ));
-    };
-    let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
-    let t: Vec<i64> = hms
-        .split(':')
-        .map(|p| p.parse().map_err(|_| bad()))
-        .collect::<Result<_, _>>()?;
-    let [h, mi, sec] = t[..] else {
-        return Err(bad());
-    };
-    if !(1..=12).contains(&m) || !(1..=31).contains(&dd) || h > 23 || mi > 59 || sec > 60 {
-        return Err(bad());
-    }
-    let mut ns_frac = 0i64;
-    for (i, c) in frac.chars().take(9).enumerate() {
-        let digit = c.to_digit(10).ok_or_else(bad)? as i64;
-        ns_frac += digit * 10i64.pow(8 - i as u32);
-    }
-    // Days since the epoch (Howard Hinnant's days_from_civil).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + dd - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_s;
-    secs.checked_mul(1_000_000_000)
-        .and_then(|n| n.checked_add(ns_frac))
-        .ok_or_else(bad)
 }
 
 /// A row of a page as JSON: numbers as numbers, timestamps in RFC 3339, text as text (never

@@ -140,6 +140,55 @@ pub fn rfc3339(ts_ns: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{sec:02}.{milli:03}Z")
 }
 
+/// ns since the epoch of an RFC 3339 time with a zone (`2024-02-29T13:05:09.25Z`,
+/// `2024-02-29T14:05:09+01:00`): the inverse of [`rfc3339`] (and finer: up to ns). The error
+/// says what was given and what is expected.
+pub fn parse_rfc3339(s: &str) -> Result<i64, String> {
+    let bad =
+        || format!("{s:?} is not a time: give RFC 3339 (2024-02-01T10:00:00Z) or ns since 1970");
+    let (date, time) = s.split_once(['T', 't', ' ']).ok_or_else(bad)?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|p| p.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let [y, m, dd] = d[..] else { return Err(bad()) };
+    let (clock, offset_s) = if let Some(c) = time.strip_suffix(['Z', 'z']) {
+        (c, 0)
+    } else if let Some(i) = time.rfind(['+', '-']) {
+        let (c, z) = time.split_at(i);
+        let sign = if z.starts_with('-') { -1 } else { 1 };
+        let (hh, mm) = z[1..].split_once(':').ok_or_else(bad)?;
+        let h: i64 = hh.parse().map_err(|_| bad())?;
+        let mi: i64 = mm.parse().map_err(|_| bad())?;
+        (c, sign * (h * 3600 + mi * 60))
+    } else {
+        return Err(format!(
+            "{s:?} has no time zone: end it with Z (UTC) or +HH:MM"
+        ));
+    };
+    let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+    let t: Vec<i64> = hms
+        .split(':')
+        .map(|p| p.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let [h, mi, sec] = t[..] else {
+        return Err(bad());
+    };
+    if !(1..=12).contains(&m) || dd < 1 || dd > days_in(y, m) || h > 23 || mi > 59 || sec > 60 {
+        return Err(bad());
+    }
+    let mut ns_frac = 0i64;
+    for (i, c) in frac.chars().take(9).enumerate() {
+        let digit = c.to_digit(10).ok_or_else(bad)? as i64;
+        ns_frac += digit * 10i64.pow(8 - i as u32);
+    }
+    let days = days_from_civil(y, m, dd);
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_s;
+    secs.checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(ns_frac))
+        .ok_or_else(bad)
+}
+
 /// (year, month, day) of a count of days since 1970-01-01 (Howard Hinnant's algorithm).
 fn civil(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
@@ -274,6 +323,24 @@ mod tests {
 
     fn names(parts: &[(String, DataFrame)]) -> Vec<&str> {
         parts.iter().map(|(d, _)| d.as_str()).collect()
+    }
+
+    #[test]
+    fn rfc3339_parses_back_and_refuses_days_a_month_lacks() {
+        for ns in [
+            0i64,
+            -86_400_000_000_000,
+            951_782_400_123_000_000,
+            1_709_210_096_500_000_000,
+        ] {
+            assert_eq!(parse_rfc3339(&rfc3339(ns)), Ok(ns), "{}", rfc3339(ns));
+        }
+        assert_eq!(
+            parse_rfc3339("2024-02-29T00:00:00Z"),
+            Ok(1_709_164_800_000_000_000)
+        );
+        assert!(parse_rfc3339("2023-02-29T00:00:00Z").is_err());
+        assert!(parse_rfc3339("2024-04-31T00:00:00Z").is_err());
     }
 
     #[test]
