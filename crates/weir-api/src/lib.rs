@@ -58,30 +58,32 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn bad(message: impl Into<String>) -> Self {
+    fn new(status: StatusCode, message: impl ToString) -> Self {
         ApiError {
-            status: StatusCode::BAD_REQUEST,
-            body: json!({ "error": message.into() }),
+            status,
+            body: json!({ "error": message.to_string() }),
         }
     }
 
-    fn not_found(message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::NOT_FOUND,
-            body: json!({ "error": message.into() }),
-        }
+    fn bad(message: impl ToString) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn not_found(message: impl ToString) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// The server's own failure (the store, an unreadable object): a 500.
+    fn internal(message: impl ToString) -> Self {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
 }
 
 impl From<PipelineError> for ApiError {
     fn from(e: PipelineError) -> Self {
-        let status = match e.fault() {
-            Some(StoreFault::NotFound) => StatusCode::NOT_FOUND,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError {
-            status,
-            body: json!({ "error": e.to_string() }),
+        match e.fault() {
+            Some(StoreFault::NotFound) => ApiError::not_found(e),
+            _ => ApiError::internal(e),
         }
     }
 }
@@ -91,10 +93,7 @@ impl From<SearchError> for ApiError {
         match e {
             SearchError::BadRequest(m) => ApiError::bad(m),
             SearchError::Store(e) => e.into(),
-            e @ SearchError::Data { .. } => ApiError {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                body: json!({ "error": e.to_string() }),
-            },
+            e @ SearchError::Data { .. } => ApiError::internal(e),
         }
     }
 }
@@ -121,10 +120,9 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
-        Err(ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            body: json!({ "error": format!("the request's worker failed: {e}") }),
-        })
+        Err(ApiError::internal(format!(
+            "the request's worker failed: {e}"
+        )))
     })
 }
 
@@ -149,9 +147,7 @@ fn checked_id(id: &str) -> Result<&str, ApiError> {
 
 async fn list(State(store): State<Shared>) -> Result<Json<Js>, ApiError> {
     let all = blocking(move || Ok(captures(store.as_ref())?)).await?;
-    Ok(Json(
-        serde_json::to_value(all).map_err(|e| ApiError::bad(e.to_string()))?,
-    ))
+    Ok(Json(serde_json::to_value(all).map_err(ApiError::internal)?))
 }
 
 async fn one(State(store): State<Shared>, Path(id): Path<String>) -> Result<Json<Js>, ApiError> {
@@ -161,9 +157,7 @@ async fn one(State(store): State<Shared>, Path(id): Path<String>) -> Result<Json
             .ok_or_else(|| ApiError::not_found(format!("no capture {id:?}")))
     })
     .await?;
-    Ok(Json(
-        serde_json::to_value(st).map_err(|e| ApiError::bad(e.to_string()))?,
-    ))
+    Ok(Json(serde_json::to_value(st).map_err(ApiError::internal)?))
 }
 
 async fn summary(
@@ -179,10 +173,8 @@ async fn summary(
         Err(e) => Err(e.into()),
     })
     .await?;
-    let v: Js = serde_json::from_slice(&bytes).map_err(|e| ApiError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        body: json!({ "error": format!("unreadable summary: {e}") }),
-    })?;
+    let v: Js = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::internal(format!("unreadable summary: {e}")))?;
     Ok(Json(v))
 }
 
@@ -259,14 +251,9 @@ async fn find(
     State(store): State<Shared>,
     params: Result<QueryParams<SearchParams>, QueryRejection>,
 ) -> Result<Json<Js>, ApiError> {
-    // A parameter of the wrong type (`limit=many`) is a 400 in JSON like every other error.
-    let QueryParams(p) = params.map_err(|e| ApiError::bad(e.body_text()))?;
-    let (query, req) = request(&p)?;
+    let (query, req) = request(params)?;
     let page = blocking(move || Ok(search(store.as_ref(), &req)?)).await?;
-    let rows = rows_json(&page.rows).map_err(|e| ApiError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        body: json!({ "error": e.to_string() }),
-    })?;
+    let rows = rows_json(&page.rows).map_err(ApiError::internal)?;
     Ok(Json(json!({
         "query": query.to_string(),
         "total": page.total,
@@ -304,8 +291,12 @@ fn csv_cell(v: &Js) -> String {
     }
 }
 
-/// The search request of a query string (shared by search, export and alerts).
-fn request(p: &SearchParams) -> Result<(Query, Search), ApiError> {
+/// The search request of a query string (shared by search, export and alerts). A parameter
+/// of the wrong type (`limit=many`) is a 400 in JSON like every other error.
+fn request(
+    params: Result<QueryParams<SearchParams>, QueryRejection>,
+) -> Result<(Query, Search), ApiError> {
+    let QueryParams(p) = params.map_err(|e| ApiError::bad(e.body_text()))?;
     let query = Query::parse(&p.q).map_err(|e| ApiError {
         status: StatusCode::BAD_REQUEST,
         body: json!({
@@ -348,19 +339,14 @@ async fn export(
     params: Result<QueryParams<SearchParams>, QueryRejection>,
     format: Result<QueryParams<ExportParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let QueryParams(p) = params.map_err(|e| ApiError::bad(e.body_text()))?;
     let QueryParams(f) = format.map_err(|e| ApiError::bad(e.body_text()))?;
     let csv = match f.format.as_str() {
         "" | "csv" => true,
         "jsonl" | "ndjson" => false,
         other => return Err(ApiError::bad(format!("format {other:?}: csv or jsonl"))),
     };
-    let (_, req) = request(&p)?;
-    let df = blocking(move || Ok(search_all(store.as_ref(), &req)?)).await?;
-    let rows = rows_json(&df).map_err(|e| ApiError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        body: json!({ "error": e.to_string() }),
-    })?;
+    let (_, req) = request(params)?;
+    let (df, rows) = every_row(store, req).await?;
     let mut out = String::new();
     if csv {
         let names: Vec<String> = df
@@ -399,6 +385,13 @@ async fn export(
         .into_response())
 }
 
+/// Every row a search matches (export, alerts), as a frame and as JSON.
+async fn every_row(store: Shared, req: Search) -> Result<(DataFrame, Vec<Js>), ApiError> {
+    let df = blocking(move || Ok(search_all(store.as_ref(), &req)?)).await?;
+    let rows = rows_json(&df).map_err(ApiError::internal)?;
+    Ok((df, rows))
+}
+
 /// Suricata's name for an IP protocol number.
 fn proto_name(p: u64) -> String {
     match p {
@@ -426,18 +419,13 @@ async fn alerts_eve(
     State(store): State<Shared>,
     params: Result<QueryParams<SearchParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let QueryParams(p) = params.map_err(|e| ApiError::bad(e.body_text()))?;
-    let (query, mut req) = request(&p)?;
+    let (query, mut req) = request(params)?;
     req.query = query.and(weir_search::Term {
         field: weir_search::Field::Alert,
         op: weir_search::Op::Eq,
         value: weir_search::Value::Bool(true),
     });
-    let df = blocking(move || Ok(search_all(store.as_ref(), &req)?)).await?;
-    let rows = rows_json(&df).map_err(|e| ApiError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        body: json!({ "error": e.to_string() }),
-    })?;
+    let (_, rows) = every_row(store, req).await?;
     let mut out = String::new();
     for r in &rows {
         let class = r["class"].as_str().unwrap_or_default();

@@ -43,15 +43,8 @@ fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
 }
 
 async fn get(store: &Arc<dyn Store>, uri: &str) -> (StatusCode, Value) {
-    let app = weir_api::router(store.clone());
-    let res = app
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = res.status();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    let v = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+    let (status, _, body) = text(store, uri).await;
+    let v = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {body}"));
     (status, v)
 }
 
@@ -123,16 +116,8 @@ async fn every_endpoint_answers_and_bad_input_gets_a_400_that_says_why() {
         ("/api/captures/nope-00000000", 404, "no capture"),
         ("/api/captures/nope-00000000/summary", 404, "no summary"),
     ] {
-        let app = weir_api::router(store.clone());
-        let res = app
-            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(res.status().as_u16(), status, "{uri}");
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        let v: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            panic!("{uri}: not JSON ({e}): {}", String::from_utf8_lossy(&bytes))
-        });
+        let (s, v) = get(&store, uri).await;
+        assert_eq!(s.as_u16(), status, "{uri}");
         let text = v["error"].as_str().unwrap_or_default();
         assert!(text.contains(says), "{uri}: {v}");
     }
