@@ -164,35 +164,41 @@ pub fn matches(df: &DataFrame, q: &Query) -> PolarsResult<Vec<bool>> {
         .collect())
 }
 
-/// Row order by one column (stable: ties keep their order; missing values last).
+/// `idx` sorted by `v` (stable: ties keep their order; missing values last either way).
+fn sort_idx<T>(
+    idx: &mut [IdxSize],
+    v: &[Option<T>],
+    descending: bool,
+    cmp: impl Fn(&T, &T) -> std::cmp::Ordering,
+) {
+    use std::cmp::Ordering;
+    idx.sort_by(|a, b| match (&v[*a as usize], &v[*b as usize]) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(x), Some(y)) if descending => cmp(y, x),
+        (Some(x), Some(y)) => cmp(x, y),
+    });
+}
+
+/// Row order by one column (stable: ties keep their order; missing values last). Integers
+/// and timestamps compare as integers (as f64, timestamps in ns would tie within ~256 ns).
 pub(crate) fn order(df: &DataFrame, col: &str, descending: bool) -> PolarsResult<Vec<IdxSize>> {
-    let n = df.height();
-    let mut idx: Vec<IdxSize> = (0..n as IdxSize).collect();
+    let mut idx: Vec<IdxSize> = (0..df.height() as IdxSize).collect();
     let c = df.column(col)?;
-    if c.dtype().is_primitive_numeric()
-        || matches!(c.dtype(), DataType::Datetime(..) | DataType::Boolean)
-    {
-        let v = f64s(df, col)?;
-        idx.sort_by(|a, b| {
-            let (x, y) = (v[*a as usize], v[*b as usize]);
-            match (x.is_nan(), y.is_nan()) {
-                (true, true) => std::cmp::Ordering::Equal,
-                (true, false) => std::cmp::Ordering::Greater,
-                (false, true) => std::cmp::Ordering::Less,
-                _ if descending => y.total_cmp(&x),
-                _ => x.total_cmp(&y),
-            }
-        });
+    let dt = c.dtype();
+    if dt.is_integer() || matches!(dt, DataType::Datetime(..) | DataType::Boolean) {
+        let v: Vec<Option<i64>> = c.cast(&DataType::Int64)?.i64()?.iter().collect();
+        sort_idx(&mut idx, &v, descending, Ord::cmp);
+    } else if dt.is_float() {
+        let v: Vec<Option<f64>> = f64s(df, col)?
+            .into_iter()
+            .map(|x| (!x.is_nan()).then_some(x))
+            .collect();
+        sort_idx(&mut idx, &v, descending, f64::total_cmp);
     } else {
-        let v = strings(df, col)?;
-        idx.sort_by(|a, b| {
-            let (x, y) = (&v[*a as usize], &v[*b as usize]);
-            if descending {
-                y.cmp(x)
-            } else {
-                x.cmp(y)
-            }
-        });
+        let v: Vec<Option<String>> = strings(df, col)?.into_iter().map(Some).collect();
+        sort_idx(&mut idx, &v, descending, Ord::cmp);
     }
     Ok(idx)
 }
@@ -246,6 +252,11 @@ mod tests {
             let query = Query::parse(q).unwrap_or_else(|e| panic!("{}", e.pointed(q)));
             assert_eq!(matches(&df, &query).unwrap(), want, "{q}");
         }
+        // Timestamps sort as integers: 1 ns apart is an order, not a tie.
+        let t = 1_700_000_000_000_000_000i64;
+        let ts = df!("first_ts" => [t + 1, t, t + 2]).unwrap();
+        assert_eq!(order(&ts, "first_ts", false).unwrap(), [1, 0, 2]);
+        assert_eq!(order(&ts, "first_ts", true).unwrap(), [2, 0, 1]);
         // The time range: active at or after `from`, started before `to`.
         let m = mask(&df, &Query::default(), 25, 4).unwrap();
         let got: Vec<bool> = m.iter().map(|v| v.unwrap()).collect();
