@@ -104,7 +104,7 @@ impl Read for FaultyReader<'_> {
                 if self.pos >= *at {
                     let (k, _, bytes) = r.take().expect("checked");
                     // In place (same file), as an overwrite lands under a reader on S3.
-                    std::fs::write(self.store.inner_path(&k), bytes)?;
+                    std::fs::write(self.store.inner.path_of(&k), bytes)?;
                 } else {
                     len = len.min((*at - self.pos) as usize);
                 }
@@ -113,12 +113,6 @@ impl Read for FaultyReader<'_> {
         let n = self.inner.read(&mut buf[..len])?;
         self.pos += n as u64;
         Ok(n)
-    }
-}
-
-impl FaultyStore {
-    fn inner_path(&self, key: &str) -> std::path::PathBuf {
-        self.inner.path_of(key)
     }
 }
 

@@ -97,7 +97,8 @@ pub fn split_as(
     let mut fresh = Status::new(id, source, State::Splitting);
     fresh.source_version = Some(version.clone());
     let start_over = if opts.rerun {
-        store.put(&status_key(id), &to_json(id, &fresh)?)?;
+        let key = status_key(id);
+        store.put(&key, &to_json(&key, &fresh)?)?;
         true
     } else {
         let mut reset = false;

@@ -122,11 +122,6 @@ impl LocalStore {
     }
 }
 
-/// A file error as a store error.
-fn file_err(key: &str, e: &std::io::Error) -> PipelineError {
-    from_io(key, e)
-}
-
 /// A file's version for pinned reads: size, modification time and inode.
 fn file_version(m: &std::fs::Metadata) -> String {
     use std::os::unix::fs::MetadataExt;
@@ -179,7 +174,7 @@ impl Read for PinnedFile {
 impl Store for LocalStore {
     fn open(&self, key: &str) -> Result<Box<dyn Read + Send + '_>, PipelineError> {
         let p = self.path(key)?;
-        let f = std::fs::File::open(&p).map_err(|e| file_err(key, &e))?;
+        let f = std::fs::File::open(&p).map_err(|e| from_io(key, &e))?;
         Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f)))
     }
 
@@ -188,7 +183,7 @@ impl Store for LocalStore {
             Ok(m) if m.is_file() => Ok(Some(file_version(&m))),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(file_err(key, &e)),
+            Err(e) => Err(from_io(key, &e)),
         }
     }
 
@@ -197,13 +192,13 @@ impl Store for LocalStore {
         key: &str,
         version: &str,
     ) -> Result<Box<dyn Read + Send + '_>, PipelineError> {
-        let f = std::fs::File::open(self.path(key)?).map_err(|e| file_err(key, &e))?;
+        let f = std::fs::File::open(self.path(key)?).map_err(|e| from_io(key, &e))?;
         let r = PinnedFile {
             file: std::io::BufReader::with_capacity(1 << 20, f),
             version: version.to_string(),
             since_check: 0,
         };
-        r.check().map_err(|e| file_err(key, &e))?;
+        r.check().map_err(|e| from_io(key, &e))?;
         Ok(Box::new(r))
     }
 
@@ -214,25 +209,25 @@ impl Store for LocalStore {
                 Ok(Some((b, v)))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(file_err(key, &e)),
+            Err(e) => Err(from_io(key, &e)),
         }
     }
 
     fn put_if(&self, key: &str, bytes: &[u8], cond: &Condition) -> Result<bool, PipelineError> {
         let path = self.path(key)?;
-        std::fs::create_dir_all(&self.root).map_err(|e| file_err(key, &e))?;
+        std::fs::create_dir_all(&self.root).map_err(|e| from_io(key, &e))?;
         // One lock for every conditional write of the store, across processes.
         let lock = std::fs::File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(self.root.join(".weir-lock"))
-            .map_err(|e| file_err(key, &e))?;
-        lock.lock().map_err(|e| file_err(key, &e))?;
+            .map_err(|e| from_io(key, &e))?;
+        lock.lock().map_err(|e| from_io(key, &e))?;
         let now = match std::fs::read(&path) {
             Ok(b) => Some(content_version(&b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(file_err(key, &e)),
+            Err(e) => return Err(from_io(key, &e)),
         };
         let holds = match cond {
             Condition::Absent => now.is_none(),
@@ -246,7 +241,7 @@ impl Store for LocalStore {
 
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), PipelineError> {
         let p = self.path(key)?;
-        let err = |e: std::io::Error| file_err(key, &e);
+        let err = |e: std::io::Error| from_io(key, &e);
         if let Some(dir) = p.parent() {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
@@ -266,7 +261,7 @@ impl Store for LocalStore {
 
     fn delete(&self, key: &str) -> Result<(), PipelineError> {
         match std::fs::remove_file(self.path(key)?) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(file_err(key, &e)),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(from_io(key, &e)),
             _ => Ok(()),
         }
     }
