@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one build: `weir` and the function binaries (splitter, classifier, aggregator, worker,
-# weir-status, weir-lambda-local) in the release profile, the artefacts the tests
+# weir-status, weir-lambda-local) in the release profile, then the web app's browser bundle
+# (scripts/build-web.sh: wasm32 + wasm-bindgen, the tools installed once), the artefacts the tests
 # (`cargo test --release`), LocalStack (`just localstack-up`) and the benchmarks reuse.
 # Fetches the ONNX Runtime library on first use. Artefacts go to $CARGO_TARGET_DIR (default
 # ~/.cache/weir/target, outside the clone).
@@ -9,3 +10,4 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
 bash scripts/setup-ort.sh >/dev/null
 cargo build ${CARGO_QUIET:-} --release --locked --workspace
+CARGO_QUIET=${CARGO_QUIET:-} bash scripts/build-web.sh >/dev/null

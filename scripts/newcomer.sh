@@ -42,7 +42,8 @@ if [ "${NEWCOMER_COLD:-0}" = 1 ]; then
   ln -s "${CARGO_HOME:-$real_home/.cargo}/bin" "$tmp/cargo-home/bin"
 else
   env_args+=(CARGO_HOME="${CARGO_HOME:-$real_home/.cargo}"
-    CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$real_home/.cache/weir/target}")
+    CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$real_home/.cache/weir/target}"
+    WEIR_TOOLS="${WEIR_TOOLS:-$real_home/.cache/weir/tools}")
 fi
 
 # The README's first command, as written: the first line of its first sh block.
@@ -50,9 +51,24 @@ first="$(awk '/^```sh/{f=1; next} f{print; exit}' "$tmp/weir/README.md" | sed 's
 [ -n "$first" ] || { echo "newcomer: no first command in README.md" >&2; exit 1; }
 echo "newcomer: \$ $first" >&2
 t0=$(date +%s)
-(cd "$tmp/weir" && env -i "${env_args[@]}" /usr/bin/time -v -o "$tmp/time" bash -c "$first") > "$tmp/first.out" 2>&1 || {
-  tail -40 "$tmp/first.out" >&2; echo "newcomer: the README's first command failed" >&2; exit 1; }
+# It ends serving the results (weir serve, until Ctrl-C): run it in the background on a free
+# port, wait for the app's address, open the captures page, then stop it by PID.
+(cd "$tmp/weir" && exec env -i "${env_args[@]}" WEIR_SERVE_ADDR=127.0.0.1:0 \
+  /usr/bin/time -v -o "$tmp/time" bash -c "$first") > "$tmp/first.out" 2>&1 &
+first_pid=$!
+url=""
+while kill -0 "$first_pid" 2>/dev/null; do
+  url=$(grep -o 'weir serve: the results in data at http://[0-9.:]*/' "$tmp/first.out" | grep -o 'http://.*' || true)
+  [ -n "$url" ] && break
+  sleep 2
+done
+[ -n "$url" ] || { wait "$first_pid" || true; tail -40 "$tmp/first.out" >&2
+  echo "newcomer: the README's first command did not end serving the app" >&2; exit 1; }
 t1=$(date +%s)
+page=$(curl -fsS "$url" || true)
+pkill -TERM -f "$tmp/home/.local/bin/weir serve" || true
+wait "$first_pid" 2>/dev/null || true
+echo "$page" | grep -q "loopback-" || { echo "$page" | head -c 2000 >&2; echo "newcomer: $url does not list the sample" >&2; exit 1; }
 grep -q "alerts" "$tmp/first.out" || { cat "$tmp/first.out" >&2; echo "newcomer: no summary in its output" >&2; exit 1; }
 grep -q "not on your PATH" "$tmp/first.out" || { cat "$tmp/first.out" >&2; echo "newcomer: no PATH note for a fresh HOME" >&2; exit 1; }
 

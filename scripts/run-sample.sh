@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's first command: build everything once (scripts/build.sh), put `weir` on PATH
 # (scripts/install.sh: ~/.local/bin), analyze the shipped sample capture with the built-in
-# model (flows -> classification -> Parquet results + summary) and show what was found.
+# model (flows -> classification -> Parquet results + summary), show what was found, then
+# serve the results in the web app (weir serve, http://127.0.0.1:8080/; WEIR_SERVE_ADDR
+# changes the address) until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
@@ -19,4 +21,7 @@ writes to S3. Next:
   weir analyze YOUR.pcap               # any PCAP/PCAPNG; --json for the summary as JSON
   weir status --data-dir data          # the captures analyzed into data/
   duckdb -c "SELECT class, count(*) FROM read_parquet('data/captures/*/flows/*/*.parquet', hive_partitioning=1) GROUP BY 1"
+  weir serve --data-dir data           # the web app over data/ (what follows now)
+
 MSG
+exec "$weir" serve --data-dir data

@@ -9,10 +9,17 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 bash scripts/setup-ort.sh >/dev/null
 cargo fmt --all --check
+# The web app's browser bundle (wasm32 + wasm-bindgen) and, for the browser tests, Debian's
+# chromium + chromium-driver: installed once, cached outside the clone.
+export WEIR_SITE
+WEIR_SITE="$(WEIR_BROWSER=1 bash scripts/build-web.sh)"
+cargo clippy --release --locked --target wasm32-unknown-unknown -p weir-web --lib \
+  --no-default-features --features hydrate -- -D warnings
 # Everything in the release profile: the build of scripts/build.sh (and the README's first
 # command) is the one the tests link against, and clippy shares its build scripts and macros.
-# The LocalStack tests are behind a feature (a plain `cargo test` needs no LocalStack).
-features=(--features weir-functions/localstack-tests)
+# The LocalStack and browser tests are behind features (a plain `cargo test` needs no LocalStack).
+# The browser tests too (weir-cli/tests/browser.rs: chromium through chromedriver).
+features=(--features weir-functions/localstack-tests,weir-cli/browser-tests)
 cargo clippy --release --workspace --all-targets --locked "${features[@]}" -- -D warnings
 cargo test --release --workspace --locked "${features[@]}"
 # A new user's first steps: a fresh clone and HOME, the README's first command, `weir` by name.

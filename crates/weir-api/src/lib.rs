@@ -20,6 +20,13 @@
 
 use std::sync::Arc;
 
+mod flows;
+mod ops;
+mod uploads;
+pub use flows::{Attribution, Flows, EXPLAINED};
+pub use ops::{operated, Ops};
+pub use uploads::{router as uploads_router, upload_key, Uploads, MAX_UPLOAD};
+
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query as QueryParams, State};
 use axum::http::StatusCode;
@@ -37,8 +44,16 @@ use weir_search::{search, search_all, Query, Search, SearchError};
 /// The store the API reads.
 pub type Shared = Arc<dyn Store>;
 
-/// The API's routes over `store`.
+/// The API's routes over `store` (the flow endpoints read capture files beside
+/// `files_beside` too: see [`Flows`]).
 pub fn router(store: Shared) -> Router {
+    router_with(Arc::new(Flows::new(store, None)))
+}
+
+/// The API's routes, the flow endpoints with `flows`.
+pub fn router_with(flows: Arc<Flows>) -> Router {
+    let store = flows.store.clone();
+    let flows = flows::router(flows);
     Router::new()
         .route("/api/captures", get(list))
         .route("/api/captures/{id}", get(one))
@@ -48,25 +63,30 @@ pub fn router(store: Shared) -> Router {
         .route("/api/alerts.eve", get(alerts_eve))
         .route("/api/openapi.json", get(openapi))
         .with_state(store)
+        .merge(flows)
 }
 
 /// An error as the API answers it.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    body: Js,
+    pub(crate) body: Js,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl ToString) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl ToString) -> Self {
         ApiError {
             status,
             body: json!({ "error": message.to_string() }),
         }
     }
 
-    fn bad(message: impl ToString) -> Self {
+    pub(crate) fn bad(message: impl ToString) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn conflict(message: impl ToString) -> Self {
+        ApiError::new(StatusCode::CONFLICT, message)
     }
 
     fn not_found(message: impl ToString) -> Self {
@@ -179,7 +199,7 @@ async fn summary(
 }
 
 /// The search parameters of `GET /api/search`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 pub struct SearchParams {
     /// The query (the query language; empty: every flow).
     #[serde(default)]
@@ -254,11 +274,38 @@ async fn find(
     let (query, req) = request(params)?;
     let page = blocking(move || Ok(search(store.as_ref(), &req)?)).await?;
     let rows = rows_json(&page.rows).map_err(ApiError::internal)?;
+    let histogram: Vec<Js> = page
+        .overview
+        .histogram
+        .iter()
+        .map(|b| {
+            json!({
+                "start": rfc3339(b.start_ns),
+                "end": rfc3339(b.end_ns),
+                "flows": b.flows,
+                "alerts": b.alerts,
+            })
+        })
+        .collect();
+    let top: Map<String, Js> = page
+        .overview
+        .top
+        .iter()
+        .map(|(field, values)| {
+            let values = values
+                .iter()
+                .map(|(v, n)| json!({ "value": v, "flows": n }))
+                .collect();
+            (field.clone(), Js::Array(values))
+        })
+        .collect();
     Ok(Json(json!({
         "query": query.to_string(),
         "total": page.total,
         "offset": page.offset,
         "rows": rows,
+        "histogram": histogram,
+        "top": top,
     })))
 }
 
@@ -291,31 +338,61 @@ fn csv_cell(v: &Js) -> String {
     }
 }
 
-/// The search request of a query string (shared by search, export and alerts). A parameter
-/// of the wrong type (`limit=many`) is a 400 in JSON like every other error.
-fn request(
-    params: Result<QueryParams<SearchParams>, QueryRejection>,
-) -> Result<(Query, Search), ApiError> {
-    let QueryParams(p) = params.map_err(|e| ApiError::bad(e.body_text()))?;
-    let query = Query::parse(&p.q).map_err(|e| ApiError {
-        status: StatusCode::BAD_REQUEST,
-        body: json!({
-            "error": e.message,
-            "at": e.at,
-            "pointed": e.pointed(&p.q),
-        }),
+/// A search request that cannot run: what to change, and for a mistake in the query, where.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BadSearch {
+    /// What is wrong.
+    pub message: String,
+    /// Byte offset of the mistake in the query.
+    pub at: Option<usize>,
+    /// The query with a caret under the mistake.
+    pub pointed: Option<String>,
+}
+
+impl From<BadSearch> for ApiError {
+    fn from(b: BadSearch) -> Self {
+        let mut body = json!({ "error": b.message });
+        if let (Some(at), Some(pointed)) = (b.at, b.pointed) {
+            body["at"] = json!(at);
+            body["pointed"] = json!(pointed);
+        }
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            body,
+        }
+    }
+}
+
+/// The search of a request's parameters (the API's and the web app's): the query parsed,
+/// capture ids checked, times read.
+pub fn search_request(p: &SearchParams) -> Result<(Query, Search), BadSearch> {
+    let plain = |message: String| BadSearch {
+        message,
+        at: None,
+        pointed: None,
+    };
+    let query = Query::parse(&p.q).map_err(|e| BadSearch {
+        message: e.message.clone(),
+        at: Some(e.at),
+        pointed: Some(e.pointed(&p.q)),
     })?;
     let captures: Vec<String> = p
         .capture
         .split(',')
         .map(str::trim)
         .filter(|c| !c.is_empty())
-        .map(|c| checked_id(c).map(String::from))
+        .map(|c| {
+            checked_id(c).map(String::from).map_err(|_| {
+                plain(format!(
+                    "{c:?} is not a capture id (letters, digits, '.', '-', '_')"
+                ))
+            })
+        })
         .collect::<Result<_, _>>()?;
-    let time = |name: &str, v: &Option<String>| -> Result<Option<i64>, ApiError> {
+    let time = |name: &str, v: &Option<String>| -> Result<Option<i64>, BadSearch> {
         v.as_deref()
             .filter(|s| !s.is_empty())
-            .map(|s| parse_time(s).map_err(|m| ApiError::bad(format!("{name}: {m}"))))
+            .map(|s| parse_time(s).map_err(|m| plain(format!("{name}: {m}"))))
             .transpose()
     };
     let req = Search {
@@ -332,6 +409,15 @@ fn request(
         limit: p.limit.unwrap_or(100),
     };
     Ok((query, req))
+}
+
+/// The search request of a query string (shared by search, export and alerts). A parameter
+/// of the wrong type (`limit=many`) is a 400 in JSON like every other error.
+fn request(
+    params: Result<QueryParams<SearchParams>, QueryRejection>,
+) -> Result<(Query, Search), ApiError> {
+    let QueryParams(p) = params.map_err(|e| ApiError::bad(e.body_text()))?;
+    Ok(search_request(&p)?)
 }
 
 async fn export(

@@ -277,10 +277,13 @@ async fn real_responses_fit_the_openapi_document() {
         "/api/export",
         "/api/alerts.eve",
         "/api/openapi.json",
+        "/api/flows/{capture}/{shard}/{row}",
+        "/api/flows/{capture}/{shard}/{row}/explain",
+        "/api/flows/{capture}/{shard}/{row}/pcap",
     ] {
         assert!(paths.iter().any(|x| *x == p), "{p} undocumented");
     }
-    assert_eq!(paths.len(), 7, "documented but not served: {paths:?}");
+    assert_eq!(paths.len(), 10, "documented but not served: {paths:?}");
     for (path, uri, status) in [
         ("/api/captures", "/api/captures".to_string(), "200"),
         ("/api/captures/{id}", format!("/api/captures/{id}"), "200"),
@@ -309,6 +312,21 @@ async fn real_responses_fit_the_openapi_document() {
             "/api/search?q=src%201.2.3".to_string(),
             "400",
         ),
+        (
+            "/api/flows/{capture}/{shard}/{row}",
+            format!("/api/flows/{id}/0/5"),
+            "200",
+        ),
+        (
+            "/api/flows/{capture}/{shard}/{row}",
+            format!("/api/flows/{id}/0/999999"),
+            "400",
+        ),
+        (
+            "/api/flows/{capture}/{shard}/{row}/explain",
+            format!("/api/flows/{id}/0/5/explain"),
+            "200",
+        ),
     ] {
         let (s, v) = get(&store, &uri).await;
         assert_eq!(s.as_str(), status, "{uri}");
@@ -321,4 +339,290 @@ async fn real_responses_fit_the_openapi_document() {
         assert!(!schema.is_null(), "{path} {status}: no schema");
         fits(&doc, schema, &v, uri.as_str()).unwrap();
     }
+}
+
+/// The flows of a search, each cut out of the capture: read back with weir's own reader, a
+/// carved PCAP holds only packets of that flow's 5-tuple (either direction), as many as the
+/// flow table counted, with the same bytes on the wire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flows_pcap_holds_exactly_its_packets() {
+    let (_d, store) = store();
+    let id = capture_id(KEY);
+    // The scan's single-SYN flows and the capture's longest flows.
+    let (_, scans) = get(
+        &store,
+        &format!("/api/search?capture={id}&q=class%20%22Port%20Scan%22&limit=5"),
+    )
+    .await;
+    let (_, long) = get(
+        &store,
+        &format!("/api/search?capture={id}&sort=packets_fwd&desc=true&limit=5"),
+    )
+    .await;
+    let rows: Vec<Value> = [scans, long]
+        .iter()
+        .flat_map(|v| v["rows"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(rows.len(), 10);
+    for r in rows {
+        let uri = format!("/api/flows/{id}/{}/{}/pcap", r["shard"], r["row"]);
+        let app = weir_api::router(store.clone());
+        let res = app
+            .oneshot(Request::get(&uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{uri}");
+        assert_eq!(
+            res.headers()["content-type"],
+            "application/vnd.tcpdump.pcap"
+        );
+        let pcap = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+        let mut reader = weir_capture::CaptureReader::new(std::io::Cursor::new(pcap)).unwrap();
+        let (mut packets, mut bytes) = (0u64, 0u64);
+        let ends =
+            |ip: &Value, port: &Value| (ip.as_str().unwrap().to_string(), port.as_u64().unwrap());
+        let (a, b) = (
+            ends(&r["src_ip"], &r["src_port"]),
+            ends(&r["dst_ip"], &r["dst_port"]),
+        );
+        while let Some(p) = reader.next_packet().unwrap() {
+            let weir_capture::Decode::Packet(d) = weir_capture::decode(p.linktype, p.data) else {
+                panic!("{uri}: a packet that does not decode");
+            };
+            let (s, t) = (
+                (d.src.to_string(), u64::from(d.sport)),
+                (d.dst.to_string(), u64::from(d.dport)),
+            );
+            assert!(
+                (s == a && t == b) || (s == b && t == a),
+                "{uri}: {s:?} -> {t:?} is not {a:?} <-> {b:?}"
+            );
+            assert_eq!(u64::from(d.proto), r["proto"].as_u64().unwrap());
+            packets += 1;
+            bytes += u64::from(p.orig_len);
+        }
+        let want = |f: &str, g: &str| r[f].as_u64().unwrap() + r[g].as_u64().unwrap();
+        assert_eq!(packets, want("packets_fwd", "packets_bwd"), "{uri}");
+        assert_eq!(bytes, want("bytes_fwd", "bytes_bwd"), "{uri}");
+    }
+    // A flow that is not there: a 400 that says so.
+    let (s, v) = get(&store, &format!("/api/flows/{id}/7/0/pcap")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("no shard 7"), "{v}");
+}
+
+/// An explanation is the model's own: replacing the top feature with "unknown" by hand and
+/// classifying again moves the probability by what the API says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_explanation_is_what_the_model_does_without_each_feature() {
+    let (_d, store) = store();
+    let id = capture_id(KEY);
+    let (_, alerts) = get(
+        &store,
+        &format!("/api/search?capture={id}&q=alert%20true&limit=1"),
+    )
+    .await;
+    let r = &alerts["rows"][0];
+    let (s, e) = get(
+        &store,
+        &format!("/api/flows/{id}/{}/{}/explain", r["shard"], r["row"]),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{e}");
+    assert_eq!(e["class"], r["class"]);
+    let list = e["features"].as_array().unwrap();
+    assert_eq!(list.len(), weir_api::EXPLAINED);
+    let d: Vec<f64> = list
+        .iter()
+        .map(|f| f["delta"].as_f64().unwrap().abs())
+        .collect();
+    assert!(d.windows(2).all(|w| w[0] >= w[1]), "{d:?}");
+    // By hand: the full row's features, the top one unknown.
+    let row = weir_search::flow_row(
+        store.as_ref(),
+        &id,
+        r["shard"].as_u64().unwrap() as u32,
+        r["row"].as_u64().unwrap() as u32,
+    )
+    .unwrap();
+    let x = weir_records::feature_matrix(&row).unwrap();
+    let mut c = Classifier::shipped_cpu().unwrap();
+    let k = c
+        .info()
+        .classes
+        .iter()
+        .position(|n| n == r["class"].as_str().unwrap())
+        .unwrap();
+    let top = c
+        .info()
+        .features
+        .iter()
+        .position(|n| n == list[0]["feature"].as_str().unwrap())
+        .unwrap();
+    let mut y = x.clone();
+    y[top] = f32::NAN;
+    let mut both = x.clone();
+    both.extend(y);
+    let p = c.classify(&both).unwrap();
+    let by_hand = f64::from(p.row(0)[k] - p.row(1)[k]);
+    assert!(
+        (by_hand - list[0]["delta"].as_f64().unwrap()).abs() < 1e-6,
+        "{by_hand} vs {}",
+        list[0]
+    );
+}
+
+async fn call(
+    app: &axum::Router,
+    req: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let (status, headers) = (res.status(), res.headers().clone());
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+/// With a token every route wants it (header or the cookie `?token=` sets); without one,
+/// nothing is asked. `/metrics` counts what was answered and the captures by state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_guards_everything_and_metrics_count_what_was_served() {
+    let (_d, store) = store();
+    let ops = |t: Option<&str>| {
+        weir_api::operated(
+            weir_api::router(store.clone()),
+            Arc::new(weir_api::Ops::new(store.clone(), t.map(String::from))),
+        )
+    };
+    let open = ops(None);
+    let (s, _, _) = call(
+        &open,
+        Request::get("/api/captures").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let guarded = ops(Some("s3cret-token"));
+    for uri in [
+        "/api/captures",
+        "/api/search?q=alert%20true",
+        "/metrics",
+        "/api/openapi.json",
+    ] {
+        let (s, _, body) = call(&guarded, Request::get(uri).body(Body::empty()).unwrap()).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{uri}: {body}");
+        assert!(body.contains("needs its token"), "{body}");
+        let wrong = Request::get(uri)
+            .header("authorization", "Bearer s3cret-tokeN")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(
+            call(&guarded, wrong).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{uri}"
+        );
+        let right = Request::get(uri)
+            .header("authorization", "Bearer s3cret-token")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(call(&guarded, right).await.0, StatusCode::OK, "{uri}");
+    }
+    // A browser: ?token= once sets the cookie, which is then enough.
+    let (s, h, _) = call(
+        &guarded,
+        Request::get("/api/captures?token=s3cret-token")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let cookie = h["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.starts_with("weir_token=s3cret-token;") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    let with_cookie = Request::get("/api/captures")
+        .header("cookie", "a=b; weir_token=s3cret-token")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(&guarded, with_cookie).await.0, StatusCode::OK);
+
+    // Metrics: the requests above, by route and status, and the captures by state.
+    let m = Request::get("/metrics")
+        .header("authorization", "Bearer s3cret-token")
+        .body(Body::empty())
+        .unwrap();
+    let (s, h, text) = call(&guarded, m).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(h["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    for line in [
+        "weir_http_requests_total{method=\"GET\",route=\"/api/captures\",status=\"401\"} 2",
+        "weir_http_requests_total{method=\"GET\",route=\"/api/captures\",status=\"200\"} 3",
+        "weir_captures{state=\"done\"} 1",
+        "weir_captures{state=\"queued\"} 1",
+        "weir_captures{state=\"failed\"} 0",
+        "weir_store_up 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
+    assert!(text.contains("weir_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/search\",le=\"+Inf\"} 3"), "{text}");
+}
+
+/// An upload through the API is stored and analyzed to done; a non-capture and one over the
+/// limit are refused with a message, and nothing is stored for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_are_analyzed_and_bad_ones_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(LocalStore::new(dir.path()));
+    let flows = Arc::new(weir_api::Flows::new(store.clone(), None));
+    let up = Arc::new(weir_api::Uploads::new(flows.clone(), 200_000));
+    let app = weir_api::router_with(flows).merge(weir_api::uploads_router(up));
+    let sample = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../samples/loopback.pcapng"
+    ))
+    .unwrap();
+    let post = |name: &str, body: Vec<u8>| {
+        Request::post(format!("/api/uploads?name={name}"))
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let (s, _, body) = call(&app, post("../../etc/sample.pcapng", sample.clone())).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let id = v["capture"].as_str().unwrap().to_string();
+    assert_eq!(
+        id,
+        capture_id("uploads/sample.pcapng"),
+        "the name is cut to a file name"
+    );
+    let t0 = std::time::Instant::now();
+    loop {
+        let st = capture_status(store.as_ref(), &id).unwrap();
+        if st.as_ref().is_some_and(|s| s.state == State::Done) {
+            assert_eq!(st.unwrap().flows, 53);
+            break;
+        }
+        assert!(t0.elapsed().as_secs() < 60, "not done: {st:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (s, _, body) = call(
+        &app,
+        post("notes.txt", b"not a capture, just some words here".to_vec()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("notes.txt is not a capture"), "{body}");
+    let (s, _, body) = call(&app, post("big.pcap", vec![0xd4; 300_000])).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(body.contains("limit is 200000 bytes"), "{body}");
+    assert_eq!(
+        store.list("uploads/").unwrap(),
+        vec!["uploads/sample.pcapng".to_string()]
+    );
 }

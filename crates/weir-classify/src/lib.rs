@@ -545,3 +545,41 @@ fn build_session(
     }
     b.commit_from_memory(bytes).map_err(ort_err)
 }
+
+/// Why a flow got its verdict, by occlusion: each feature in turn replaced by "unknown" (NaN,
+/// which the model's normalization maps to the training mean) and the row classified again.
+/// Returns `(feature index, p(class) as is - p(class) with that feature at the mean)` for
+/// every feature, largest effect (either sign) first: positive means the feature's value
+/// pushed the model toward `class`. One batch of `features + 1` rows through the model.
+pub fn explain(
+    c: &mut Classifier,
+    x: &[f32],
+    class: usize,
+) -> Result<Vec<(usize, f32)>, ClassifyError> {
+    let f = c.info().features.len();
+    if x.len() != f {
+        return Err(ClassifyError::Shape {
+            len: x.len(),
+            features: f,
+        });
+    }
+    let mut batch = Vec::with_capacity((f + 1) * f);
+    batch.extend_from_slice(x);
+    for i in 0..f {
+        let start = batch.len();
+        batch.extend_from_slice(x);
+        batch[start + i] = f32::NAN;
+    }
+    let p = c.classify(&batch)?;
+    let base = p.row(0).get(class).copied().unwrap_or(f32::NAN);
+    let mut out: Vec<(usize, f32)> = (0..f)
+        .map(|i| {
+            (
+                i,
+                base - p.row(i + 1).get(class).copied().unwrap_or(f32::NAN),
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
+    Ok(out)
+}

@@ -1,4 +1,4 @@
-//! `weir serve`: the JSON API (weir-api) over a data directory, on loopback.
+//! `weir serve`: the web app and its JSON API over a data directory, on loopback.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,47 +13,108 @@ pub struct ServeArgs {
     /// bucket (`aws s3 sync s3://BUCKET/captures DIR/captures`).
     #[arg(long, default_value = "weir-data", value_name = "DIR")]
     data_dir: PathBuf,
-    /// Where to listen: a loopback address (the API has no authentication yet, so it is
-    /// refused on any other address).
-    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
-    addr: SocketAddr,
+    /// Where to listen. Port 0 picks a free one. Default: $WEIR_SERVE_ADDR, else
+    /// 127.0.0.1:8080. An address beyond loopback needs --token.
+    #[arg(long, value_name = "ADDR:PORT")]
+    addr: Option<SocketAddr>,
+    /// The web app's browser bundle (DIR/pkg/weir-web.js and weir-web_bg.wasm, built by
+    /// scripts/build-web.sh). Default: ~/.local/share/weir/site, where scripts/install.sh puts
+    /// it. Without it the pages are served without their browser code (still usable: links
+    /// and forms). $WEIR_SITE gives it too.
+    #[arg(long, value_name = "DIR")]
+    site: Option<PathBuf>,
+    /// The largest capture the browser (or POST /api/uploads) may upload, in bytes; uploads
+    /// are stored under DIR/uploads/ and analyzed in this process.
+    #[arg(long, default_value_t = weir_api::MAX_UPLOAD, value_name = "BYTES")]
+    max_upload: usize,
+    /// Require this bearer token on every request (`Authorization: Bearer TOKEN`; a browser
+    /// opens any page once with ?token=TOKEN and keeps it as a cookie). $WEIR_TOKEN gives it
+    /// too (better: it stays out of the process list). Needed to listen beyond loopback.
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<String>,
+}
+
+/// The bundle to serve: the one given, else the installed one, if it is there.
+fn site(given: Option<PathBuf>) -> Option<PathBuf> {
+    let dir = given
+        .or_else(|| std::env::var_os("WEIR_SITE").map(PathBuf::from))
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/weir/site"))
+        })?;
+    let js = dir
+        .join("pkg")
+        .join(format!("{}.js", weir_web::OUTPUT_NAME));
+    js.is_file().then_some(dir)
 }
 
 pub fn serve(args: ServeArgs) -> Result<i32> {
     let dir = &args.data_dir;
+    let addr: SocketAddr = match (args.addr, std::env::var("WEIR_SERVE_ADDR")) {
+        (Some(a), _) => a,
+        (None, Ok(s)) if !s.is_empty() => s
+            .parse()
+            .with_context(|| format!("WEIR_SERVE_ADDR={s:?} is not an ADDR:PORT"))?,
+        _ => SocketAddr::from(([127, 0, 0, 1], 8080)),
+    };
     if !dir.is_dir() {
         bail!(
             "{}: no such directory: give the --data-dir that `weir analyze` wrote to (default weir-data)",
             dir.display()
         );
     }
-    if !args.addr.ip().is_loopback() {
+    let token = args
+        .token
+        .clone()
+        .or_else(|| std::env::var("WEIR_TOKEN").ok())
+        .filter(|t| !t.is_empty());
+    if !addr.ip().is_loopback() && token.is_none() {
         bail!(
-            "{}: weir serve listens on loopback only for now (127.0.0.1:PORT or [::1]:PORT): \
-             the API has no authentication yet",
-            args.addr
+            "{addr}: beyond loopback weir serve needs a token (--token or WEIR_TOKEN): without \
+             one anybody who reaches {addr} reads and uploads captures; or listen on 127.0.0.1:PORT"
         );
     }
+    let site = site(args.site.clone());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.addr)
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| {
                 format!(
                     "cannot listen on {} (in use? try --addr 127.0.0.1:0)",
-                    args.addr
+                    addr
                 )
             })?;
         let at = listener.local_addr()?;
         eprintln!(
-            "weir serve: the results in {} at http://{at}/api/captures (search: \
-             http://{at}/api/search?q=class%20%22Port%20Scan%22); Ctrl-C stops it",
+            "weir serve: the results in {} at http://{at}/ (JSON API: http://{at}/api/openapi.json); Ctrl-C stops it",
             dir.display()
         );
-        let app = weir_api::router(Arc::new(LocalStore::new(dir)));
+        if site.is_none() {
+            eprintln!(
+                "weir serve: no browser bundle found (scripts/build-web.sh builds it; --site DIR): \
+                 serving the pages without their browser code"
+            );
+        }
+        // Capture paths in status.json are as `weir analyze` was given them: relative to where
+        // it ran, usually the directory the data directory is in.
+        let beside = std::path::absolute(dir)
+            .ok()
+            .and_then(|d| d.parent().map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("."));
+        let flows = Arc::new(weir_api::Flows::new(
+            Arc::new(LocalStore::new(dir)),
+            Some(beside),
+        ));
+        let uploads = Arc::new(weir_api::Uploads::new(flows.clone(), args.max_upload));
+        let ops = Arc::new(weir_api::Ops::new(flows.store.clone(), token.clone()));
+        let app = weir_web::server::router(flows, Some(uploads), site);
+        let app = weir_api::operated(app, ops);
+        if token.is_some() {
+            eprintln!("weir serve: every request needs the token: open http://{at}/?token=TOKEN once in a browser, or send `Authorization: Bearer TOKEN`");
+        }
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;

@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 mod aggregate;
+mod carve;
 mod classify;
 mod error;
 pub mod faults;
@@ -45,6 +46,7 @@ pub use aggregate::{
     aggregate, flow_text, flows_text, thousands, Alert, AlertGroup, CaptureSummary, Service, Tally,
     TOP,
 };
+pub use carve::{carve, file_hash, open_source, CarveError, Carved, FlowKey, Source};
 pub use classify::{classify_shard, classify_shards};
 pub use error::{PipelineError, StoreFault, StoreIoError};
 pub use layout::{

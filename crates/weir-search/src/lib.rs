@@ -9,12 +9,14 @@
 //! It reads any [`Store`]: a data directory of `weir analyze` or the bucket of the functions.
 
 mod eval;
+mod overview;
 mod query;
 
 use polars::prelude::*;
 use weir_pipeline::{partition_range, PipelineError, Store, SEARCH_COLUMNS};
 
 pub use eval::matches;
+pub use overview::{overview, Bin, Overview, BINS, TOP, TOP_FIELDS};
 pub use query::{Expr, Field, Op, ParseError, Query, Term, Value};
 
 /// Most rows one page may hold.
@@ -64,6 +66,8 @@ pub struct Page {
     /// The rows: `capture`, then the search layout's columns ([`SEARCH_COLUMNS`], `shard`,
     /// `row`).
     pub rows: DataFrame,
+    /// The time histogram and top values of every matching row.
+    pub overview: Overview,
 }
 
 /// Why a search could not run.
@@ -96,12 +100,17 @@ pub fn search(store: &dyn Store, req: &Search) -> Result<Page, SearchError> {
     }
     let rows = search_all(store, req)?;
     let total = rows.height();
+    let overview = overview(&rows).map_err(|e| SearchError::Data {
+        key: "results".into(),
+        reason: e.to_string(),
+    })?;
     let start = req.offset.min(total);
     let len = req.limit.min(total - start);
     Ok(Page {
         total,
         offset: req.offset,
         rows: rows.slice(start as i64, len),
+        overview,
     })
 }
 
@@ -181,4 +190,36 @@ pub fn search_all(store: &dyn Store, req: &Search) -> Result<DataFrame, SearchEr
     let order = eval::order(&rows, &sort_col, descending).map_err(data)?;
     let idx = IdxCa::from_vec("idx".into(), order);
     rows.take(&idx).map_err(data)
+}
+
+/// One flow's full result row (tuple, offsets, every feature, every class probability):
+/// row `row` of `captures/ID/results/NNNNN.parquet`, where a search row's `shard` and `row`
+/// point. A shard or row that is not there is a [`SearchError::BadRequest`].
+pub fn flow_row(
+    store: &dyn Store,
+    capture: &str,
+    shard: u32,
+    row: u32,
+) -> Result<DataFrame, SearchError> {
+    let key = weir_pipeline::result_key(capture, shard);
+    let bytes = match store.get(&key) {
+        Ok(b) => b,
+        Err(e) if e.fault() == Some(weir_pipeline::StoreFault::NotFound) => {
+            return Err(SearchError::BadRequest(format!(
+                "capture {capture:?} has no shard {shard} (no such capture, or not classified yet)"
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let df = weir_records::parquet_to_frame(&bytes).map_err(|e| SearchError::Data {
+        key: key.clone(),
+        reason: e.to_string(),
+    })?;
+    if row as usize >= df.height() {
+        return Err(SearchError::BadRequest(format!(
+            "shard {shard} of capture {capture:?} has {} flows: there is no row {row}",
+            df.height()
+        )));
+    }
+    Ok(df.slice(i64::from(row), 1))
 }

@@ -1,0 +1,210 @@
+//! A flow's packets cut out of its capture: what the web app's "download PCAP" serves. The
+//! result rows keep the byte offsets of each flow's first and last packet record
+//! (`first_offset`, `last_offset`); the capture is read up to the last one, and the packets
+//! between them whose addresses, ports and protocol are the flow's (either direction) are
+//! written as a PCAP (nanosecond timestamps) that Wireshark and tshark open.
+
+use std::io::Read;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use weir_capture::{decode, CaptureReader, Decode, Fragment};
+
+use crate::{PipelineError, Status, Store, StoreFault};
+
+/// What identifies a flow's packets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowKey {
+    /// IP protocol number.
+    pub proto: u8,
+    /// Initiator address and port.
+    pub src: (IpAddr, u16),
+    /// Responder address and port.
+    pub dst: (IpAddr, u16),
+    /// Byte offset of the flow's first packet record in the capture.
+    pub first_offset: u64,
+    /// Byte offset of its last packet record.
+    pub last_offset: u64,
+}
+
+/// A carved PCAP.
+#[derive(Debug)]
+pub struct Carved {
+    /// The PCAP file.
+    pub pcap: Vec<u8>,
+    /// Packets in it.
+    pub packets: u64,
+}
+
+/// Why packets could not be cut out.
+#[derive(Debug, thiserror::Error)]
+pub enum CarveError {
+    /// The capture is not where the status says, or changed since it was analyzed.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] PipelineError),
+    /// The capture could not be read up to the flow's last packet.
+    #[error("reading the capture: {0}")]
+    Read(String),
+}
+
+impl FlowKey {
+    fn holds(&self, d: &weir_capture::Decoded<'_>) -> bool {
+        if d.proto != self.proto {
+            return false;
+        }
+        let (a, b) = ((d.src, d.sport), (d.dst, d.dport));
+        if matches!(d.fragment, Fragment::Later { .. }) {
+            // No transport header: the addresses and protocol are all there is.
+            return (d.src == self.src.0 && d.dst == self.dst.0)
+                || (d.src == self.dst.0 && d.dst == self.src.0);
+        }
+        (a == self.src && b == self.dst) || (a == self.dst && b == self.src)
+    }
+}
+
+const PCAP_NS_MAGIC: u32 = 0xa1b2_3c4d;
+
+/// Cut the flow's packets out of a capture read from its start.
+pub fn carve(reader: impl Read + Send, key: &FlowKey) -> Result<Carved, CarveError> {
+    let mut r = CaptureReader::new(reader).map_err(|e| CarveError::Read(e.to_string()))?;
+    let mut records = Vec::new();
+    let mut linktype = None;
+    let mut packets = 0u64;
+    loop {
+        let p = match r.next_packet() {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            Err(e) => return Err(CarveError::Read(e.to_string())),
+        };
+        if p.offset > key.last_offset {
+            break;
+        }
+        if p.offset < key.first_offset {
+            continue;
+        }
+        let Decode::Packet(d) = decode(p.linktype, p.data) else {
+            continue;
+        };
+        if !key.holds(&d) || *linktype.get_or_insert(p.linktype) != p.linktype {
+            continue;
+        }
+        let (s, ns) = (
+            p.ts_ns.div_euclid(1_000_000_000),
+            p.ts_ns.rem_euclid(1_000_000_000),
+        );
+        records.extend_from_slice(&(s as u32).to_le_bytes());
+        records.extend_from_slice(&(ns as u32).to_le_bytes());
+        records.extend_from_slice(&(p.data.len() as u32).to_le_bytes());
+        records.extend_from_slice(&p.orig_len.to_le_bytes());
+        records.extend_from_slice(p.data);
+        packets += 1;
+    }
+    let mut pcap = Vec::with_capacity(24 + records.len());
+    pcap.extend_from_slice(&PCAP_NS_MAGIC.to_le_bytes());
+    pcap.extend_from_slice(&2u16.to_le_bytes());
+    pcap.extend_from_slice(&4u16.to_le_bytes());
+    pcap.extend_from_slice(&0i32.to_le_bytes());
+    pcap.extend_from_slice(&0u32.to_le_bytes());
+    pcap.extend_from_slice(&262_144u32.to_le_bytes());
+    pcap.extend_from_slice(&linktype.unwrap_or(1).to_le_bytes());
+    pcap.extend_from_slice(&records);
+    Ok(Carved { pcap, packets })
+}
+
+/// Where a capture's own bytes are, for carving.
+pub enum Source<'a> {
+    /// An object of the store (the functions' `uploads/...`), at the version analyzed.
+    Object(Box<dyn Read + Send + 'a>),
+    /// A file `weir analyze` read (its status names the path as typed), checked unchanged.
+    File(std::fs::File),
+}
+
+impl Read for Source<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Source::Object(r) => r.read(buf),
+            Source::File(f) => f.read(buf),
+        }
+    }
+}
+
+/// The blake3 of a file, as `weir analyze` records it in `source_version`.
+pub fn file_hash(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().to_hex().to_string())
+}
+
+/// Open the capture a status is about. A store key is opened at the version analyzed (a
+/// replaced upload is refused). With `files_beside` (a data directory of `weir analyze`), a
+/// source that is not a key is the path `weir analyze` was given: looked up as given, then
+/// relative to `files_beside` (the directory the data directory is in), and used only if its
+/// blake3 is the one analyzed.
+pub fn open_source<'a>(
+    store: &'a dyn Store,
+    st: &Status,
+    files_beside: Option<&Path>,
+) -> Result<Source<'a>, CarveError> {
+    let key_like = !st.source.starts_with('/') && !st.source.contains("..");
+    if key_like {
+        match store.exists(&st.source) {
+            Ok(true) => {
+                let r = match &st.source_version {
+                    Some(v) if files_beside.is_none() => store.open_version(&st.source, v),
+                    _ => store.open(&st.source),
+                };
+                return match r {
+                    Ok(r) => Ok(Source::Object(r)),
+                    Err(e) if e.fault() == Some(StoreFault::Changed) => {
+                        Err(CarveError::Unavailable(format!(
+                            "{} was replaced after it was analyzed",
+                            st.source
+                        )))
+                    }
+                    Err(e) => Err(e.into()),
+                };
+            }
+            Ok(false) => {}
+            Err(e) if e.fault() == Some(StoreFault::Permanent) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let Some(beside) = files_beside else {
+        return Err(CarveError::Unavailable(format!(
+            "{} is not in the store",
+            st.source
+        )));
+    };
+    let given = PathBuf::from(&st.source);
+    let path = [given.clone(), beside.join(&given)]
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            CarveError::Unavailable(format!(
+                "{} (the file weir analyze read) is no longer there",
+                st.source
+            ))
+        })?;
+    if let Some(want) = &st.source_version {
+        let have = file_hash(&path).map_err(|e| CarveError::Read(e.to_string()))?;
+        if &have != want {
+            return Err(CarveError::Unavailable(format!(
+                "{} changed after it was analyzed",
+                path.display()
+            )));
+        }
+    }
+    let f = std::fs::File::open(&path).map_err(|e| CarveError::Read(e.to_string()))?;
+    Ok(Source::File(f))
+}

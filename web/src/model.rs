@@ -1,0 +1,324 @@
+//! What the pages show, as the server functions return it: plain data, the same types on the
+//! server (SSR) and in the browser (hydration), no polars and no store.
+
+use serde::{Deserialize, Serialize};
+
+/// A capture on the captures page.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CaptureRow {
+    pub id: String,
+    /// The key or path it was read from.
+    pub source: String,
+    /// queued, splitting, classifying, aggregating, done, failed.
+    pub state: String,
+    pub shards: Option<u32>,
+    pub shards_done: u32,
+    pub flows: u64,
+    pub alerts: Option<u64>,
+    /// `Port Scan 9,902`: the classes with the most alerts.
+    pub alert_classes: Vec<String>,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// Damage met while reading.
+    pub warnings: Vec<String>,
+    /// Bytes of the capture read by the splitter (known once split).
+    pub bytes: Option<u64>,
+    /// Time of its first and last packet (RFC 3339), once aggregated.
+    pub first: Option<String>,
+    pub last: Option<String>,
+}
+
+impl CaptureRow {
+    /// Whether the capture will change no more.
+    pub fn settled(&self) -> bool {
+        self.state == "done" || self.state == "failed"
+    }
+
+    /// Progress as a fraction, when it can be told.
+    pub fn progress(&self) -> Option<f64> {
+        match (self.state.as_str(), self.shards) {
+            ("done", _) => Some(1.0),
+            ("classifying" | "aggregating", Some(n)) if n > 0 => {
+                Some(f64::from(self.shards_done) / f64::from(n))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A capture's dashboard.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Dashboard {
+    pub capture: CaptureRow,
+    /// `summary.json` as the aggregator wrote it (`null` until aggregated).
+    pub summary: serde_json::Value,
+    /// Flows by anomaly percentile, in bars of 5 (0-5, ..., 95-100).
+    pub anomaly_percentiles: Vec<u64>,
+    /// The model versions that decided its flows.
+    pub models: Vec<String>,
+}
+
+/// What the search form sends: the URL's query string, as typed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchArgs {
+    #[serde(default)]
+    pub q: String,
+    /// Capture ids, comma-separated; empty: all.
+    #[serde(default)]
+    pub capture: String,
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+    #[serde(default)]
+    pub sort: String,
+    #[serde(default)]
+    pub desc: bool,
+    #[serde(default)]
+    pub offset: usize,
+    #[serde(default)]
+    pub limit: usize,
+}
+
+/// One flow in a results table.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FlowRow {
+    pub capture: String,
+    pub shard: u32,
+    pub row: u32,
+    pub first_ts: String,
+    pub last_ts: String,
+    pub proto: u32,
+    pub src_ip: String,
+    pub src_port: u32,
+    pub dst_ip: String,
+    pub dst_port: u32,
+    pub community_id: String,
+    pub packets: u64,
+    pub bytes: u64,
+    pub class: String,
+    pub class_probability: f64,
+    pub alert: bool,
+    pub anomaly: f64,
+    pub anomaly_percentile: f64,
+    pub model_version: String,
+}
+
+/// A bar of the time histogram.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bar {
+    pub start: String,
+    pub end: String,
+    pub flows: u64,
+    pub alerts: u64,
+}
+
+/// A query the search could not run, said where it is wrong.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BadInput {
+    pub message: String,
+    /// The query with a caret under the mistake, when the mistake is in the query.
+    pub pointed: Option<String>,
+}
+
+/// One page of a search.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SearchView {
+    pub args: SearchArgs,
+    /// The query as weir reads it.
+    pub canonical: String,
+    pub total: usize,
+    pub rows: Vec<FlowRow>,
+    pub histogram: Vec<Bar>,
+    /// (column, query field, values with counts).
+    pub top: Vec<(String, String, Vec<(String, u64)>)>,
+    pub error: Option<BadInput>,
+}
+
+/// One column of a flow's full row.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Named {
+    pub name: String,
+    pub value: String,
+    pub unit: String,
+    pub about: String,
+}
+
+/// How much one feature moved the verdict.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Attribution {
+    pub feature: String,
+    pub value: String,
+    /// The predicted class's probability with the flow as it is, minus with this feature
+    /// replaced by the training mean: positive = the feature pushed toward the verdict.
+    pub delta: f64,
+}
+
+/// A flow's detail page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlowDetail {
+    pub flow: FlowRow,
+    pub end_reason: String,
+    pub vlan: u32,
+    pub tunnel: Option<String>,
+    pub packets_fwd: u64,
+    pub packets_bwd: u64,
+    pub bytes_fwd: u64,
+    pub bytes_bwd: u64,
+    pub features: Vec<Named>,
+    /// Every class with its probability, most likely first.
+    pub probabilities: Vec<(String, f64)>,
+    /// The features that moved the verdict most, or why there is no explanation.
+    pub explanation: Result<Vec<Attribution>, String>,
+    /// Whether the capture's packets can be cut out (the source is readable).
+    pub carvable: Result<(), String>,
+}
+
+/// The label of an IP protocol number.
+pub fn proto_name(p: u32) -> String {
+    match p {
+        1 => "ICMP".into(),
+        6 => "TCP".into(),
+        17 => "UDP".into(),
+        58 => "ICMPv6".into(),
+        n => format!("proto {n}"),
+    }
+}
+
+/// A value as the query language takes it: quoted when it is not one word.
+pub fn query_value(v: &str) -> String {
+    if !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '/' | '-' | '_'))
+    {
+        v.to_string()
+    } else {
+        format!("\"{}\"", v.replace('"', ""))
+    }
+}
+
+/// `q` with one more term: `field value`, or `not field value` (click a value to filter on
+/// it or to exclude it). A query with `or` is parenthesized so the new term applies to all.
+pub fn refine(q: &str, field: &str, value: &str, exclude: bool) -> String {
+    let term = format!(
+        "{}{field} {}",
+        if exclude { "not " } else { "" },
+        query_value(value)
+    );
+    let q = q.trim();
+    if q.is_empty() {
+        term
+    } else if q.to_ascii_lowercase().split_whitespace().any(|w| w == "or") {
+        format!("({q}) and {term}")
+    } else {
+        format!("{q} and {term}")
+    }
+}
+
+/// A URL query string for `args` (every non-default field, percent-encoded).
+pub fn search_href(args: &SearchArgs) -> String {
+    let mut parts = Vec::new();
+    let mut add = |k: &str, v: &str| {
+        if !v.is_empty() {
+            parts.push(format!("{k}={}", encode(v)));
+        }
+    };
+    add("q", &args.q);
+    add("capture", &args.capture);
+    add("from", &args.from);
+    add("to", &args.to);
+    add("sort", &args.sort);
+    if args.desc {
+        add("desc", "true");
+    }
+    if args.offset > 0 {
+        add("offset", &args.offset.to_string());
+    }
+    if args.limit > 0 {
+        add("limit", &args.limit.to_string());
+    }
+    if parts.is_empty() {
+        "/search".into()
+    } else {
+        format!("/search?{}", parts.join("&"))
+    }
+}
+
+/// Percent-encoding for a query-string value.
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A count with thousands separators.
+pub fn count(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bytes in B/KB/MB/GB.
+pub fn size(n: u64) -> String {
+    let units = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < units.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refining_a_query_adds_one_term() {
+        assert_eq!(refine("", "src", "10.0.0.1", false), "src 10.0.0.1");
+        assert_eq!(
+            refine("dport 80", "class", "Port Scan", true),
+            "dport 80 and not class \"Port Scan\""
+        );
+        assert_eq!(
+            refine("class DDoS or class DoS", "dst", "fe80::1", false),
+            "(class DDoS or class DoS) and dst fe80::1"
+        );
+    }
+
+    #[test]
+    fn hrefs_and_numbers() {
+        let a = SearchArgs {
+            q: "class \"Port Scan\"".into(),
+            offset: 100,
+            ..Default::default()
+        };
+        assert_eq!(
+            search_href(&a),
+            "/search?q=class%20%22Port%20Scan%22&offset=100"
+        );
+        assert_eq!(search_href(&SearchArgs::default()), "/search");
+        assert_eq!(count(1234567), "1,234,567");
+        assert_eq!(count(12), "12");
+        assert_eq!(size(999), "999 B");
+        assert_eq!(size(1_500_000), "1.5 MB");
+    }
+}
