@@ -684,3 +684,88 @@ fn the_gpu_worker_polls_and_stops_cleanly_on_sigterm() {
         "{log}"
     );
 }
+
+/// The app over the bucket (`weir serve --bucket`: the same router over an S3Store): an
+/// upload through the API goes to `uploads/` and the functions take it to done; then its
+/// status, a search and a flow's packets carved from the upload by ranged reads of the
+/// version analyzed, all through HTTP requests to the router.
+#[test]
+fn the_app_serves_the_bucket() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use std::sync::Arc;
+    use tower::ServiceExt;
+
+    let _one = ONE_STACK.lock().unwrap_or_else(|p| p.into_inner());
+    let stack = Stack::up();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store: Arc<dyn Store> = Arc::new(S3Store::new(
+        stack.clients.s3.clone(),
+        BUCKET,
+        stack.rt.handle().clone(),
+    ));
+    let flows = Arc::new(weir_api::Flows::new(store.clone(), None));
+    let up = Arc::new(weir_api::Uploads::to_pipeline(flows.clone(), 64 << 20));
+    let app = weir_api::router_with(flows).merge(weir_api::uploads_router(up));
+    let call = |req: Request<Body>| -> (StatusCode, Vec<u8>) {
+        rt.block_on(async {
+            let res = app.clone().oneshot(req).await.unwrap();
+            let s = res.status();
+            (
+                s,
+                res.into_body().collect().await.unwrap().to_bytes().to_vec(),
+            )
+        })
+    };
+    let get = |uri: &str| call(Request::get(uri).body(Body::empty()).unwrap());
+    let json = |b: &[u8]| -> serde_json::Value { serde_json::from_slice(b).unwrap() };
+
+    let sample = std::fs::read(repo().join("samples/loopback.pcapng")).unwrap();
+    let (s, body) = call(
+        Request::post("/api/uploads?name=loopback.pcapng")
+            .body(Body::from(sample))
+            .unwrap(),
+    );
+    assert_eq!(
+        s,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let id = json(&body)["capture"].as_str().unwrap().to_string();
+    assert_eq!(id, capture_id("uploads/loopback.pcapng"));
+    let st = stack.wait_final(&id, 180);
+    assert_eq!(st.state, State::Done, "{st:?}");
+
+    let (s, body) = get(&format!("/api/captures/{id}"));
+    assert_eq!(
+        (s, json(&body)["flows"].as_u64()),
+        (StatusCode::OK, Some(53))
+    );
+    let (s, body) = get(&format!(
+        "/api/search?capture={id}&q=proto%20tcp&sort=packets_fwd&desc=true&limit=1"
+    ));
+    assert_eq!(s, StatusCode::OK);
+    let row = json(&body)["rows"][0].clone();
+    let (s, pcap) = get(&format!(
+        "/api/flows/{id}/{}/{}/pcap",
+        row["shard"], row["row"]
+    ));
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&pcap));
+    let mut r = weir_capture::CaptureReader::new(std::io::Cursor::new(pcap)).unwrap();
+    let mut n = 0;
+    while r.next_packet().unwrap().is_some() {
+        n += 1;
+    }
+    let want = row["packets_fwd"].as_u64().unwrap() + row["packets_bwd"].as_u64().unwrap();
+    assert_eq!(n, want);
+    // A non-capture is refused before anything reaches the bucket.
+    let (s, _) = call(
+        Request::post("/api/uploads?name=notes.txt")
+            .body(Body::from("just words, not packets at all"))
+            .unwrap(),
+    );
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(!store.exists("uploads/notes.txt").unwrap());
+}

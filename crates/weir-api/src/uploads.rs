@@ -33,16 +33,27 @@ pub const MAX_UPLOAD: usize = 1 << 30;
 pub struct Uploads {
     flows: Arc<Flows>,
     max_bytes: usize,
+    analyze_here: bool,
     one_at_a_time: Arc<Mutex<()>>,
 }
 
 impl Uploads {
-    /// Uploads into `flows.store`, at most `max_bytes` each.
+    /// Uploads into `flows.store` (a local store), at most `max_bytes` each, analyzed here.
     pub fn new(flows: Arc<Flows>, max_bytes: usize) -> Self {
         Uploads {
             flows,
             max_bytes,
+            analyze_here: true,
             one_at_a_time: Arc::new(Mutex::new(())),
+        }
+    }
+
+    /// Uploads into the functions' bucket: only stored under `uploads/`, where the bucket's
+    /// notification starts the pipeline (the splitter function), as for any other upload.
+    pub fn to_pipeline(flows: Arc<Flows>, max_bytes: usize) -> Self {
+        Uploads {
+            analyze_here: false,
+            ..Uploads::new(flows, max_bytes)
         }
     }
 }
@@ -105,6 +116,9 @@ fn accept(up: &Uploads, name: &str, bytes: Vec<u8>) -> Result<String, ApiError> 
     let id = capture_id(&key);
     let store = up.flows.store.clone();
     store.put(&key, &bytes)?;
+    if !up.analyze_here {
+        return Ok(id);
+    }
     let gate = up.one_at_a_time.clone();
     std::thread::spawn(move || {
         let _one = gate.lock().unwrap_or_else(|p| p.into_inner());
@@ -156,7 +170,7 @@ async fn raw(
             ),
         )
     })?;
-    let id = accept(&up, &n.name, body.to_vec())?;
+    let id = accepted(up, n.name, body.to_vec()).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "capture": id, "status": format!("/api/captures/{id}") })),
@@ -189,7 +203,12 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
-async fn form_upload(up: &Uploads, mut parts: Multipart) -> Result<String, ApiError> {
+/// [`accept`] off the async threads (the store may block).
+async fn accepted(up: Arc<Uploads>, name: String, bytes: Vec<u8>) -> Result<String, ApiError> {
+    crate::blocking(move || accept(&up, &name, bytes)).await
+}
+
+async fn form_upload(up: &Arc<Uploads>, mut parts: Multipart) -> Result<String, ApiError> {
     while let Some(field) = parts
         .next_field()
         .await
@@ -203,7 +222,7 @@ async fn form_upload(up: &Uploads, mut parts: Multipart) -> Result<String, ApiEr
             .bytes()
             .await
             .map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("{name}: {e}")))?;
-        return accept(up, &name, bytes.to_vec());
+        return accepted(up.clone(), name, bytes.to_vec()).await;
     }
     Err(ApiError::bad(
         "no file in the form: choose a capture (field `capture`)",

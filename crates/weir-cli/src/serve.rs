@@ -13,6 +13,12 @@ pub struct ServeArgs {
     /// bucket (`aws s3 sync s3://BUCKET/captures DIR/captures`).
     #[arg(long, default_value = "weir-data", value_name = "DIR")]
     data_dir: PathBuf,
+    /// Serve the functions' bucket instead (S3 or LocalStack, with the same settings as the
+    /// functions: the standard AWS variables and AWS_ENDPOINT_URL; on LocalStack
+    /// `eval "$(bash localstack/ctl.sh env)"` first). Uploads go to its uploads/, where the
+    /// pipeline picks them up.
+    #[arg(long, value_name = "NAME", conflicts_with = "data_dir")]
+    bucket: Option<String>,
     /// Where to listen. Port 0 picks a free one. Default: $WEIR_SERVE_ADDR, else
     /// 127.0.0.1:8080. An address beyond loopback needs --token.
     #[arg(long, value_name = "ADDR:PORT")]
@@ -48,7 +54,6 @@ fn site(given: Option<PathBuf>) -> Option<PathBuf> {
 }
 
 pub fn serve(args: ServeArgs) -> Result<i32> {
-    let dir = &args.data_dir;
     let addr: SocketAddr = match (args.addr, std::env::var("WEIR_SERVE_ADDR")) {
         (Some(a), _) => a,
         (None, Ok(s)) if !s.is_empty() => s
@@ -56,9 +61,10 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
             .with_context(|| format!("WEIR_SERVE_ADDR={s:?} is not an ADDR:PORT"))?,
         _ => SocketAddr::from(([127, 0, 0, 1], 8080)),
     };
-    if !dir.is_dir() {
+    let dir = &args.data_dir;
+    if args.bucket.is_none() && !dir.is_dir() {
         bail!(
-            "{}: no such directory: give the --data-dir that `weir analyze` wrote to (default weir-data)",
+            "{}: no such directory: give the --data-dir that `weir analyze` wrote to (default weir-data), or --bucket NAME",
             dir.display()
         );
     }
@@ -78,19 +84,40 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    // The store, and where `weir analyze`'s capture paths are relative to (a data directory:
+    // usually the directory it is in). S3Store blocks on the runtime: it is only ever called
+    // from blocking threads.
+    let (store, beside, place): (Arc<dyn weir_pipeline::Store>, _, String) = match &args.bucket {
+        Some(bucket) => {
+            let clients = rt.block_on(weir_aws::clients());
+            let store = weir_aws::S3Store::new(clients.s3, bucket, rt.handle().clone());
+            weir_pipeline::Store::children(&store, "captures/").with_context(|| {
+                format!(
+                    "reading s3://{bucket}: is the bucket right, and are the AWS variables set? \
+                     On LocalStack: eval \"$(bash localstack/ctl.sh env)\""
+                )
+            })?;
+            (Arc::new(store), None, format!("s3://{bucket}"))
+        }
+        None => {
+            let beside = std::path::absolute(dir)
+                .ok()
+                .and_then(|d| d.parent().map(PathBuf::from))
+                .unwrap_or_else(|| PathBuf::from("."));
+            (
+                Arc::new(LocalStore::new(dir)),
+                Some(beside),
+                dir.display().to_string(),
+            )
+        }
+    };
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .with_context(|| {
-                format!(
-                    "cannot listen on {} (in use? try --addr 127.0.0.1:0)",
-                    addr
-                )
-            })?;
+            .with_context(|| format!("cannot listen on {addr} (in use? try --addr 127.0.0.1:0)"))?;
         let at = listener.local_addr()?;
         eprintln!(
-            "weir serve: the results in {} at http://{at}/ (JSON API: http://{at}/api/openapi.json); Ctrl-C stops it",
-            dir.display()
+            "weir serve: the results in {place} at http://{at}/ (JSON API: http://{at}/api/openapi.json); Ctrl-C stops it"
         );
         if site.is_none() {
             eprintln!(
@@ -98,19 +125,14 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
                  serving the pages without their browser code"
             );
         }
-        // Capture paths in status.json are as `weir analyze` was given them: relative to where
-        // it ran, usually the directory the data directory is in.
-        let beside = std::path::absolute(dir)
-            .ok()
-            .and_then(|d| d.parent().map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from("."));
-        let flows = Arc::new(weir_api::Flows::new(
-            Arc::new(LocalStore::new(dir)),
-            Some(beside),
-        ));
-        let uploads = Arc::new(weir_api::Uploads::new(flows.clone(), args.max_upload));
+        let flows = Arc::new(weir_api::Flows::new(store, beside));
+        let uploads = if args.bucket.is_some() {
+            weir_api::Uploads::to_pipeline(flows.clone(), args.max_upload)
+        } else {
+            weir_api::Uploads::new(flows.clone(), args.max_upload)
+        };
         let ops = Arc::new(weir_api::Ops::new(flows.store.clone(), token.clone()));
-        let app = weir_web::server::router(flows, Some(uploads), site);
+        let app = weir_web::server::router(flows, Some(Arc::new(uploads)), site);
         let app = weir_api::operated(app, ops);
         if token.is_some() {
             eprintln!("weir serve: every request needs the token: open http://{at}/?token=TOKEN once in a browser, or send `Authorization: Bearer TOKEN`");
