@@ -40,6 +40,11 @@ bench-classify:
 bench-gpu:
     bash scripts/bench-gpu.sh
 
+# Search at scale: 10M generated flow records (WEIR_BENCH_ROWS), four queries through the API,
+# cold and warm p50/p95 against issue 16's targets.
+bench-search:
+    bash scripts/bench-search.sh
+
 # Labelled synthetic captures into synth/ (one per scenario; `weir synth --help` for more).
 synth *ARGS:
     cargo run --release --locked -p weir-cli -- synth {{ARGS}}

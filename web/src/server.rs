@@ -89,13 +89,7 @@ pub fn captures(store: &dyn Store) -> Result<Vec<CaptureRow>, String> {
 }
 
 fn checked(id: &str) -> Result<(), String> {
-    let ok = !id.is_empty()
-        && id.len() <= 128
-        && id != "."
-        && id != ".."
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    let ok = weir_pipeline::is_capture_id(id);
     if ok {
         Ok(())
     } else {

@@ -149,13 +149,7 @@ async fn blocking<T: Send + 'static>(
 /// A capture id as ids are made (`weir_pipeline::capture_id`, `content_id`): anything else is
 /// refused before a key is built from it.
 fn checked_id(id: &str) -> Result<&str, ApiError> {
-    let ok = !id.is_empty()
-        && id.len() <= 128
-        && id != "."
-        && id != ".."
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_');
+    let ok = weir_pipeline::is_capture_id(id);
     if ok {
         Ok(id)
     } else {

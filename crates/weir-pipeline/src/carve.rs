@@ -131,7 +131,9 @@ impl Read for Source<'_> {
     }
 }
 
-/// The blake3 of a file, as `weir analyze` records it in `source_version`.
+/// BLAKE3 of a file, in hex: what `weir analyze` names a capture by (`content_id`) and
+/// records as its `source_version`. BLAKE3 rather than SHA-256: ~4x faster here (AVX-512),
+/// and this pass runs before the split can start.
 pub fn file_hash(path: &Path) -> std::io::Result<String> {
     let mut f = std::fs::File::open(path)?;
     let mut h = blake3::Hasher::new();

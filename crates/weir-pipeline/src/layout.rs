@@ -17,6 +17,18 @@ pub fn capture_id(key: &str) -> String {
     format!("{}-{:08x}", clean_stem(key), h as u32)
 }
 
+/// Whether `id` is one an id could be ([`capture_id`], [`content_id`]): `[A-Za-z0-9._-]`, at
+/// most 128 characters, not `.` or `..`. Anything else is refused before a key is built from it.
+pub fn is_capture_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id != "."
+        && id != ".."
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
 /// The id of a capture from its file name and a hash of its bytes (hex; `weir analyze` uses
 /// BLAKE3), as `weir analyze` names what it reads: the cleaned stem, then 12 hex digits of the
 /// digest, so two files that share a name but not their bytes never share an id, and the

@@ -50,8 +50,8 @@ pub use carve::{carve, file_hash, open_source, CarveError, Carved, FlowKey, Sour
 pub use classify::{classify_shard, classify_shards};
 pub use error::{PipelineError, StoreFault, StoreIoError};
 pub use layout::{
-    capture_id, capture_prefix, content_id, result_key, results_prefix, shard_key, split_key,
-    status_key, summary_key, SHARD_FLOWS, UPLOADS,
+    capture_id, capture_prefix, content_id, is_capture_id, result_key, results_prefix, shard_key,
+    split_key, status_key, summary_key, SHARD_FLOWS, UPLOADS,
 };
 pub use search::{
     day_of, parse_rfc3339, partition_range, rfc3339, search_key, search_parts, shard_period,
