@@ -20,7 +20,7 @@ pub async fn load_dashboard(id: String) -> Result<Dashboard, ServerFnError> {
 /// One page of a search (a mistake in it is `SearchView::error`, not an `Err`).
 #[server(prefix = "/ui", endpoint = "search")]
 pub async fn search_flows(args: SearchArgs) -> Result<SearchView, ServerFnError> {
-    crate::server::call(move |store| crate::server::search_view(store.as_ref(), args)).await
+    crate::server::call_with(move |ctx| crate::server::search_view(ctx, args)).await
 }
 
 /// One flow in full, with why the model decided as it did.

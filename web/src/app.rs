@@ -346,6 +346,14 @@ fn args_of(q: &leptos_router::params::ParamsMap) -> SearchArgs {
         desc: get("desc") == "true",
         offset: get("offset").parse().unwrap_or(0),
         limit: get("limit").parse().unwrap_or(0),
+        addr: get("addr"),
+        side: get("side"),
+        port: get("port"),
+        proto: get("proto"),
+        classes: q.get_all("class").unwrap_or_default(),
+        min_p: get("min_p"),
+        min_anomaly: get("min_anomaly"),
+        cid: get("cid"),
     }
 }
 
@@ -356,12 +364,15 @@ fn SearchPage() -> impl IntoView {
     let page = Resource::new(args, search_flows);
     view! {
         <Title text="weir: search"/>
-        // Rendered again when the URL changes (client-side navigation keeps the page).
-        {move || view! { <SearchForm args=args()/> }}
+        // The form with the results: rendered again for each search (client-side navigation
+        // keeps the page), with the model's classes for the class filter.
         <Transition fallback=loading>
             {move || page.get().map(|r| match r {
-                Err(e) => failed(e),
-                Ok(v) => view! { <Results v/> }.into_any(),
+                Err(e) => view! { <SearchForm args=args() classes=Vec::new()/> {failed(e)} }.into_any(),
+                Ok(v) => {
+                    let (a, classes) = (v.args.clone(), v.classes.clone());
+                    view! { <SearchForm args=a classes/> <Results v/> }.into_any()
+                }
             })}
         </Transition>
     }
@@ -369,7 +380,18 @@ fn SearchPage() -> impl IntoView {
 
 /// The search form: a GET form, so the whole search is the URL.
 #[component]
-fn SearchForm(args: SearchArgs) -> impl IntoView {
+fn SearchForm(args: SearchArgs, classes: Vec<String>) -> impl IntoView {
+    let options = classes
+        .into_iter()
+        .map(|c| {
+            let on = args.classes.contains(&c);
+            let label = c.clone();
+            view! { <option value=c selected=on>{label}</option> }
+        })
+        .collect_view();
+    let side = |v: &'static str, label: &'static str| {
+        view! { <option value=v selected=args.side == v>{label}</option> }
+    };
     view! {
         <form class="search" method="get" action="/search">
             <input type="search" name="q" value=args.q.clone() size="70" autocomplete="off"
@@ -378,6 +400,18 @@ fn SearchForm(args: SearchArgs) -> impl IntoView {
             <input type="text" name="from" value=args.from.clone() placeholder="from (RFC 3339)" size="22"/>
             <input type="text" name="to" value=args.to.clone() placeholder="to" size="22"/>
             <button type="submit">"Search"</button>
+            <div class="filters">
+                <select name="side" title="which side the address is on">
+                    {side("", "either side")}{side("src", "source")}{side("dst", "destination")}
+                </select>
+                <input type="text" name="addr" value=args.addr.clone() placeholder="IP or CIDR (v4/v6)" size="20"/>
+                <input type="text" name="port" value=args.port.clone() placeholder="port" size="6"/>
+                <input type="text" name="proto" value=args.proto.clone() placeholder="proto" size="6"/>
+                <select name="class" multiple="" size="3" title="any of these classes (Ctrl-click for several)">{options}</select>
+                <input type="text" name="min_p" value=args.min_p.clone() placeholder="min p (0-1)" size="9"/>
+                <input type="text" name="min_anomaly" value=args.min_anomaly.clone() placeholder="min anomaly" size="10"/>
+                <input type="text" name="cid" value=args.cid.clone() placeholder="Community ID" size="30"/>
+            </div>
             <details class="help">
                 <summary>"Query language"</summary>
                 <p>"Terms joined by " <code>"and"</code> " (or a space), " <code>"or"</code> ", " <code>"not"</code>

@@ -78,6 +78,73 @@ pub struct SearchArgs {
     pub offset: usize,
     #[serde(default)]
     pub limit: usize,
+    /// Filters beside the query, each one more `and` term (see [`compose`]): an address or
+    /// CIDR, on which side (`src`, `dst`, or either: `ip`).
+    #[serde(default)]
+    pub addr: String,
+    #[serde(default)]
+    pub side: String,
+    /// A port, either side.
+    #[serde(default)]
+    pub port: String,
+    /// tcp, udp, icmp, icmp6 or a number.
+    #[serde(default)]
+    pub proto: String,
+    /// Any of these classes.
+    #[serde(default)]
+    pub classes: Vec<String>,
+    /// Minimum probability of the predicted class.
+    #[serde(default)]
+    pub min_p: String,
+    /// Minimum anomaly score.
+    #[serde(default)]
+    pub min_anomaly: String,
+    /// A Community ID.
+    #[serde(default)]
+    pub cid: String,
+}
+
+/// The query a search runs: `q` and one term per filled-in filter field.
+pub fn compose(a: &SearchArgs) -> String {
+    let mut terms: Vec<String> = Vec::new();
+    let q = a.q.trim();
+    if !q.is_empty() {
+        terms.push(
+            if q.to_ascii_lowercase().split_whitespace().any(|w| w == "or") {
+                format!("({q})")
+            } else {
+                q.to_string()
+            },
+        );
+    }
+    let side = match a.side.as_str() {
+        "src" | "dst" => a.side.as_str(),
+        _ => "ip",
+    };
+    let mut add = |field: &str, op: &str, v: &str| {
+        let v = v.trim();
+        if !v.is_empty() {
+            terms.push(format!("{field}{op}{}", query_value(v)));
+        }
+    };
+    add(side, " ", &a.addr);
+    add("port", " ", &a.port);
+    add("proto", " ", &a.proto);
+    add("p", " >= ", &a.min_p);
+    add("anomaly", " >= ", &a.min_anomaly);
+    add("cid", " ", &a.cid);
+    let classes: Vec<String> = a
+        .classes
+        .iter()
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| format!("class {}", query_value(c.trim())))
+        .collect();
+    match classes.len() {
+        0 => {}
+        1 => terms.push(classes[0].clone()),
+        _ => terms.push(format!("({})", classes.join(" or "))),
+    }
+    terms.join(" and ")
 }
 
 /// One flow in a results table.
@@ -125,6 +192,8 @@ pub struct BadInput {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SearchView {
     pub args: SearchArgs,
+    /// The model's classes (for the class filter).
+    pub classes: Vec<String>,
     /// The query as weir reads it.
     pub canonical: String,
     pub total: usize,
@@ -237,6 +306,16 @@ pub fn search_href(args: &SearchArgs) -> String {
     if args.limit > 0 {
         add("limit", &args.limit.to_string());
     }
+    add("addr", &args.addr);
+    add("side", &args.side);
+    add("port", &args.port);
+    add("proto", &args.proto);
+    for c in &args.classes {
+        add("class", c);
+    }
+    add("min_p", &args.min_p);
+    add("min_anomaly", &args.min_anomaly);
+    add("cid", &args.cid);
     if parts.is_empty() {
         "/search".into()
     } else {
@@ -302,6 +381,30 @@ mod tests {
             refine("class DDoS or class DoS", "dst", "fe80::1", false),
             "(class DDoS or class DoS) and dst fe80::1"
         );
+    }
+
+    #[test]
+    fn filters_become_terms() {
+        let a = SearchArgs {
+            q: "dport 80 or dport 443".into(),
+            addr: "10.0.0.0/8".into(),
+            side: "src".into(),
+            classes: vec!["Port Scan".into(), "DDoS".into()],
+            min_p: "0.9".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            compose(&a),
+            "(dport 80 or dport 443) and src 10.0.0.0/8 and p >= 0.9 and (class \"Port Scan\" or class DDoS)"
+        );
+        assert_eq!(compose(&SearchArgs::default()), "");
+        let one = SearchArgs {
+            port: "53".into(),
+            addr: "fe80::1".into(),
+            ..Default::default()
+        };
+        assert_eq!(compose(&one), "ip fe80::1 and port 53");
+        assert!(search_href(&a).contains("&class=Port%20Scan&class=DDoS&min_p=0.9"));
     }
 
     #[test]

@@ -201,9 +201,10 @@ fn flow_rows(df: &DataFrame) -> PolarsResult<Vec<FlowRow>> {
 }
 
 /// One page of a search; a mistake in the request is `error`, said where it is.
-pub fn search_view(store: &dyn Store, args: SearchArgs) -> Result<SearchView, String> {
+pub fn search_view(ctx: &Ctx, args: SearchArgs) -> Result<SearchView, String> {
+    let store = ctx.flows.store.as_ref();
     let params = SearchParams {
-        q: args.q.clone(),
+        q: compose(&args),
         capture: args.capture.clone(),
         from: Some(args.from.clone()),
         to: Some(args.to.clone()),
@@ -214,6 +215,7 @@ pub fn search_view(store: &dyn Store, args: SearchArgs) -> Result<SearchView, St
     };
     let mut view = SearchView {
         args: args.clone(),
+        classes: ctx.flows.classes(),
         ..Default::default()
     };
     let req = match weir_api::search_request(&params) {
@@ -226,6 +228,7 @@ pub fn search_view(store: &dyn Store, args: SearchArgs) -> Result<SearchView, St
                 message: bad.message,
                 pointed: bad.pointed,
             });
+            view.canonical = params.q;
             return Ok(view);
         }
     };

@@ -288,6 +288,13 @@ async fn an_analyst_uploads_searches_and_carves_in_a_real_browser() {
     wait(&c, "table.flows tbody tr", 30).await;
     let total = row_count(&text(&c, "p.summary strong").await);
     assert!(total > 500 && total < 1100, "{total}");
+    let (_, all_scans) = fetch(
+        &addr,
+        &format!("/api/search?capture={id}&q=class%20%22Port%20Scan%22&limit=1"),
+    );
+    let total_scans: u64 = serde_json::from_slice::<Value>(&all_scans).unwrap()["total"]
+        .as_u64()
+        .unwrap();
     let classes = c
         .find_all(Locator::Css(
             "table.flows tbody tr td:nth-child(10) a.pivot",
@@ -348,6 +355,66 @@ async fn an_analyst_uploads_searches_and_carves_in_a_real_browser() {
     wait(&c, "input[name=q][value*='not class']", 30).await;
     shot(&c, "06-click-to-filter").await;
 
+    // The filter fields: an address range on one side, a class from the list, a minimum
+    // probability; each becomes one more term of the query the page shows.
+    c.goto(&format!("{base}/search?capture={id}"))
+        .await
+        .unwrap();
+    wait(&c, "select[name=class] option", 30).await;
+    let f = |css: &'static str| c.find(Locator::Css(css));
+    f("select[name=side] option[value=src]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    f("input[name=addr]")
+        .await
+        .unwrap()
+        .send_keys("192.168.1.0/24")
+        .await
+        .unwrap();
+    f("select[name=class] option[value='Port Scan']")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    f("input[name=min_p]")
+        .await
+        .unwrap()
+        .send_keys("0.9")
+        .await
+        .unwrap();
+    f("form.search button")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait(
+        &c,
+        "select[name=class] option[value='Port Scan'][selected]",
+        30,
+    )
+    .await;
+    let canonical = text(&c, "code.canonical").await;
+    assert_eq!(
+        canonical,
+        "src 192.168.1.0/24 and p >= 0.9 and class \"Port Scan\""
+    );
+    let filtered = row_count(&text(&c, "p.summary strong").await);
+    assert!(filtered > 0 && filtered < total_scans, "{filtered}");
+    for cell in c
+        .find_all(Locator::Css("table.flows tbody tr td:nth-child(11)"))
+        .await
+        .unwrap()
+    {
+        let p: f64 = cell.text().await.unwrap().parse().unwrap();
+        assert!(p >= 0.9, "{p}");
+    }
+    shot(&c, "07-filters").await;
+
     // A mistake in the query: an inline message with a caret under it, no 500.
     c.goto(&format!("{base}/search?q=src%2010.0.0/8"))
         .await
@@ -355,7 +422,7 @@ async fn an_analyst_uploads_searches_and_carves_in_a_real_browser() {
     wait(&c, "div.error pre.pointed", 30).await;
     assert!(text(&c, "div.error").await.contains("not an IP address"));
     assert!(text(&c, "pre.pointed").await.contains("^"));
-    shot(&c, "07-query-error").await;
+    shot(&c, "08-query-error").await;
 
     // The time histogram: a click on a bar searches its time range.
     c.goto(&format!("{base}/search?capture={id}"))
@@ -373,7 +440,7 @@ async fn an_analyst_uploads_searches_and_carves_in_a_real_browser() {
     wait(&c, "input[name=from][value*='T']", 30).await;
     let some = row_count(&text(&c, "p.summary strong").await);
     assert!(some > 0 && some < all, "{some} of {all}");
-    shot(&c, "08-histogram-range").await;
+    shot(&c, "09-histogram-range").await;
 
     // A flow: why it was flagged, and its packets.
     c.goto(&format!(
@@ -397,7 +464,7 @@ async fn an_analyst_uploads_searches_and_carves_in_a_real_browser() {
             >= 10
     );
     assert!(text(&c, "section").await.contains("occlusion"));
-    shot(&c, "09-flow").await;
+    shot(&c, "10-flow").await;
     let href = c
         .find(Locator::Css("#pcap"))
         .await
@@ -497,7 +564,7 @@ async fn hostile_text_is_shown_and_never_run() {
         .unwrap()
         .unwrap_or_default();
     assert_eq!(v, hostile);
-    shot(&c, "10-hostile-query").await;
+    shot(&c, "11-hostile-query").await;
     // The XSS flows: listed, opened, nothing run.
     c.goto(&format!(
         "{base}/search?q=class%20%22Web%20Attack%20-%20XSS%22"
@@ -520,6 +587,6 @@ async fn hostile_text_is_shown_and_never_run() {
         .await
         .unwrap();
     assert_eq!(ran, json!(0));
-    shot(&c, "11-xss-flow").await;
+    shot(&c, "12-xss-flow").await;
     c.close().await.unwrap();
 }
