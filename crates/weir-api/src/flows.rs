@@ -55,15 +55,19 @@ impl Flows {
         }
     }
 
-    /// The explaining model's classes (loaded if need be), or none when it cannot load.
-    pub fn classes(&self) -> Vec<String> {
+    /// `f` with the explaining model, loaded on first use (a load that failed says why, each
+    /// time).
+    fn with_model<T>(&self, f: impl FnOnce(&mut Classifier) -> T) -> Result<T, String> {
         let mut guard = self.model.lock().unwrap_or_else(|p| p.into_inner());
         let model = guard.get_or_insert_with(|| {
             Classifier::shipped_cpu().map_err(|e| format!("the model could not be loaded: {e}"))
         });
-        model
-            .as_ref()
-            .map(|m| m.info().classes.clone())
+        model.as_mut().map(f).map_err(|e| e.clone())
+    }
+
+    /// The explaining model's classes (loaded if need be), or none when it cannot load.
+    pub fn classes(&self) -> Vec<String> {
+        self.with_model(|m| m.info().classes.clone())
             .unwrap_or_default()
     }
 
@@ -77,25 +81,23 @@ impl Flows {
             .map_err(e)?
             .pop()
             .unwrap_or_default();
-        let mut guard = self.model.lock().unwrap_or_else(|p| p.into_inner());
-        let model = guard.get_or_insert_with(|| {
-            Classifier::shipped_cpu().map_err(|e| format!("the model could not be loaded: {e}"))
-        });
-        let model = model.as_mut().map_err(|e| e.clone())?;
-        let info = model.info().clone();
-        if info.model_version != decided {
-            return Err(format!(
-                "this flow was classified by model {decided}; this server has {} (explanations come from the model that decided)",
-                info.model_version
-            ));
-        }
-        let k = info
-            .classes
-            .iter()
-            .position(|c| *c == class)
-            .ok_or_else(|| format!("the model has no class {class:?}"))?;
         let x = weir_records::feature_matrix(row).map_err(e)?;
-        let effects = weir_classify::explain(model, &x, k).map_err(|e| e.to_string())?;
+        let (info, effects) = self.with_model(|model| {
+            let info = model.info().clone();
+            if info.model_version != decided {
+                return Err(format!(
+                    "this flow was classified by model {decided}; this server has {} (explanations come from the model that decided)",
+                    info.model_version
+                ));
+            }
+            let k = info
+                .classes
+                .iter()
+                .position(|c| *c == class)
+                .ok_or_else(|| format!("the model has no class {class:?}"))?;
+            let effects = weir_classify::explain(model, &x, k).map_err(|e| e.to_string())?;
+            Ok((info, effects))
+        })??;
         Ok(effects
             .into_iter()
             .take(EXPLAINED)

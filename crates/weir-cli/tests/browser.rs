@@ -150,6 +150,26 @@ async fn text(c: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// Click the first element matching `css`.
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Type `text` into the first element matching `css`.
+async fn type_in(c: &Client, css: &str, text: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
 /// Wait until `css` matches, up to `secs`.
 async fn wait(c: &Client, css: &str, secs: u64) {
     let t0 = Instant::now();
@@ -210,14 +230,8 @@ async fn an_analyst_uploads_searches_and_carves_in_a_real_browser() {
         .join("labeled/attacks/sgr/portScan_1_to_10000.pcapng")
         .canonicalize()
         .unwrap();
-    let input = c.find(Locator::Css("#capture-file")).await.unwrap();
-    input.send_keys(capture.to_str().unwrap()).await.unwrap();
-    c.find(Locator::Css("#upload"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_in(&c, "#capture-file", capture.to_str().unwrap()).await;
+    click(&c, "#upload").await;
     wait(&c, "#uploaded", 30).await;
     let id = text(&c, "#uploaded a").await;
     assert!(id.starts_with("portScan_1_to_10000-"), "{id}");
@@ -241,17 +255,8 @@ async fn an_analyst_uploads_searches_and_carves_in_a_real_browser() {
     // A file that is not a capture: refused with a message that names it.
     let not_capture = dir.path().join("notes.txt");
     std::fs::write(&not_capture, "these are not packets, just words".repeat(4)).unwrap();
-    let input = c.find(Locator::Css("#capture-file")).await.unwrap();
-    input
-        .send_keys(not_capture.to_str().unwrap())
-        .await
-        .unwrap();
-    c.find(Locator::Css("#upload"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_in(&c, "#capture-file", not_capture.to_str().unwrap()).await;
+    click(&c, "#upload").await;
     wait(&c, "#upload-error", 20).await;
     let err = text(&c, "#upload-error").await;
     assert!(err.contains("notes.txt is not a capture"), "{err}");
@@ -260,12 +265,7 @@ async fn an_analyst_uploads_searches_and_carves_in_a_real_browser() {
     // The dashboard: charts, the classes, who attacked whom.
     c.goto(&base).await.unwrap();
     wait(&c, "a.capture", 20).await;
-    c.find(Locator::Css("a.capture"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "a.capture").await;
     wait(&c, "svg.chart.graph", 30).await;
     assert_eq!(text(&c, "h1").await, id);
     let page = c.source().await.unwrap();
@@ -275,16 +275,8 @@ async fn an_analyst_uploads_searches_and_carves_in_a_real_browser() {
 
     // Search with the query language.
     c.goto(&format!("{base}/search")).await.unwrap();
-    let q = c.find(Locator::Css("input[name=q]")).await.unwrap();
-    q.send_keys("class \"Port Scan\" and dport < 1024")
-        .await
-        .unwrap();
-    c.find(Locator::Css("form.search button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_in(&c, "input[name=q]", "class \"Port Scan\" and dport < 1024").await;
+    click(&c, "form.search button").await;
     wait(&c, "table.flows tbody tr", 30).await;
     let total = row_count(&text(&c, "p.summary strong").await);
     assert!(total > 500 && total < 1100, "{total}");
@@ -310,12 +302,7 @@ async fn an_analyst_uploads_searches_and_carves_in_a_real_browser() {
     // Paging: the next page is other flows; the URL carries the whole search.
     let first_page = text(&c, "table.flows tbody").await;
     settle(&c).await;
-    c.find(Locator::Css("a[rel=next]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "a[rel=next]").await;
     wait(&c, "a[rel=prev]", 30).await;
     assert!(text(&c, ".pager .pos").await.starts_with("page 2 of"));
     assert_ne!(text(&c, "table.flows tbody").await, first_page);
@@ -328,12 +315,7 @@ async fn an_analyst_uploads_searches_and_carves_in_a_real_browser() {
 
     // Click a value to filter on it: the destination port of the first row.
     let port = text(&c, "table.flows tbody tr td:nth-child(7) a.pivot").await;
-    c.find(Locator::Css("table.flows tbody tr td:nth-child(7) a.pivot"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "table.flows tbody tr td:nth-child(7) a.pivot").await;
     wait(&c, &format!("input[name=q][value*='dport {port}']"), 30).await;
     let ports = c
         .find_all(Locator::Css("table.flows tbody tr td:nth-child(7) a.pivot"))
@@ -344,14 +326,7 @@ async fn an_analyst_uploads_searches_and_carves_in_a_real_browser() {
         assert_eq!(p.text().await.unwrap(), port);
     }
     // ... and to exclude it.
-    c.find(Locator::Css(
-        "table.flows tbody tr td:nth-child(10) a.exclude",
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    click(&c, "table.flows tbody tr td:nth-child(10) a.exclude").await;
     wait(&c, "input[name=q][value*='not class']", 30).await;
     shot(&c, "06-click-to-filter").await;
 
@@ -361,37 +336,11 @@ async fn an_analyst_uploads_searches_and_carves_in_a_real_browser() {
         .await
         .unwrap();
     wait(&c, "select[name=class] option", 30).await;
-    let f = |css: &'static str| c.find(Locator::Css(css));
-    f("select[name=side] option[value=src]")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    f("input[name=addr]")
-        .await
-        .unwrap()
-        .send_keys("192.168.1.0/24")
-        .await
-        .unwrap();
-    f("select[name=class] option[value='Port Scan']")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    f("input[name=min_p]")
-        .await
-        .unwrap()
-        .send_keys("0.9")
-        .await
-        .unwrap();
-    f("form.search button")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "select[name=side] option[value=src]").await;
+    type_in(&c, "input[name=addr]", "192.168.1.0/24").await;
+    click(&c, "select[name=class] option[value='Port Scan']").await;
+    type_in(&c, "input[name=min_p]", "0.9").await;
+    click(&c, "form.search button").await;
     wait(
         &c,
         "select[name=class] option[value='Port Scan'][selected]",
@@ -431,12 +380,7 @@ async fn an_analyst_uploads_searches_and_carves_in_a_real_browser() {
     wait(&c, "a.hbar", 30).await;
     let all = row_count(&text(&c, "p.summary strong").await);
     settle(&c).await;
-    c.find(Locator::Css("a.hbar"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "a.hbar").await;
     wait(&c, "input[name=from][value*='T']", 30).await;
     let some = row_count(&text(&c, "p.summary strong").await);
     assert!(some > 0 && some < all, "{some} of {all}");
@@ -449,12 +393,7 @@ async fn an_analyst_uploads_searches_and_carves_in_a_real_browser() {
     .await
     .unwrap();
     wait(&c, "a.flow", 30).await;
-    c.find(Locator::Css("a.flow"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "a.flow").await;
     wait(&c, "table.why", 30).await;
     assert!(
         c.find_all(Locator::Css("table.why tbody tr"))
@@ -572,12 +511,7 @@ async fn hostile_text_is_shown_and_never_run() {
     .await
     .unwrap();
     wait(&c, "a.flow", 30).await;
-    c.find(Locator::Css("a.flow"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "a.flow").await;
     wait(&c, "table.why", 30).await;
     let ran = c
         .execute(

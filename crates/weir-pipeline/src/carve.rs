@@ -4,9 +4,11 @@
 //! between them whose addresses, ports and protocol are the flow's (either direction) are
 //! written as a PCAP (nanosecond timestamps) that Wireshark and tshark open.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use weir_capture::{decode, CaptureReader, Decode, Fragment};
 
@@ -148,6 +150,26 @@ pub fn file_hash(path: &Path) -> std::io::Result<String> {
     Ok(h.finalize().to_hex().to_string())
 }
 
+/// [`file_hash`] of a file, remembered per version of the file (size, mtime, inode: what a
+/// directory store calls a file's version, `store::file_version`), so the flow page's check
+/// and the carve after it do not read a large capture again and again; a changed file is
+/// hashed again.
+fn file_hash_of_version(path: &Path) -> std::io::Result<String> {
+    static SEEN: OnceLock<Mutex<HashMap<PathBuf, (String, String)>>> = OnceLock::new();
+    let seen = SEEN.get_or_init(|| Mutex::new(HashMap::new()));
+    let version = crate::store::file_version(&std::fs::metadata(path)?);
+    if let Some((v, hash)) = seen.lock().unwrap_or_else(|p| p.into_inner()).get(path) {
+        if *v == version {
+            return Ok(hash.clone());
+        }
+    }
+    let hash = file_hash(path)?;
+    seen.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(path.to_path_buf(), (version, hash.clone()));
+    Ok(hash)
+}
+
 /// Open the capture a status is about. A store key is opened at the version analyzed (a
 /// replaced upload is refused). With `files_beside` (a data directory of `weir analyze`), a
 /// source that is not a key is the path `weir analyze` was given: looked up as given, then
@@ -199,7 +221,7 @@ pub fn open_source<'a>(
             ))
         })?;
     if let Some(want) = &st.source_version {
-        let have = file_hash(&path).map_err(|e| CarveError::Read(e.to_string()))?;
+        let have = file_hash_of_version(&path).map_err(|e| CarveError::Read(e.to_string()))?;
         if &have != want {
             return Err(CarveError::Unavailable(format!(
                 "{} changed after it was analyzed",
@@ -209,4 +231,24 @@ pub fn open_source<'a>(
     }
     let f = std::fs::File::open(&path).map_err(|e| CarveError::Read(e.to_string()))?;
     Ok(Source::File(f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The remembered hash is the file's until the file changes, then the new file's.
+    #[test]
+    fn a_remembered_hash_follows_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.pcap");
+        std::fs::write(&path, b"first bytes").unwrap();
+        let first = file_hash_of_version(&path).unwrap();
+        assert_eq!(first, file_hash(&path).unwrap());
+        assert_eq!(file_hash_of_version(&path).unwrap(), first);
+        std::fs::write(&path, b"other bytes, longer").unwrap();
+        let second = file_hash_of_version(&path).unwrap();
+        assert_ne!(second, first);
+        assert_eq!(second, file_hash(&path).unwrap());
+    }
 }

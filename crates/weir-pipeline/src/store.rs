@@ -123,7 +123,7 @@ impl LocalStore {
 }
 
 /// A file's version for pinned reads: size, modification time and inode.
-fn file_version(m: &std::fs::Metadata) -> String {
+pub(crate) fn file_version(m: &std::fs::Metadata) -> String {
     use std::os::unix::fs::MetadataExt;
     format!("{}-{}.{}-{}", m.len(), m.mtime(), m.mtime_nsec(), m.ino())
 }
