@@ -14,7 +14,7 @@ pub async fn list_captures() -> Result<Vec<CaptureRow>, ServerFnError> {
 /// One capture's dashboard.
 #[server(prefix = "/ui", endpoint = "dashboard")]
 pub async fn load_dashboard(id: String) -> Result<Dashboard, ServerFnError> {
-    crate::server::call(move |store| crate::server::dashboard(store.as_ref(), &id)).await
+    crate::server::call_with(move |ctx| crate::server::dashboard(ctx, &id)).await
 }
 
 /// One page of a search (a mistake in it is `SearchView::error`, not an `Err`).

@@ -98,8 +98,9 @@ fn checked(id: &str) -> Result<(), String> {
 }
 
 /// One capture's dashboard.
-pub fn dashboard(store: &dyn Store, id: &str) -> Result<Dashboard, String> {
+pub fn dashboard(ctx: &Ctx, id: &str) -> Result<Dashboard, String> {
     checked(id)?;
+    let store = ctx.flows.store.as_ref();
     let st = capture_status(store, id)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no capture {id:?}"))?;
@@ -116,17 +117,9 @@ pub fn dashboard(store: &dyn Store, id: &str) -> Result<Dashboard, String> {
             captures: vec![id.to_string()],
             ..Default::default()
         };
-        let rows = weir_search::search_all(store, &req).map_err(|e| e.to_string())?;
-        if rows.height() > 0 {
-            for p in f64s(&rows, "anomaly_percentile").map_err(|e| e.to_string())? {
-                if p.is_finite() {
-                    anomaly_percentiles[((p / 5.0) as usize).min(19)] += 1;
-                }
-            }
-            models = strings(&rows, "model_version").map_err(|e| e.to_string())?;
-            models.sort();
-            models.dedup();
-        }
+        let profile = ctx.flows.search.profile(&req).map_err(|e| e.to_string())?;
+        anomaly_percentiles = profile.percentiles;
+        models = profile.models;
     }
     Ok(Dashboard {
         capture,
@@ -202,7 +195,6 @@ fn flow_rows(df: &DataFrame) -> PolarsResult<Vec<FlowRow>> {
 
 /// One page of a search; a mistake in the request is `error`, said where it is.
 pub fn search_view(ctx: &Ctx, args: SearchArgs) -> Result<SearchView, String> {
-    let store = ctx.flows.store.as_ref();
     let params = SearchParams {
         q: compose(&args),
         capture: args.capture.clone(),
@@ -232,7 +224,7 @@ pub fn search_view(ctx: &Ctx, args: SearchArgs) -> Result<SearchView, String> {
             return Ok(view);
         }
     };
-    let page = match weir_search::search(store, &req) {
+    let page = match ctx.flows.search.search(&req) {
         Ok(p) => p,
         Err(weir_search::SearchError::BadRequest(m)) => {
             view.error = Some(BadInput {

@@ -18,6 +18,7 @@ use serde_json::{json, Value as Js};
 use weir_classify::Classifier;
 use weir_pipeline::{capture_status, carve, open_source, CarveError, FlowKey};
 use weir_records::columns::{strings, u64s};
+use weir_search::Searcher;
 
 use crate::{blocking, checked_id, rows_json, ApiError, Shared};
 
@@ -31,6 +32,8 @@ pub struct Flows {
     pub store: Shared,
     /// For a data directory of `weir analyze`: the directory its capture paths are relative to.
     pub files_beside: Option<PathBuf>,
+    /// Searches over the store, with the parts read so far kept in memory.
+    pub search: Arc<Searcher>,
     model: Mutex<Option<Result<Classifier, String>>>,
 }
 
@@ -49,6 +52,7 @@ impl Flows {
     /// Flow endpoints over `store`.
     pub fn new(store: Shared, files_beside: Option<PathBuf>) -> Self {
         Flows {
+            search: Arc::new(Searcher::new(store.clone())),
             store,
             files_beside,
             model: Mutex::new(None),

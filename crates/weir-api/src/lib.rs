@@ -39,7 +39,7 @@ use serde_json::{json, Map, Value as Js};
 use weir_pipeline::{
     capture_status, captures, rfc3339, summary_key, PipelineError, Store, StoreFault,
 };
-use weir_search::{search, search_all, Query, Search, SearchError};
+use weir_search::{Query, Search, SearchError, Searcher};
 
 /// The store the API reads.
 pub type Shared = Arc<dyn Store>;
@@ -53,16 +53,19 @@ pub fn router(store: Shared) -> Router {
 /// The API's routes, the flow endpoints with `flows`.
 pub fn router_with(flows: Arc<Flows>) -> Router {
     let store = flows.store.clone();
+    let searches = Router::new()
+        .route("/api/search", get(find))
+        .route("/api/export", get(export))
+        .route("/api/alerts.eve", get(alerts_eve))
+        .with_state(flows.search.clone());
     let flows = flows::router(flows);
     Router::new()
         .route("/api/captures", get(list))
         .route("/api/captures/{id}", get(one))
         .route("/api/captures/{id}/summary", get(summary))
-        .route("/api/search", get(find))
-        .route("/api/export", get(export))
-        .route("/api/alerts.eve", get(alerts_eve))
         .route("/api/openapi.json", get(openapi))
         .with_state(store)
+        .merge(searches)
         .merge(flows)
 }
 
@@ -262,11 +265,11 @@ fn rows_json(df: &DataFrame) -> Result<Vec<Js>, PolarsError> {
 }
 
 async fn find(
-    State(store): State<Shared>,
+    State(searcher): State<Arc<Searcher>>,
     params: Result<QueryParams<SearchParams>, QueryRejection>,
 ) -> Result<Json<Js>, ApiError> {
     let (query, req) = request(params)?;
-    let page = blocking(move || Ok(search(store.as_ref(), &req)?)).await?;
+    let page = blocking(move || Ok(searcher.search(&req)?)).await?;
     let rows = rows_json(&page.rows).map_err(ApiError::internal)?;
     let histogram: Vec<Js> = page
         .overview
@@ -415,7 +418,7 @@ fn request(
 }
 
 async fn export(
-    State(store): State<Shared>,
+    State(searcher): State<Arc<Searcher>>,
     params: Result<QueryParams<SearchParams>, QueryRejection>,
     format: Result<QueryParams<ExportParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -426,7 +429,7 @@ async fn export(
         other => return Err(ApiError::bad(format!("format {other:?}: csv or jsonl"))),
     };
     let (_, req) = request(params)?;
-    let (df, rows) = every_row(store, req).await?;
+    let (df, rows) = every_row(searcher, req).await?;
     let mut out = String::new();
     if csv {
         let names: Vec<String> = df
@@ -466,8 +469,8 @@ async fn export(
 }
 
 /// Every row a search matches (export, alerts), as a frame and as JSON.
-async fn every_row(store: Shared, req: Search) -> Result<(DataFrame, Vec<Js>), ApiError> {
-    let df = blocking(move || Ok(search_all(store.as_ref(), &req)?)).await?;
+async fn every_row(searcher: Arc<Searcher>, req: Search) -> Result<(DataFrame, Vec<Js>), ApiError> {
+    let df = blocking(move || Ok(searcher.search_all(&req)?)).await?;
     let rows = rows_json(&df).map_err(ApiError::internal)?;
     Ok((df, rows))
 }
@@ -496,7 +499,7 @@ fn signature_id(class: &str) -> u64 {
 /// The alerts of a search as Suricata EVE JSON lines (`event_type: alert`, the class as the
 /// signature, Community ID), what a SIEM already ingests.
 async fn alerts_eve(
-    State(store): State<Shared>,
+    State(searcher): State<Arc<Searcher>>,
     params: Result<QueryParams<SearchParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let (query, mut req) = request(params)?;
@@ -505,7 +508,7 @@ async fn alerts_eve(
         op: weir_search::Op::Eq,
         value: weir_search::Value::Bool(true),
     });
-    let (_, rows) = every_row(store, req).await?;
+    let (_, rows) = every_row(searcher, req).await?;
     let mut out = String::new();
     for r in &rows {
         let class = r["class"].as_str().unwrap_or_default();

@@ -322,6 +322,15 @@ pub fn parquet_to_frame(bytes: &[u8]) -> PolarsResult<DataFrame> {
     ParquetReader::new(std::io::Cursor::new(bytes)).finish()
 }
 
+/// A Parquet object as a frame, decoded on the calling thread only: for callers that decode
+/// many objects in parallel themselves (a rayon worker that waits on polars' own pool runs
+/// other queued decodes meanwhile, one inside the other, until the stack runs out).
+pub fn parquet_to_frame_serial(bytes: &[u8]) -> PolarsResult<DataFrame> {
+    ParquetReader::new(std::io::Cursor::new(bytes))
+        .read_parallel(ParallelStrategy::None)
+        .finish()
+}
+
 /// Only the named columns of a Parquet object (the others are not decoded).
 pub fn parquet_to_frame_columns(bytes: &[u8], columns: &[&str]) -> PolarsResult<DataFrame> {
     ParquetReader::new(std::io::Cursor::new(bytes))

@@ -1,206 +1,288 @@
-//! A query over the rows of a search part: the columns a query names, read once, and a
-//! verdict per row.
-
-use std::net::IpAddr;
+//! A query decided over a part held in memory, a column at a time: address and class terms
+//! become a bitmap over the shared dictionaries (decided once per distinct value), numbers
+//! compare in place, Community ID and model version are read from the frame when asked.
 
 use polars::prelude::*;
-use weir_records::columns::{f64s, i64s, strings};
+use weir_records::columns::strings;
 
-use crate::query::{Expr, Field, Query, Term, Value};
+use crate::part::{Dicts, Part, NONE};
+use crate::query::{Expr, Field, Op, Query, Term, Value};
 
-/// The columns of a frame a query needs, as plain vectors.
-#[derive(Default)]
-struct Cols {
-    src: Vec<Option<IpAddr>>,
-    dst: Vec<Option<IpAddr>>,
-    sport: Vec<f64>,
-    dport: Vec<f64>,
-    proto: Vec<f64>,
-    class: Vec<String>,
-    probability: Vec<f64>,
-    anomaly: Vec<f64>,
-    percentile: Vec<f64>,
-    alert: Vec<bool>,
-    cid: Vec<String>,
-    model: Vec<String>,
+/// Which column a number term reads.
+#[derive(Clone, Copy)]
+enum Num {
+    Sport,
+    Dport,
+    Proto,
+    Probability,
+    Anomaly,
+    Percentile,
 }
 
-fn fields(e: &Expr, out: &mut Vec<Field>) {
-    match e {
-        Expr::And(a, b) | Expr::Or(a, b) => {
-            fields(a, out);
-            fields(b, out);
-        }
-        Expr::Not(a) => fields(a, out),
-        Expr::Term(t) => out.push(t.field),
-    }
+/// Which address a network term looks at.
+#[derive(Clone, Copy)]
+enum Side {
+    Src,
+    Dst,
+    Either,
 }
 
-fn ips(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<IpAddr>>> {
-    Ok(strings(df, name)?.iter().map(|s| s.parse().ok()).collect())
+/// A term made ready for a part.
+enum Check {
+    /// `hit[id]`: the address is in the network; `eq`: the term asks for in (`!=`: not in).
+    Net {
+        side: Side,
+        hit: Vec<bool>,
+        eq: bool,
+    },
+    /// The one known address in the network (an id no row has when there is none).
+    Addr {
+        side: Side,
+        id: u32,
+        eq: bool,
+    },
+    Num {
+        col: Num,
+        op: Op,
+        v: f64,
+    },
+    /// Either port (`!=`: neither is).
+    Port {
+        op: Op,
+        v: f64,
+    },
+    /// `hit[id]`: the class is the term's (any case), already negated for `!=`.
+    Class(Vec<bool>),
+    Alert {
+        value: bool,
+        eq: bool,
+    },
+    /// A text column read from the frame, compared exactly.
+    Text {
+        col: &'static str,
+        v: String,
+        eq: bool,
+    },
+    /// A value of the wrong kind for its field: never true.
+    Never,
 }
 
-impl Cols {
-    fn read(df: &DataFrame, q: &Query) -> PolarsResult<Cols> {
-        let mut need = Vec::new();
-        if let Some(e) = &q.expr {
-            fields(e, &mut need);
-        }
-        let mut c = Cols::default();
-        let has = |f: Field| need.contains(&f);
-        if has(Field::Src) || has(Field::Ip) {
-            c.src = ips(df, "src_ip")?;
-        }
-        if has(Field::Dst) || has(Field::Ip) {
-            c.dst = ips(df, "dst_ip")?;
-        }
-        if has(Field::Sport) || has(Field::Port) {
-            c.sport = f64s(df, "src_port")?;
-        }
-        if has(Field::Dport) || has(Field::Port) {
-            c.dport = f64s(df, "dst_port")?;
-        }
-        if has(Field::Proto) {
-            c.proto = f64s(df, "proto")?;
-        }
-        if has(Field::Class) {
-            c.class = strings(df, "class")?;
-        }
-        if has(Field::Probability) {
-            c.probability = f64s(df, "class_probability")?;
-        }
-        if has(Field::Anomaly) {
-            c.anomaly = f64s(df, "anomaly")?;
-        }
-        if has(Field::Percentile) {
-            c.percentile = f64s(df, "anomaly_percentile")?;
-        }
-        if has(Field::Alert) {
-            let a = df.column("alert")?.cast(&DataType::Boolean)?;
-            c.alert = a.bool()?.iter().map(|v| v.unwrap_or(false)).collect();
-        }
-        if has(Field::CommunityId) {
-            c.cid = strings(df, "community_id")?;
-        }
-        if has(Field::Model) {
-            c.model = strings(df, "model_version")?;
-        }
-        Ok(c)
-    }
+enum Node {
+    And(Box<Node>, Box<Node>),
+    Or(Box<Node>, Box<Node>),
+    Not(Box<Node>),
+    Check(Check),
 }
 
-fn net(v: &Value, ip: Option<IpAddr>) -> bool {
-    ip.is_some_and(|ip| v.contains(ip))
-}
+/// A query compiled against the dictionaries of the parts it will run on (every part it
+/// runs on must be loaded before it is compiled).
+pub(crate) struct Compiled(Option<Node>);
 
-fn num(t: &Term, x: f64) -> bool {
-    match t.value {
-        Value::Number(v) => t.op.holds(x, v),
-        _ => false,
-    }
-}
-
-fn text(t: &Term, s: &str, any_case: bool) -> bool {
-    let Value::Text(v) = &t.value else {
-        return false;
+fn check(t: &Term, d: &Dicts) -> Check {
+    let eq = t.op == Op::Eq;
+    let net = |side| {
+        let hit = d.ips.mask(|ip| t.value.contains(*ip));
+        let mut ids = hit
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| **h)
+            .map(|(i, _)| i as u32);
+        match (ids.next(), ids.next()) {
+            // One address (or none) known: compare ids, no lookup per row.
+            (first, None) => Check::Addr {
+                side,
+                id: first.unwrap_or(NONE - 1),
+                eq,
+            },
+            _ => Check::Net { side, hit, eq },
+        }
     };
-    let eq = if any_case {
-        s.eq_ignore_ascii_case(v)
-    } else {
-        s == v
+    let num = |col| match t.value {
+        Value::Number(v) => Check::Num { col, op: t.op, v },
+        _ => Check::Never,
     };
-    eq == (t.op == crate::Op::Eq)
-}
-
-fn term(t: &Term, c: &Cols, i: usize) -> bool {
-    let eq = t.op == crate::Op::Eq;
+    let text = |col| match &t.value {
+        Value::Text(v) => Check::Text {
+            col,
+            v: v.clone(),
+            eq,
+        },
+        _ => Check::Never,
+    };
     match t.field {
-        // An address term with `!=` is "not in the network".
-        Field::Src => net(&t.value, c.src[i]) == eq,
-        Field::Dst => net(&t.value, c.dst[i]) == eq,
-        Field::Ip => (net(&t.value, c.src[i]) || net(&t.value, c.dst[i])) == eq,
-        Field::Sport => num(t, c.sport[i]),
-        Field::Dport => num(t, c.dport[i]),
-        // Either port; `port != 53`: neither side is 53.
-        Field::Port if t.op == crate::Op::Ne => num(t, c.sport[i]) && num(t, c.dport[i]),
-        Field::Port => num(t, c.sport[i]) || num(t, c.dport[i]),
-        Field::Proto => num(t, c.proto[i]),
-        Field::Class => text(t, &c.class[i], true),
-        Field::Probability => num(t, c.probability[i]),
-        Field::Anomaly => num(t, c.anomaly[i]),
-        Field::Percentile => num(t, c.percentile[i]),
-        Field::Alert => matches!(t.value, Value::Bool(b) if (c.alert[i] == b) == eq),
-        Field::CommunityId => text(t, &c.cid[i], false),
-        Field::Model => text(t, &c.model[i], false),
+        Field::Src => net(Side::Src),
+        Field::Dst => net(Side::Dst),
+        Field::Ip => net(Side::Either),
+        Field::Sport => num(Num::Sport),
+        Field::Dport => num(Num::Dport),
+        Field::Port => match t.value {
+            Value::Number(v) => Check::Port { op: t.op, v },
+            _ => Check::Never,
+        },
+        Field::Proto => num(Num::Proto),
+        Field::Probability => num(Num::Probability),
+        Field::Anomaly => num(Num::Anomaly),
+        Field::Percentile => num(Num::Percentile),
+        Field::Class => match &t.value {
+            Value::Text(v) => Check::Class(d.classes.mask(|c| c.eq_ignore_ascii_case(v) == eq)),
+            _ => Check::Never,
+        },
+        Field::Alert => match t.value {
+            Value::Bool(value) => Check::Alert { value, eq },
+            _ => Check::Never,
+        },
+        Field::CommunityId => text("community_id"),
+        Field::Model => text("model_version"),
     }
 }
 
-fn eval(e: &Expr, c: &Cols, i: usize) -> bool {
+fn node(e: &Expr, d: &Dicts) -> Node {
     match e {
-        Expr::And(a, b) => eval(a, c, i) && eval(b, c, i),
-        Expr::Or(a, b) => eval(a, c, i) || eval(b, c, i),
-        Expr::Not(a) => !eval(a, c, i),
-        Expr::Term(t) => term(t, c, i),
+        Expr::And(a, b) => Node::And(Box::new(node(a, d)), Box::new(node(b, d))),
+        Expr::Or(a, b) => Node::Or(Box::new(node(a, d)), Box::new(node(b, d))),
+        Expr::Not(a) => Node::Not(Box::new(node(a, d))),
+        Expr::Term(t) => Node::Check(check(t, d)),
     }
 }
 
-/// Which rows of a search part match the query and overlap `[from, to)` (a flow active at or
-/// after `from` that started before `to`).
-pub(crate) fn mask(df: &DataFrame, q: &Query, from: i64, to: i64) -> PolarsResult<BooleanChunked> {
-    let n = df.height();
-    let c = Cols::read(df, q)?;
-    let (first, last) = (i64s(df, "first_ts")?, i64s(df, "last_ts")?);
-    Ok((0..n)
-        .map(|i| last[i] >= from && first[i] < to && q.expr.as_ref().is_none_or(|e| eval(e, &c, i)))
-        .collect())
+fn holds(op: Op, x: f64, v: f64) -> bool {
+    op.holds(x, v)
+}
+
+/// The verdict of a check on rows `0..n` of a part.
+fn run_check(c: &Check, p: &Part, n: usize) -> PolarsResult<Vec<bool>> {
+    let hit = |h: &[bool], id: u32| id != NONE && h.get(id as usize).copied().unwrap_or(false);
+    Ok(match c {
+        Check::Net { side, hit: h, eq } => match side {
+            Side::Src => p.src[..n].iter().map(|&a| hit(h, a) == *eq).collect(),
+            Side::Dst => p.dst[..n].iter().map(|&a| hit(h, a) == *eq).collect(),
+            Side::Either => (0..n)
+                .map(|i| (hit(h, p.src[i]) || hit(h, p.dst[i])) == *eq)
+                .collect(),
+        },
+        Check::Addr { side, id, eq } => {
+            let id = *id;
+            match side {
+                Side::Src => p.src[..n].iter().map(|&a| (a == id) == *eq).collect(),
+                Side::Dst => p.dst[..n].iter().map(|&a| (a == id) == *eq).collect(),
+                Side::Either => (0..n)
+                    .map(|i| (p.src[i] == id || p.dst[i] == id) == *eq)
+                    .collect(),
+            }
+        }
+        Check::Num { col, op, v } => {
+            let (op, v) = (*op, *v);
+            match col {
+                Num::Sport => p.sport[..n]
+                    .iter()
+                    .map(|&x| holds(op, f64::from(x), v))
+                    .collect(),
+                Num::Dport => p.dport[..n]
+                    .iter()
+                    .map(|&x| holds(op, f64::from(x), v))
+                    .collect(),
+                Num::Proto => p.proto[..n]
+                    .iter()
+                    .map(|&x| holds(op, f64::from(x), v))
+                    .collect(),
+                Num::Probability => p.probability[..n]
+                    .iter()
+                    .map(|&x| holds(op, x, v))
+                    .collect(),
+                Num::Anomaly => p.anomaly[..n].iter().map(|&x| holds(op, x, v)).collect(),
+                Num::Percentile => p.percentile[..n].iter().map(|&x| holds(op, x, v)).collect(),
+            }
+        }
+        Check::Port { op, v } => (0..n)
+            .map(|i| {
+                let (s, d) = (f64::from(p.sport[i]), f64::from(p.dport[i]));
+                if *op == Op::Ne {
+                    holds(*op, s, *v) && holds(*op, d, *v)
+                } else {
+                    holds(*op, s, *v) || holds(*op, d, *v)
+                }
+            })
+            .collect(),
+        Check::Class(h) => p.class[..n].iter().map(|&c| h[c as usize]).collect(),
+        Check::Alert { value, eq } => p.alert[..n].iter().map(|&a| (a == *value) == *eq).collect(),
+        Check::Text { col, v, eq } => {
+            let s = if p.df.schema().contains(col) {
+                strings(&p.df, col)?
+            } else {
+                vec![String::new(); p.len()]
+            };
+            s[..n].iter().map(|s| (s == v) == *eq).collect()
+        }
+        Check::Never => vec![false; n],
+    })
+}
+
+fn run_node(e: &Node, p: &Part, n: usize) -> PolarsResult<Vec<bool>> {
+    Ok(match e {
+        Node::And(a, b) => {
+            let mut x = run_node(a, p, n)?;
+            // The right side only where the left holds would save little: columns are cheap.
+            for (x, y) in x.iter_mut().zip(run_node(b, p, n)?) {
+                *x &= y;
+            }
+            x
+        }
+        Node::Or(a, b) => {
+            let mut x = run_node(a, p, n)?;
+            for (x, y) in x.iter_mut().zip(run_node(b, p, n)?) {
+                *x |= y;
+            }
+            x
+        }
+        Node::Not(a) => run_node(a, p, n)?.into_iter().map(|x| !x).collect(),
+        Node::Check(c) => run_check(c, p, n)?,
+    })
+}
+
+impl Compiled {
+    pub fn new(q: &Query, d: &Dicts) -> Compiled {
+        Compiled(q.expr.as_ref().map(|e| node(e, d)))
+    }
+
+    /// The rows of `p` that match and overlap `[from, to)` (a flow active at or after `from`
+    /// that started before `to`), ascending.
+    pub fn rows(&self, p: &Part, from: i64, to: i64) -> PolarsResult<Vec<u32>> {
+        // Rows are sorted by first packet: those that started before `to` are a prefix.
+        let n = p.first.partition_point(|&t| t < to);
+        if self.0.is_none() && from == i64::MIN {
+            return Ok((0..n as u32).collect());
+        }
+        let keep = match &self.0 {
+            Some(e) => run_node(e, p, n)?,
+            None => vec![true; n],
+        };
+        Ok((0..n)
+            .filter(|&i| keep[i] && p.last[i] >= from)
+            .map(|i| i as u32)
+            .collect())
+    }
 }
 
 /// Whether each row of a frame with the search layout's columns matches the query (no time
 /// range): what a page shows as "matches" and what tests check a search against.
 pub fn matches(df: &DataFrame, q: &Query) -> PolarsResult<Vec<bool>> {
-    Ok(mask(df, q, i64::MIN, i64::MAX)?
-        .iter()
-        .map(|v| v.unwrap_or(false))
-        .collect())
-}
-
-/// `idx` sorted by `v` (stable: ties keep their order; missing values last either way).
-fn sort_idx<T>(
-    idx: &mut [IdxSize],
-    v: &[Option<T>],
-    descending: bool,
-    cmp: impl Fn(&T, &T) -> std::cmp::Ordering,
-) {
-    use std::cmp::Ordering;
-    idx.sort_by(|a, b| match (&v[*a as usize], &v[*b as usize]) {
-        (None, None) => Ordering::Equal,
-        (None, Some(_)) => Ordering::Greater,
-        (Some(_), None) => Ordering::Less,
-        (Some(x), Some(y)) if descending => cmp(y, x),
-        (Some(x), Some(y)) => cmp(x, y),
-    });
-}
-
-/// Row order by one column (stable: ties keep their order; missing values last). Integers
-/// and timestamps compare as integers (as f64, timestamps in ns would tie within ~256 ns).
-pub(crate) fn order(df: &DataFrame, col: &str, descending: bool) -> PolarsResult<Vec<IdxSize>> {
-    let mut idx: Vec<IdxSize> = (0..df.height() as IdxSize).collect();
-    let c = df.column(col)?;
-    let dt = c.dtype();
-    if dt.is_integer() || matches!(dt, DataType::Datetime(..) | DataType::Boolean) {
-        let v: Vec<Option<i64>> = c.cast(&DataType::Int64)?.i64()?.iter().collect();
-        sort_idx(&mut idx, &v, descending, Ord::cmp);
-    } else if dt.is_float() {
-        let v: Vec<Option<f64>> = f64s(df, col)?
-            .into_iter()
-            .map(|x| (!x.is_nan()).then_some(x))
-            .collect();
-        sort_idx(&mut idx, &v, descending, f64::total_cmp);
-    } else {
-        let v: Vec<Option<String>> = strings(df, col)?.into_iter().map(Some).collect();
-        sort_idx(&mut idx, &v, descending, Ord::cmp);
+    let dicts = std::sync::RwLock::new(Dicts::default());
+    // A part is sorted by time: decide on the sorted rows, then answer in the frame's order.
+    let ts = weir_records::columns::i64s(df, "first_ts")?;
+    let mut order: Vec<usize> = (0..df.height()).collect();
+    order.sort_by_key(|&i| ts[i]);
+    let part = Part::new("", df.clone(), &dicts)?;
+    let c = Compiled::new(
+        q,
+        &dicts
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    let mut out = vec![false; df.height()];
+    for r in c.rows(&part, i64::MIN, i64::MAX)? {
+        out[order[r as usize]] = true;
     }
-    Ok(idx)
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -252,14 +334,12 @@ mod tests {
             let query = Query::parse(q).unwrap_or_else(|e| panic!("{}", e.pointed(q)));
             assert_eq!(matches(&df, &query).unwrap(), want, "{q}");
         }
-        // Timestamps sort as integers: 1 ns apart is an order, not a tie.
-        let t = 1_700_000_000_000_000_000i64;
-        let ts = df!("first_ts" => [t + 1, t, t + 2]).unwrap();
-        assert_eq!(order(&ts, "first_ts", false).unwrap(), [1, 0, 2]);
-        assert_eq!(order(&ts, "first_ts", true).unwrap(), [2, 0, 1]);
         // The time range: active at or after `from`, started before `to`.
-        let m = mask(&df, &Query::default(), 25, 4).unwrap();
-        let got: Vec<bool> = m.iter().map(|v| v.unwrap()).collect();
-        assert_eq!(got, [false, false, true, false]);
+        let dicts = std::sync::RwLock::new(Dicts::default());
+        let part = Part::new("c", df.clone(), &dicts).unwrap();
+        let c = Compiled::new(&Query::default(), &dicts.read().unwrap());
+        assert_eq!(c.rows(&part, 25, 4).unwrap(), [2]);
+        assert_eq!(c.rows(&part, 25, 5).unwrap(), [2, 3]);
+        assert_eq!(c.rows(&part, 35, 4).unwrap(), Vec::<u32>::new());
     }
 }

@@ -7,16 +7,28 @@
 //! by any column, and paging.
 //!
 //! It reads any [`Store`]: a data directory of `weir analyze` or the bucket of the functions.
+//! A [`Searcher`] keeps the parts it has read in memory, decoded into the columns a query
+//! needs ([`cache`] says how it knows they are current), so that a search after the first
+//! one reads nothing: it decides the query a column at a time over every part (in parallel),
+//! counts the overview from the same hits, and finds the page by counting rather than by
+//! sorting the result (`select`), as fast deep into the results as on the first page.
 
+pub mod cache;
 mod eval;
 mod overview;
+mod part;
 mod query;
+mod select;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use polars::prelude::*;
-use weir_pipeline::{partition_range, PipelineError, Store, SEARCH_COLUMNS};
+use rayon::prelude::*;
+use weir_pipeline::{PipelineError, Store, SEARCH_COLUMNS};
 
 pub use eval::matches;
-pub use overview::{overview, Bin, Overview, BINS, TOP, TOP_FIELDS};
+pub use overview::{overview, Bin, Overview, Profile, BINS, TOP, TOP_FIELDS};
 pub use query::{Expr, Field, Op, ParseError, Query, Term, Value};
 
 /// Most rows one page may hold.
@@ -89,107 +101,208 @@ pub enum SearchError {
     },
 }
 
-/// Run a search: every part of the chosen captures whose partition overlaps the time range,
-/// filtered by time and query, sorted, one page cut out.
-pub fn search(store: &dyn Store, req: &Search) -> Result<Page, SearchError> {
-    if req.limit == 0 || req.limit > MAX_LIMIT {
-        return Err(SearchError::BadRequest(format!(
-            "limit {} is not between 1 and {MAX_LIMIT}",
-            req.limit
-        )));
-    }
-    let rows = search_all(store, req)?;
-    let total = rows.height();
-    let overview = overview(&rows).map_err(|e| SearchError::Data {
-        key: "results".into(),
-        reason: e.to_string(),
-    })?;
-    let start = req.offset.min(total);
-    let len = req.limit.min(total - start);
-    Ok(Page {
-        total,
-        offset: req.offset,
-        rows: rows.slice(start as i64, len),
-        overview,
-    })
+/// Searches over one store, with the parts read so far kept in memory.
+pub struct Searcher {
+    store: Arc<dyn Store>,
+    cache: cache::Cache,
+    /// The last few result sets: paging through a result or sorting it another way keeps
+    /// its filter, so its hits and overview are not worked out again while its parts are
+    /// the same.
+    recent: Mutex<VecDeque<Arc<Found>>>,
 }
 
-/// Every matching row, sorted (`offset` and `limit` ignored): what an export writes. Empty
-/// (no columns) when nothing matches.
-pub fn search_all(store: &dyn Store, req: &Search) -> Result<DataFrame, SearchError> {
-    let (sort_col, descending) = req
-        .sort
-        .clone()
-        .unwrap_or_else(|| ("first_ts".to_string(), false));
-    if sort_col != "capture" && !SEARCH_COLUMNS.contains(&sort_col.as_str()) {
-        return Err(SearchError::BadRequest(format!(
-            "cannot sort by {sort_col:?}: sort by capture or one of {}",
-            SEARCH_COLUMNS.join(", ")
-        )));
+/// Result sets kept in [`Searcher::recent`].
+const RECENT: usize = 4;
+
+/// The rows a filter (captures, query, time range) matches in a set of parts.
+struct Found {
+    filter: String,
+    parts: Vec<Arc<part::Part>>,
+    hits: Vec<Vec<u32>>,
+    overview: OnceLock<Overview>,
+}
+
+impl Searcher {
+    /// A searcher over `store` keeping [`cache::default_budget`] bytes of parts.
+    pub fn new(store: Arc<dyn Store>) -> Searcher {
+        Searcher::with_budget(store, cache::default_budget())
     }
-    let (from, to) = (
-        req.from_ns.unwrap_or(i64::MIN),
-        req.to_ns.unwrap_or(i64::MAX),
-    );
-    if from >= to {
-        return Err(SearchError::BadRequest(
-            "the time range is empty: `from` must be before `to`".into(),
-        ));
-    }
-    let all = store.children("captures/")?;
-    let captures: Vec<String> = if req.captures.is_empty() {
-        all
-    } else {
-        for c in &req.captures {
-            if !all.contains(c) {
-                return Err(SearchError::BadRequest(format!("no capture {c:?}")));
-            }
+
+    /// A searcher keeping at most `bytes` of parts (least recently used out first).
+    pub fn with_budget(store: Arc<dyn Store>, bytes: usize) -> Searcher {
+        Searcher {
+            store,
+            cache: cache::Cache::new(bytes),
+            recent: Mutex::default(),
         }
-        req.captures.clone()
-    };
-    let mut found: Vec<DataFrame> = Vec::new();
-    for id in &captures {
-        let prefix = format!("captures/{id}/flows/");
-        for key in store.list(&prefix)? {
-            let Some(partition) = key[prefix.len()..].split('/').next() else {
-                continue;
-            };
-            // A partition wholly outside the range is not read at all. (A flow may last past
-            // its partition's end: the range's start is checked per row below.)
-            if let Some((start, _)) = partition_range(partition) {
-                if start >= to {
-                    continue;
+    }
+
+    /// The store it searches.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Bytes of parts held in memory now.
+    pub fn cached_bytes(&self) -> usize {
+        self.cache.bytes()
+    }
+
+    /// Run a search: every part of the chosen captures whose partition overlaps the time
+    /// range, filtered by time and query, one page of them in the order asked, and the
+    /// overview of all of them.
+    pub fn search(&self, req: &Search) -> Result<Page, SearchError> {
+        if req.limit == 0 || req.limit > MAX_LIMIT {
+            return Err(SearchError::BadRequest(format!(
+                "limit {} is not between 1 and {MAX_LIMIT}",
+                req.limit
+            )));
+        }
+        let run = self.hits(req)?;
+        let d = self
+            .cache
+            .dicts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let f = &run.found;
+        let overview = f
+            .overview
+            .get_or_init(|| overview::overview_of(&f.parts, &f.hits, &d))
+            .clone();
+        let rows = run.page(&d, req.offset, req.limit)?;
+        Ok(Page {
+            total: run.total(),
+            offset: req.offset,
+            rows,
+            overview,
+        })
+    }
+
+    /// How the matching rows' anomaly percentiles and models spread (`offset`, `limit`
+    /// and the sort ignored), without cutting any rows out.
+    pub fn profile(&self, req: &Search) -> Result<Profile, SearchError> {
+        let run = self.hits(req)?;
+        overview::profile_of(&run.found.parts, &run.found.hits).map_err(|e| SearchError::Data {
+            key: "results".into(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Every matching row, sorted (`offset` and `limit` ignored): what an export writes.
+    /// Empty (no columns) when nothing matches.
+    pub fn search_all(&self, req: &Search) -> Result<DataFrame, SearchError> {
+        let run = self.hits(req)?;
+        let d = self
+            .cache
+            .dicts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        run.page(&d, 0, run.total())
+    }
+
+    /// The parts a search reads and the rows of each that match.
+    fn hits(&self, req: &Search) -> Result<Run, SearchError> {
+        let (sort, desc) = req
+            .sort
+            .clone()
+            .unwrap_or_else(|| ("first_ts".to_string(), false));
+        if sort != "capture" && !SEARCH_COLUMNS.contains(&sort.as_str()) {
+            return Err(SearchError::BadRequest(format!(
+                "cannot sort by {sort:?}: sort by capture or one of {}",
+                SEARCH_COLUMNS.join(", ")
+            )));
+        }
+        let (from, to) = (
+            req.from_ns.unwrap_or(i64::MIN),
+            req.to_ns.unwrap_or(i64::MAX),
+        );
+        if from >= to {
+            return Err(SearchError::BadRequest(
+                "the time range is empty: `from` must be before `to`".into(),
+            ));
+        }
+        let all = self.store.children("captures/")?;
+        let captures: Vec<String> = if req.captures.is_empty() {
+            all
+        } else {
+            for c in &req.captures {
+                if !all.contains(c) {
+                    return Err(SearchError::BadRequest(format!("no capture {c:?}")));
                 }
             }
-            let data = |e: PolarsError| SearchError::Data {
-                key: key.clone(),
-                reason: e.to_string(),
-            };
-            let df = weir_records::parquet_to_frame(&store.get(&key)?).map_err(data)?;
-            let keep = eval::mask(&df, &req.query, from, to).map_err(data)?;
-            let mut hit = df.filter(&keep).map_err(data)?;
-            if hit.height() == 0 {
-                continue;
+            req.captures.clone()
+        };
+        let parts = self.cache.parts(self.store.as_ref(), &captures, to)?;
+        let filter = format!("{captures:?} {:?} {from} {to}", req.query);
+        let same = |f: &Found| {
+            f.filter == filter
+                && f.parts.len() == parts.len()
+                && f.parts.iter().zip(&parts).all(|(a, b)| Arc::ptr_eq(a, b))
+        };
+        let kept = {
+            let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+            recent.iter().find(|f| same(f)).cloned()
+        };
+        let found = match kept {
+            Some(f) => f,
+            None => {
+                let q = {
+                    let d = self
+                        .cache
+                        .dicts
+                        .read()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    eval::Compiled::new(&req.query, &d)
+                };
+                let hits = parts
+                    .par_iter()
+                    .map(|p| q.rows(p, from, to))
+                    .collect::<PolarsResult<Vec<_>>>()
+                    .map_err(|e| SearchError::Data {
+                        key: "results".into(),
+                        reason: e.to_string(),
+                    })?;
+                let f = Arc::new(Found {
+                    filter,
+                    parts,
+                    hits,
+                    overview: OnceLock::new(),
+                });
+                let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+                recent.push_front(f.clone());
+                recent.truncate(RECENT);
+                f
             }
-            let capture = Column::new("capture".into(), vec![id.as_str(); hit.height()]);
-            hit.insert_column(0, capture).map_err(data)?;
-            found.push(hit);
-        }
+        };
+        Ok(Run { found, sort, desc })
     }
-    let mut parts = found.into_iter();
-    let Some(mut rows) = parts.next() else {
-        return Ok(DataFrame::empty());
-    };
-    let data = |e: PolarsError| SearchError::Data {
-        key: "results".into(),
-        reason: e.to_string(),
-    };
-    for f in parts {
-        rows.vstack_mut(&f).map_err(data)?;
+}
+
+/// A search's matching rows, before a page is cut.
+struct Run {
+    found: Arc<Found>,
+    sort: String,
+    desc: bool,
+}
+
+impl Run {
+    fn total(&self) -> usize {
+        self.found.hits.iter().map(Vec::len).sum()
     }
-    let order = eval::order(&rows, &sort_col, descending).map_err(data)?;
-    let idx = IdxCa::from_vec("idx".into(), order);
-    rows.take(&idx).map_err(data)
+
+    /// Rows `[offset, offset + limit)` in the order asked, as a frame.
+    fn page(&self, d: &part::Dicts, offset: usize, limit: usize) -> Result<DataFrame, SearchError> {
+        let data = |e: PolarsError| SearchError::Data {
+            key: "results".into(),
+            reason: e.to_string(),
+        };
+        let (parts, hits) = (&self.found.parts, &self.found.hits);
+        let picks = if self.sort == "first_ts" {
+            select::by_time(parts, hits, self.desc, offset, limit)
+        } else {
+            select::by_column(parts, hits, d, &self.sort, self.desc, offset, limit).map_err(data)?
+        };
+        select::frame(parts, &picks).map_err(data)
+    }
 }
 
 /// One flow's full result row (tuple, offsets, every feature, every class probability):

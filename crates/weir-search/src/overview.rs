@@ -3,9 +3,12 @@
 //! the most frequent values of the fields an analyst pivots on.
 
 use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use polars::prelude::*;
-use weir_records::columns::{i64s, strings, u64s};
+use rayon::prelude::*;
+
+use crate::part::{Dicts, Part, NONE};
 
 /// Bars of the time histogram at most.
 pub const BINS: usize = 60;
@@ -48,51 +51,209 @@ pub fn overview(rows: &DataFrame) -> PolarsResult<Overview> {
     if rows.height() == 0 {
         return Ok(Overview::default());
     }
-    let ts = i64s(rows, "first_ts")?;
-    let alert: Vec<bool> = rows
-        .column("alert")?
-        .bool()?
-        .iter()
-        .map(|b| b.unwrap_or(false))
-        .collect();
-    let (lo, hi) = (
-        *ts.iter().min().unwrap_or(&0),
-        *ts.iter().max().unwrap_or(&0),
-    );
+    let dicts = RwLock::new(Dicts::default());
+    let part = Arc::new(Part::new("", rows.clone(), &dicts)?);
+    let hits = vec![(0..part.len() as u32).collect()];
+    let d = dicts.read().unwrap_or_else(PoisonError::into_inner);
+    Ok(overview_of(&[part], &hits, &d))
+}
+
+/// Counts over some parts' hits.
+struct Acc {
+    bins: Vec<[u64; 2]>,
+    src: Vec<u32>,
+    dst: Vec<u32>,
+    /// Destination ports 0..=65535 (a missing one counts as 0); others in `dport_other`.
+    dport: Vec<u32>,
+    dport_other: HashMap<u64, u64>,
+    class: Vec<u32>,
+}
+
+impl Acc {
+    fn new(bins: usize, d: &Dicts) -> Acc {
+        Acc {
+            bins: vec![[0; 2]; bins],
+            src: vec![0; d.ips.values.len()],
+            dst: vec![0; d.ips.values.len()],
+            dport: vec![0; 1 << 16],
+            dport_other: HashMap::new(),
+            class: vec![0; d.classes.values.len()],
+        }
+    }
+
+    fn merge(mut self, o: Acc) -> Acc {
+        let add = |a: &mut Vec<u32>, b: Vec<u32>| a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        for (a, b) in self.bins.iter_mut().zip(o.bins) {
+            a[0] += b[0];
+            a[1] += b[1];
+        }
+        add(&mut self.src, o.src);
+        add(&mut self.dst, o.dst);
+        add(&mut self.dport, o.dport);
+        add(&mut self.class, o.class);
+        for (k, v) in o.dport_other {
+            *self.dport_other.entry(k).or_default() += v;
+        }
+        self
+    }
+}
+
+/// The `TOP` most frequent of `(value, count)` (most first, ties by the value's text).
+fn top<K>(
+    counts: impl Iterator<Item = (K, u64)>,
+    name: impl Fn(&K) -> String,
+) -> Vec<(String, u64)> {
+    let mut c: Vec<(K, u64)> = counts.filter(|(_, n)| *n > 0).collect();
+    if c.len() > TOP {
+        c.select_nth_unstable_by(TOP - 1, |a, b| b.1.cmp(&a.1));
+        let least = c[TOP - 1].1;
+        // Every value tied with the last one kept, so the tie goes by text.
+        c.retain(|(_, n)| *n >= least);
+    }
+    let mut out: Vec<(String, u64)> = c.iter().map(|(k, n)| (name(k), *n)).collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out.truncate(TOP);
+    out
+}
+
+/// The overview of the hits (rows ascending) of each part.
+pub(crate) fn overview_of(parts: &[Arc<Part>], hits: &[Vec<u32>], d: &Dicts) -> Overview {
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    for (p, h) in parts.iter().zip(hits) {
+        if let (Some(a), Some(b)) = (h.first(), h.last()) {
+            lo = lo.min(p.first[*a as usize]);
+            hi = hi.max(p.first[*b as usize]);
+        }
+    }
+    if lo > hi {
+        return Overview::default();
+    }
     // Width: a whole number of ns covering [lo, hi] in at most BINS bars (at least 1 ns).
     let span = (hi - lo) as u128 + 1;
     let width = span.div_ceil(BINS as u128).max(1) as i64;
     let n = (((hi - lo) / width) + 1) as usize;
-    let mut histogram: Vec<Bin> = (0..n)
-        .map(|i| Bin {
+    let acc = parts
+        .par_iter()
+        .zip(hits)
+        .with_min_len(
+            parts
+                .len()
+                .div_ceil(2 * rayon::current_num_threads())
+                .max(1),
+        )
+        .fold(
+            || Acc::new(n, d),
+            |mut a, (p, h)| {
+                // Hits are ascending by first packet: each bar's hits are one run, found by
+                // binary search, so no row needs a division.
+                let mut i = 0;
+                while i < h.len() {
+                    let bar = ((p.first[h[i] as usize] - lo) / width) as usize;
+                    let end = lo.saturating_add((bar as i64 + 1).saturating_mul(width));
+                    let j = i + h[i..].partition_point(|&r| p.first[r as usize] < end);
+                    a.bins[bar][0] += (j - i) as u64;
+                    a.bins[bar][1] +=
+                        h[i..j].iter().filter(|&&r| p.alert[r as usize]).count() as u64;
+                    i = j;
+                }
+                for &r in h {
+                    let r = r as usize;
+                    for (ids, counts) in [(&p.src, &mut a.src), (&p.dst, &mut a.dst)] {
+                        if ids[r] != NONE {
+                            counts[ids[r] as usize] += 1;
+                        }
+                    }
+                    let port = p.dport[r];
+                    if port.is_nan() {
+                        a.dport[0] += 1;
+                    } else if (0.0..65536.0).contains(&port) {
+                        a.dport[port as usize] += 1;
+                    } else {
+                        *a.dport_other.entry(port as u64).or_default() += 1;
+                    }
+                    a.class[p.class[r] as usize] += 1;
+                }
+                a
+            },
+        )
+        .reduce(|| Acc::new(n, d), Acc::merge);
+    let histogram = acc
+        .bins
+        .iter()
+        .enumerate()
+        .map(|(i, b)| Bin {
             start_ns: lo + i as i64 * width,
             end_ns: lo + (i as i64 + 1) * width,
-            flows: 0,
-            alerts: 0,
+            flows: b[0],
+            alerts: b[1],
         })
         .collect();
-    for (t, a) in ts.iter().zip(&alert) {
-        let b = &mut histogram[((t - lo) / width) as usize];
-        b.flows += 1;
-        b.alerts += u64::from(*a);
-    }
-    let mut top = Vec::new();
-    for (col, _) in TOP_FIELDS {
-        let values = if rows.column(col)?.dtype().is_integer() {
-            u64s(rows, col)?.iter().map(u64::to_string).collect()
-        } else {
-            strings(rows, col)?
-        };
-        let mut counts: HashMap<String, u64> = HashMap::new();
-        for v in values {
-            *counts.entry(v).or_default() += 1;
+    let ips = |c: &[u32]| {
+        top(c.iter().enumerate().map(|(i, n)| (i, u64::from(*n))), |i| {
+            d.ips.values[*i].to_string()
+        })
+    };
+    let ports = acc
+        .dport
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (i as u64, u64::from(*n)))
+        .chain(acc.dport_other.iter().map(|(k, v)| (*k, *v)));
+    let top = vec![
+        ("src_ip".to_string(), ips(&acc.src)),
+        ("dst_ip".to_string(), ips(&acc.dst)),
+        ("dst_port".to_string(), top(ports, u64::to_string)),
+        (
+            "class".to_string(),
+            top(
+                acc.class
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (i, u64::from(*n))),
+                |i| d.classes.values[*i].clone(),
+            ),
+        ),
+    ];
+    Overview { histogram, top }
+}
+
+/// How a result's anomaly scores and models spread (a capture dashboard's view of it).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Profile {
+    /// Flows per 5-point band of anomaly percentile (`[0, 5)`, ..., `[95, 100]`): 20 bands.
+    pub percentiles: Vec<u64>,
+    /// The model versions that decided them, sorted.
+    pub models: Vec<String>,
+}
+
+/// The profile of the hits (rows ascending) of each part.
+pub(crate) fn profile_of(parts: &[Arc<Part>], hits: &[Vec<u32>]) -> PolarsResult<Profile> {
+    let mut percentiles = vec![0u64; 20];
+    let mut models = std::collections::BTreeSet::new();
+    for (p, h) in parts.iter().zip(hits) {
+        if h.is_empty() {
+            continue;
         }
-        let mut counts: Vec<(String, u64)> = counts.into_iter().collect();
-        counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        counts.truncate(TOP);
-        top.push((col.to_string(), counts));
+        for &r in h {
+            let x = p.percentile[r as usize];
+            if x.is_finite() {
+                percentiles[((x / 5.0).max(0.0) as usize).min(19)] += 1;
+            }
+        }
+        let col = p.df.column("model_version")?;
+        let col = if h.len() == p.len() {
+            col.unique()?
+        } else {
+            let idx = h.iter().map(|&r| r as IdxSize).collect();
+            col.take(&IdxCa::from_vec("rows".into(), idx))?.unique()?
+        };
+        let col = col.cast(&DataType::String)?;
+        models.extend(col.str()?.iter().flatten().map(str::to_string));
     }
-    Ok(Overview { histogram, top })
+    Ok(Profile {
+        percentiles,
+        models: models.into_iter().collect(),
+    })
 }
 
 #[cfg(test)]

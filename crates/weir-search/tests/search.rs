@@ -2,7 +2,9 @@
 //! classify and aggregate with the shipped model), checked against an independent reading
 //! of the results objects (every flow's full row, not the search layout).
 
+use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use polars::prelude::*;
 use weir_classify::Classifier;
@@ -74,16 +76,19 @@ fn count(store: &LocalStore, q: &str) -> usize {
         .sum()
 }
 
+/// A searcher over the store (each test's own, so what it keeps is the test's).
+fn searcher(store: &LocalStore) -> Searcher {
+    Searcher::new(Arc::new(store.clone()))
+}
+
 fn run(store: &LocalStore, q: &str) -> Page {
-    search(
-        store,
-        &Search {
+    searcher(store)
+        .search(&Search {
             query: Query::parse(q).unwrap(),
             limit: MAX_LIMIT,
             ..Search::default()
-        },
-    )
-    .unwrap()
+        })
+        .unwrap()
 }
 
 #[test]
@@ -115,16 +120,15 @@ fn searches_agree_with_the_results_and_page_through_them() {
 
     // Pages: sorted by anomaly, descending; consecutive pages are the whole list.
     let q = Query::parse("class \"Port Scan\"").unwrap();
-    let whole = search(
-        &store,
-        &Search {
+    let s = searcher(&store);
+    let whole = s
+        .search(&Search {
             query: q.clone(),
             sort: Some(("anomaly".into(), true)),
             limit: MAX_LIMIT,
             ..Search::default()
-        },
-    )
-    .unwrap();
+        })
+        .unwrap();
     let anomaly = |df: &DataFrame| -> Vec<f32> {
         df.column("anomaly")
             .unwrap()
@@ -138,17 +142,15 @@ fn searches_agree_with_the_results_and_page_through_them() {
     assert!(a.windows(2).all(|w| w[0] >= w[1]));
     let mut paged = Vec::new();
     for offset in (0..whole.total.min(3000)).step_by(1000) {
-        let p = search(
-            &store,
-            &Search {
+        let p = s
+            .search(&Search {
                 query: q.clone(),
                 sort: Some(("anomaly".into(), true)),
                 offset,
                 limit: 1000,
                 ..Search::default()
-            },
-        )
-        .unwrap();
+            })
+            .unwrap();
         assert_eq!(p.total, whole.total);
         paged.extend(anomaly(&p.rows));
     }
@@ -162,15 +164,14 @@ fn searches_agree_with_the_results_and_page_through_them() {
 fn a_time_range_and_capture_choice_narrow_the_search() {
     let (_d, store) = store();
     let flood = capture_id(FLOOD);
-    let one = search(
-        &store,
-        &Search {
+    let s = searcher(&store);
+    let one = s
+        .search(&Search {
             captures: vec![flood.clone()],
             limit: MAX_LIMIT,
             ..Search::default()
-        },
-    )
-    .unwrap();
+        })
+        .unwrap();
     assert_eq!(one.total, 10_000);
     // The middle of the flood by time: counted independently from the results.
     let df = results(&store, FLOOD);
@@ -192,17 +193,15 @@ fn a_time_range_and_capture_choice_narrow_the_search() {
     let want = (0..first.len())
         .filter(|&i| last[i] >= from && first[i] < to)
         .count();
-    let page = search(
-        &store,
-        &Search {
+    let page = s
+        .search(&Search {
             captures: vec![flood],
             from_ns: Some(from),
             to_ns: Some(to),
             limit: 10,
             ..Search::default()
-        },
-    )
-    .unwrap();
+        })
+        .unwrap();
     assert_eq!(page.total, want);
     assert_eq!(page.rows.height(), 10);
 }
@@ -210,7 +209,8 @@ fn a_time_range_and_capture_choice_narrow_the_search() {
 #[test]
 fn bad_requests_say_what_to_change() {
     let (_d, store) = store();
-    let bad = |s: Search| match search(&store, &s) {
+    let searcher = searcher(&store);
+    let bad = |s: Search| match searcher.search(&s) {
         Err(SearchError::BadRequest(m)) => m,
         other => panic!("expected a bad request, got {other:?}"),
     };
@@ -235,4 +235,148 @@ fn bad_requests_say_what_to_change() {
         ..Search::default()
     })
     .contains("time range is empty"));
+}
+
+/// (capture, shard, row) of every row of a page: which flows it holds.
+fn ids(df: &DataFrame) -> Vec<(String, u64, u64)> {
+    let c = weir_records::columns::strings(df, "capture").unwrap();
+    let s = weir_records::columns::u64s(df, "shard").unwrap();
+    let r = weir_records::columns::u64s(df, "row").unwrap();
+    (0..df.height())
+        .map(|i| (c[i].clone(), s[i], r[i]))
+        .collect()
+}
+
+/// Pages in time order (found by counting, not sorting) and in any column's order, both
+/// ways, against the keys of every result row sorted independently: every page holds the
+/// keys it should, and the pages together hold every flow exactly once.
+#[test]
+fn pages_deep_in_any_order_hold_each_flow_once() {
+    let (_d, store) = store();
+    let s = searcher(&store);
+    let mut want_ts: Vec<i64> = Vec::new();
+    let mut want_anomaly: Vec<f32> = Vec::new();
+    for k in [SCAN, FLOOD] {
+        let df = results(&store, k);
+        want_ts.extend(weir_records::columns::i64s(&df, "first_ts").unwrap());
+        want_anomaly.extend(
+            weir_records::columns::f64s(&df, "anomaly")
+                .unwrap()
+                .into_iter()
+                .map(|x| x as f32),
+        );
+    }
+    let total = want_ts.len();
+    for (col, desc) in [
+        ("first_ts", false),
+        ("first_ts", true),
+        ("anomaly", true),
+        ("src_ip", false),
+    ] {
+        let mut seen = HashSet::new();
+        let mut keys_ts = Vec::new();
+        let mut keys_anomaly = Vec::new();
+        for offset in (0..total).step_by(997) {
+            let p = s
+                .search(&Search {
+                    sort: Some((col.into(), desc)),
+                    offset,
+                    limit: 997,
+                    ..Search::default()
+                })
+                .unwrap();
+            assert_eq!(p.total, total);
+            assert_eq!(
+                p.rows.height(),
+                997.min(total - offset),
+                "{col} at {offset}"
+            );
+            for id in ids(&p.rows) {
+                assert!(seen.insert(id.clone()), "{col} desc={desc}: {id:?} twice");
+            }
+            keys_ts.extend(weir_records::columns::i64s(&p.rows, "first_ts").unwrap());
+            keys_anomaly.extend(
+                weir_records::columns::f64s(&p.rows, "anomaly")
+                    .unwrap()
+                    .into_iter()
+                    .map(|x| x as f32),
+            );
+        }
+        assert_eq!(seen.len(), total, "{col} desc={desc}: pages miss flows");
+        match col {
+            "first_ts" => {
+                let mut w = want_ts.clone();
+                w.sort();
+                if desc {
+                    w.reverse();
+                }
+                assert_eq!(keys_ts, w, "first_ts desc={desc}");
+            }
+            "anomaly" => {
+                let mut w = want_anomaly.clone();
+                w.sort_by(|a, b| b.total_cmp(a));
+                assert_eq!(keys_anomaly, w);
+            }
+            _ => {}
+        }
+    }
+    // A page past the end is empty, and says how many there are.
+    let p = s
+        .search(&Search {
+            offset: total + 5,
+            ..Search::default()
+        })
+        .unwrap();
+    assert_eq!((p.total, p.rows.height()), (total, 0));
+}
+
+/// What a searcher keeps is dropped when the store changes: a capture added after a search is
+/// found by the next one, and a budget too small to keep anything changes no answer.
+#[test]
+fn a_kept_search_sees_the_store_change() {
+    let (_d, store) = store();
+    let s = searcher(&store);
+    let before = s.search(&Search::default()).unwrap().total;
+    assert!(s.cached_bytes() > 0);
+    let key = "uploads/again.pcap";
+    store
+        .put(
+            key,
+            &std::fs::read(shared().join("labeled/attacks/doup123/udp__flood.pcap")).unwrap(),
+        )
+        .unwrap();
+    let mut msgs = Vec::new();
+    let opts = SplitOptions {
+        shard_flows: 2_500,
+        ..SplitOptions::default()
+    };
+    split(&store, key, &opts, |m| {
+        msgs.push(m.clone());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(msgs.len(), 4);
+    // Mid-way: the capture is classifying, its parts appear as they land.
+    let mut c = Classifier::shipped_cpu().unwrap();
+    for r in classify_shards(&store, &mut c, &msgs[..1]) {
+        r.unwrap();
+    }
+    let mid = s.search(&Search::default()).unwrap().total;
+    assert!(mid > before, "{mid} after {before}");
+    for r in classify_shards(&store, &mut c, &msgs[1..]) {
+        r.unwrap();
+    }
+    aggregate(&store, &capture_id(key)).unwrap();
+    assert_eq!(s.search(&Search::default()).unwrap().total, before + 10_000);
+    let tiny = Searcher::with_budget(Arc::new(store.clone()), 1);
+    let q = Search {
+        query: Query::parse("class \"Port Scan\" and dport < 1024").unwrap(),
+        sort: Some(("anomaly".into(), true)),
+        limit: 50,
+        ..Search::default()
+    };
+    let (a, b) = (s.search(&q).unwrap(), tiny.search(&q).unwrap());
+    assert_eq!((a.total, ids(&a.rows)), (b.total, ids(&b.rows)));
+    assert_eq!(a.overview, b.overview);
+    assert!(tiny.cached_bytes() <= 1 || tiny.cached_bytes() < s.cached_bytes());
 }
