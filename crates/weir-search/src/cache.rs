@@ -92,6 +92,11 @@ impl Cache {
         }
     }
 
+    /// The dictionaries, to read.
+    pub fn dicts(&self) -> std::sync::RwLockReadGuard<'_, Dicts> {
+        self.dicts.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Bytes of parts held now.
     pub fn bytes(&self) -> usize {
         lock(&self.inner).bytes

@@ -101,6 +101,16 @@ pub enum SearchError {
     },
 }
 
+impl SearchError {
+    /// Working on the matching rows failed.
+    fn results(e: PolarsError) -> SearchError {
+        SearchError::Data {
+            key: "results".into(),
+            reason: e.to_string(),
+        }
+    }
+}
+
 /// Searches over one store, with the parts read so far kept in memory.
 pub struct Searcher {
     store: Arc<dyn Store>,
@@ -158,11 +168,7 @@ impl Searcher {
             )));
         }
         let run = self.hits(req)?;
-        let d = self
-            .cache
-            .dicts
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
+        let d = self.cache.dicts();
         let f = &run.found;
         let overview = f
             .overview
@@ -181,21 +187,14 @@ impl Searcher {
     /// and the sort ignored), without cutting any rows out.
     pub fn profile(&self, req: &Search) -> Result<Profile, SearchError> {
         let run = self.hits(req)?;
-        overview::profile_of(&run.found.parts, &run.found.hits).map_err(|e| SearchError::Data {
-            key: "results".into(),
-            reason: e.to_string(),
-        })
+        overview::profile_of(&run.found.parts, &run.found.hits).map_err(SearchError::results)
     }
 
     /// Every matching row, sorted (`offset` and `limit` ignored): what an export writes.
     /// Empty (no columns) when nothing matches.
     pub fn search_all(&self, req: &Search) -> Result<DataFrame, SearchError> {
         let run = self.hits(req)?;
-        let d = self
-            .cache
-            .dicts
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
+        let d = self.cache.dicts();
         run.page(&d, 0, run.total())
     }
 
@@ -246,21 +245,14 @@ impl Searcher {
             Some(f) => f,
             None => {
                 let q = {
-                    let d = self
-                        .cache
-                        .dicts
-                        .read()
-                        .unwrap_or_else(PoisonError::into_inner);
+                    let d = self.cache.dicts();
                     eval::Compiled::new(&req.query, &d)
                 };
                 let hits = parts
                     .par_iter()
                     .map(|p| q.rows(p, from, to))
                     .collect::<PolarsResult<Vec<_>>>()
-                    .map_err(|e| SearchError::Data {
-                        key: "results".into(),
-                        reason: e.to_string(),
-                    })?;
+                    .map_err(SearchError::results)?;
                 let f = Arc::new(Found {
                     filter,
                     parts,
@@ -291,10 +283,7 @@ impl Run {
 
     /// Rows `[offset, offset + limit)` in the order asked, as a frame.
     fn page(&self, d: &part::Dicts, offset: usize, limit: usize) -> Result<DataFrame, SearchError> {
-        let data = |e: PolarsError| SearchError::Data {
-            key: "results".into(),
-            reason: e.to_string(),
-        };
+        let data = SearchError::results;
         let (parts, hits) = (&self.found.parts, &self.found.hits);
         let picks = if self.sort == "first_ts" {
             select::by_time(parts, hits, self.desc, offset, limit)
