@@ -54,8 +54,8 @@ pub use layout::{
     split_key, status_key, summary_key, SHARD_FLOWS, UPLOADS,
 };
 pub use search::{
-    day_of, parse_rfc3339, partition_range, rfc3339, search_key, search_parts, shard_period,
-    write_search, Period, MIN_PART_ROWS, SEARCH_COLUMNS,
+    day_of, parse_rfc3339, partition_range, rfc3339, search_key, search_parts, search_prefix,
+    shard_period, write_search, Period, MIN_PART_ROWS, SEARCH_COLUMNS,
 };
 pub use split::{split, split_as, SplitOptions};
 pub use status::{capture_status, captures, mark_failed, progress, update_status};

@@ -94,9 +94,14 @@ impl Period {
     }
 }
 
+/// Where a capture's search-layout parts are (`captures/ID/flows/`).
+pub fn search_prefix(id: &str) -> String {
+    format!("captures/{id}/flows/")
+}
+
 /// Key of the search-layout part of shard `n` in one partition (`day=2024-03-01`).
 pub fn search_key(id: &str, partition: &str, n: u32) -> String {
-    format!("captures/{id}/flows/{partition}/part-{n:05}.parquet")
+    format!("{}{partition}/part-{n:05}.parquet", search_prefix(id))
 }
 
 /// The time range `[start, end)` in ns since the epoch (UTC) that a partition name

@@ -230,7 +230,7 @@ fn aggregate_summarizes_and_lays_out_for_search() {
     assert_eq!(Status::load(&store, &id).unwrap().state, State::Done);
 
     // Search layout: every flow once, sorted by time within each part.
-    let parts = store.list(&format!("captures/{id}/flows/")).unwrap();
+    let parts = store.list(&search_prefix(&id)).unwrap();
     assert!(!parts.is_empty());
     let mut rows = 0;
     for k in &parts {

@@ -3,8 +3,8 @@
 //!
 //! - A capture whose status is final (done, done with warnings, failed) does not change
 //!   until its upload is replaced, which rewrites its status: its list of parts is kept and
-//!   trusted for [`RECHECK`], then its status object's version is read (one HEAD on S3) and
-//!   the list kept while it is the same. Its parts are kept under that version.
+//!   trusted for [`RECHECK`], then its status object is read again (one small GET) and the
+//!   list kept while its version is the same. Its parts are kept under that version.
 //! - A capture still moving (or one with no status) is listed on every search and each part
 //!   is kept under its own object version (a stat, or a HEAD), since shards land under it.
 //!
@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
-use weir_pipeline::{partition_range, status_key, Status, Store, StoreFault, SEARCH_COLUMNS};
+use weir_pipeline::{
+    partition_range, search_prefix, status_key, Status, Store, StoreFault, SEARCH_COLUMNS,
+};
 
 use crate::part::{Dicts, Part};
 use crate::SearchError;
@@ -131,7 +133,7 @@ impl Cache {
                 }
             }
         }
-        let prefix = format!("captures/{id}/flows/");
+        let prefix = search_prefix(id);
         let keys: Vec<String> = store
             .list(&prefix)?
             .into_iter()
@@ -162,7 +164,7 @@ impl Cache {
         let mut unversioned: Vec<(usize, String)> = Vec::new();
         for id in captures {
             let (keys, tag) = self.keys(store, id)?;
-            let prefix = format!("captures/{id}/flows/");
+            let prefix = search_prefix(id);
             for key in keys {
                 let partition = key[prefix.len()..].split('/').next().unwrap_or_default();
                 // A partition wholly after the range is not read at all. (A flow may last

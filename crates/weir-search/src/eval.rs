@@ -268,10 +268,8 @@ impl Compiled {
 pub fn matches(df: &DataFrame, q: &Query) -> PolarsResult<Vec<bool>> {
     let dicts = std::sync::RwLock::new(Dicts::default());
     // A part is sorted by time: decide on the sorted rows, then answer in the frame's order.
-    let ts = weir_records::columns::i64s(df, "first_ts")?;
-    let mut order: Vec<usize> = (0..df.height()).collect();
-    order.sort_by_key(|&i| ts[i]);
-    let part = Part::new("", df.clone(), &dicts)?;
+    let (sorted, order) = crate::part::by_time(df.clone())?;
+    let part = Part::new("", sorted, &dicts)?;
     let c = Compiled::new(
         q,
         &dicts
@@ -280,7 +278,9 @@ pub fn matches(df: &DataFrame, q: &Query) -> PolarsResult<Vec<bool>> {
     );
     let mut out = vec![false; df.height()];
     for r in c.rows(&part, i64::MIN, i64::MAX)? {
-        out[order[r as usize]] = true;
+        out[order
+            .as_ref()
+            .map_or(r as usize, |o| o[r as usize] as usize)] = true;
     }
     Ok(out)
 }

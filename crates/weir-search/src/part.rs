@@ -95,22 +95,27 @@ fn texts(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
     }
 }
 
+/// `df` sorted by first packet (stable), and the row of `df` each sorted row was (`None`
+/// when it was sorted already).
+pub(crate) fn by_time(df: DataFrame) -> PolarsResult<(DataFrame, Option<Vec<IdxSize>>)> {
+    let first = i64s(&df, "first_ts")?;
+    if first.is_sorted() {
+        return Ok((df, None));
+    }
+    let mut idx: Vec<IdxSize> = (0..df.height() as IdxSize).collect();
+    idx.sort_by_key(|&i| first[i as usize]);
+    let df = df.take(&IdxCa::from_vec("order".into(), idx.clone()))?;
+    Ok((df, Some(idx)))
+}
+
 impl Part {
     /// A part of `capture` from its frame. A column the frame lacks reads as missing in
     /// every row (the store's parts are checked for every column before they get here).
     pub fn new(capture: &str, df: DataFrame, dicts: &RwLock<Dicts>) -> PolarsResult<Part> {
+        // Parts are written sorted by first packet; one that is not is sorted here, since
+        // paging by time relies on it.
+        let (df, _) = by_time(df)?;
         let first = i64s(&df, "first_ts")?;
-        // Parts are written sorted by first packet; one that is not is sorted here (stable),
-        // since paging by time relies on it.
-        let (df, first) = if first.is_sorted() {
-            (df, first)
-        } else {
-            let mut idx: Vec<IdxSize> = (0..df.height() as IdxSize).collect();
-            idx.sort_by_key(|&i| first[i as usize]);
-            let df = df.take(&IdxCa::from_vec("order".into(), idx))?;
-            let first = i64s(&df, "first_ts")?;
-            (df, first)
-        };
         let n = df.height();
         let last = if df.schema().contains("last_ts") {
             i64s(&df, "last_ts")?
