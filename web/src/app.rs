@@ -254,13 +254,13 @@ fn DashboardView(d: Dashboard) -> impl IntoView {
         .iter()
         .map(|v| Item {
             label: js_str(v, "service"),
-            value: js_u64(v, "flows_to"),
+            // Flows on either side, as the summary ranks services and counts their alerts.
+            value: js_u64(v, "flows_to") + js_u64(v, "flows_from"),
             marked: js_u64(v, "alerts"),
-            href: Some(in_capture(format!(
-                "proto {} and dport {}",
-                js_str(v, "proto"),
-                js_u64(v, "port")
-            ))),
+            href: Some(in_capture(match v.get("port").and_then(|p| p.as_u64()) {
+                Some(port) => format!("proto {} and port {port}", js_str(v, "proto")),
+                None => format!("proto {}", js_str(v, "proto")),
+            })),
         })
         .collect();
     let anomaly: Vec<Item> = d
@@ -324,7 +324,7 @@ fn DashboardView(d: Dashboard) -> impl IntoView {
             <section><h2>"Flows and alerts over time"</h2><Columns values=timeline unit="flows"/></section>
             <section><h2>"Top talkers (sources)"</h2><Bars items=talkers/></section>
             <section><h2>"Top destinations"</h2><Bars items=targets/></section>
-            <section><h2>"Top destination services"</h2><Bars items=services/></section>
+            <section><h2>"Top services (either port)"</h2><Bars items=services/></section>
             <section><h2>"Anomaly percentile (vs benign training flows)"</h2><Bars items=anomaly/></section>
             <section class="wide"><h2>"Who attacked whom"</h2><Connections edges/></section>
             <section class="wide"><h2>"Alert groups"</h2><ul class="groups">{groups}</ul></section>

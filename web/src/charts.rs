@@ -33,7 +33,9 @@ pub fn Bars(items: Vec<Item>, #[prop(optional)] empty: &'static str) -> impl Int
             let wm = 300.0 * it.marked as f64 / max;
             let label = it.label.clone();
             let label_view = match it.href {
-                Some(href) => view! { <a href=href><text x="0" y=y + 15.0 class="label">{label}</text></a> }.into_any(),
+                // Inside <g>, so the macro makes an SVG <a>: an HTML one renders no text in SVG
+                // once the page is drawn in the browser.
+                Some(href) => view! { <g><a href=href><text x="0" y=y + 15.0 class="label">{label}</text></a></g> }.into_any(),
                 None => view! { <text x="0" y=y + 15.0 class="label">{label}</text> }.into_any(),
             };
             view! {

@@ -271,6 +271,19 @@ async fn an_analyst_uploads_searches_and_carves_in_a_real_browser() {
     let page = c.source().await.unwrap();
     assert!(page.contains("Port Scan"), "no class in the dashboard");
     assert!(c.find_all(Locator::Css("svg.chart")).await.unwrap().len() >= 6);
+    // The bars' labels are drawn (SVG links around SVG text, with a width on screen), not
+    // only present in the source: an HTML <a> inside an SVG draws nothing.
+    let labels = c
+        .execute(
+            "return [...document.querySelectorAll('svg.chart.bars a text.label')]\
+             .filter(t => t.getBBox && t.getBBox().width > 0).map(t => t.textContent)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let labels: Vec<String> = serde_json::from_value(labels).unwrap();
+    assert!(labels.iter().any(|l| l == "Port Scan"), "{labels:?}");
+    assert!(labels.iter().any(|l| l == "192.168.1.7"), "{labels:?}");
     shot(&c, "04-dashboard").await;
 
     // Search with the query language.
