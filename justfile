@@ -26,10 +26,15 @@ train:
     bash scripts/setup-ort.sh >/dev/null
     cargo run --release --locked -p weir-cli -- train -o models/weir-mlp.onnx
 
-# Capture-level 5-fold cross-validation of the training recipe (the figures of models/MODEL_CARD.md).
+# Leave-one-source-out evaluation of the model and the behaviour detectors, the robustness
+# corpus and the synthetic test suite (the figures of models/MODEL_CARD.md; ~20 min).
 eval:
     bash scripts/setup-ort.sh >/dev/null
     cargo run --release --locked -p weir-cli -- eval --withhold Heartbleed,Worms,Backdoor --markdown models/EVAL.md
+
+# weir (leave one source out) vs Suricata + ET Open on ../shared/labeled, one table (~25 min).
+bench-detect:
+    bash scripts/bench-detect.sh
 
 # Flows/s through ONNX Runtime on the CPU at batch 1..65536, 1 and 2 threads, vs the CPU ceiling.
 bench-classify:

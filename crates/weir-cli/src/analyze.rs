@@ -336,7 +336,7 @@ fn summary_table(
     if t.alert_groups.is_empty() {
         s.push_str("  no alerts\n");
     } else {
-        s.push_str("  alerts (class: attacker -> victim, service, flows, time):\n");
+        s.push_str("  incidents (class: attacker -> victim, service, flows, time; evidence):\n");
         for g in &t.alert_groups {
             s.push_str(&format!("    {}\n", g.line));
         }

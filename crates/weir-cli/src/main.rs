@@ -140,9 +140,15 @@ enum Command {
     Eval {
         #[command(flatten)]
         data: model::DataArgs,
-        /// Number of folds.
-        #[arg(long, default_value_t = 5)]
-        folds: usize,
+        /// Capture-level k-fold instead of leaving one source out (the old protocol: a
+        /// source's captures on both sides, so its figures overstate what users get).
+        #[arg(long, value_name = "K")]
+        folds: Option<usize>,
+        /// Alert threshold the figures are reported at (the model's verdicts; behaviour
+        /// detections always alert).
+        #[arg(long, default_value_t = weir_classify::DEFAULT_MIN_PROBABILITY, value_name = "P",
+              value_parser = weir_classify::parse_probability)]
+        min_probability: f32,
         /// Also train without these classes and report the anomaly score's AUROC on them.
         #[arg(long, value_delimiter = ',', value_name = "CLASS,...")]
         withhold: Vec<String>,
@@ -251,10 +257,18 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Eval {
             data,
             folds,
+            min_probability,
             withhold,
             markdown,
             json,
-        } => model::eval(&data, folds, markdown.as_deref(), json, &withhold),
+        } => model::eval(
+            &data,
+            folds.map_or(model::Protocol::BySource, model::Protocol::Folds),
+            min_probability,
+            markdown.as_deref(),
+            json,
+            &withhold,
+        ),
         Command::Features { markdown } => {
             if markdown {
                 print!("{}", weir_records::columns_markdown());

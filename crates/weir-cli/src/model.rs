@@ -9,8 +9,8 @@ use weir_classify::{Classifier, Device, Options};
 use weir_train::data::{label_capture, load_flow_csv, load_manifest, LabelledCapture};
 use weir_train::eval::Evaluation;
 use weir_train::{
-    class_index, dataset, folds, par_map, synthetic_suite, Corpus, Recipe, CLASSES, NORMAL,
-    SYNTH_TEST, SYNTH_TRAIN,
+    class_index, dataset, folds, par_map, synthetic_suite, Corpus, Decider, Recipe, CLASSES,
+    NORMAL, SYNTH_TEST, SYNTH_TRAIN,
 };
 
 /// Where the labelled data and the manifest are, and how to train.
@@ -176,11 +176,12 @@ pub fn train(args: &DataArgs, out: &Path) -> Result<i32> {
     Ok(0)
 }
 
-/// Classify the flows of held-out captures with a model through ONNX Runtime.
+/// Classify the flows of held-out captures with a model through ONNX Runtime and add them to
+/// each evaluation with its decider (the behaviour detectors run over each capture's flows).
 fn evaluate(
     model: &weir_model::Mlp,
     captures: &[&LabelledCapture],
-    e: &mut Evaluation,
+    into: &mut [(&mut Evaluation, Decider)],
 ) -> Result<()> {
     let mut c = Classifier::from_bytes(
         &model.to_onnx(),
@@ -199,24 +200,48 @@ fn evaluate(
         let prob: Vec<f32> = (0..p.len())
             .map(|i| p.row(i)[p.predicted[i] as usize])
             .collect();
-        e.add(cap, &p.predicted, &prob, &p.anomaly);
+        let findings = weir_flow::BehaviourTracker::new().observe(&cap.flows);
+        for (e, d) in into.iter_mut() {
+            weir_train::add_capture(e, cap, &p.predicted, &prob, &p.anomaly, &findings, *d);
+        }
     }
     Ok(())
 }
 
-/// `weir eval`: capture-level k-fold cross-validation. Every capture is classified by a model
-/// that never saw it; prints the report (and writes it as Markdown / JSON when asked).
+/// How `weir eval` splits the captures.
+#[derive(Clone, Copy, Debug)]
+pub enum Protocol {
+    /// Leave one source out (the figure users get on traffic from elsewhere).
+    BySource,
+    /// Capture-level k-fold (sources on both sides; the old protocol, for continuity).
+    Folds(usize),
+}
+
+/// `weir eval`: every capture is classified by a model that never saw it (nor, by source,
+/// anything from its source), the behaviour detectors run over it, and the report says what
+/// was found; then the robustness corpus and the synthetic test suite with the model trained
+/// on everything.
 pub fn eval(
     args: &DataArgs,
-    folds_n: usize,
+    protocol: Protocol,
+    min_probability: f32,
     markdown: Option<&Path>,
     json: bool,
     withhold: &[String],
 ) -> Result<i32> {
     let corpus = load_corpus(args)?;
-    let fold = folds(&corpus.captures, folds_n);
-    let mut e = Evaluation::new();
-    for k in 0..folds_n.max(1) {
+    let (fold, names) = match protocol {
+        Protocol::BySource => weir_train::source_folds(&corpus.captures),
+        Protocol::Folds(k) => (
+            folds(&corpus.captures, k),
+            (1..=k.max(1)).map(|i| format!("fold {i}")).collect(),
+        ),
+    };
+    let mut e = Evaluation::at(min_probability);
+    let mut e_model = Evaluation::at(min_probability);
+    let mut e_behaviour = Evaluation::at(min_probability);
+    let started = Instant::now();
+    for (k, name) in names.iter().enumerate() {
         let held: Vec<&LabelledCapture> = corpus
             .captures
             .iter()
@@ -225,11 +250,49 @@ pub fn eval(
             .map(|(c, _)| c)
             .collect();
         if !args.quiet {
-            eprintln!("fold {}/{folds_n}: {} held-out captures", k + 1, held.len());
+            eprintln!(
+                "[{}/{}] {name}: {} held-out captures ({:.0} s so far)",
+                k + 1,
+                names.len(),
+                held.len(),
+                started.elapsed().as_secs_f64()
+            );
         }
-        let m = train_one(&corpus, |i| fold[i] != k, args, &format!("fold {}", k + 1));
-        evaluate(&m, &held, &mut e)?;
+        let m = train_one(&corpus, |i| fold[i] != k, args, name);
+        evaluate(
+            &m,
+            &held,
+            &mut [
+                (&mut e, Decider::Both),
+                (&mut e_model, Decider::Model),
+                (&mut e_behaviour, Decider::Behaviour),
+            ],
+        )?;
     }
+    let mut report = match protocol {
+        Protocol::BySource => format!(
+            "## Leave one source out ({} sources: each held out in turn, its captures judged by a model trained on the others)\n\n",
+            names.len()
+        ),
+        Protocol::Folds(k) => format!("## Capture-level {k}-fold cross-validation (sources on both sides)\n\n"),
+    };
+    report.push_str("Behaviour detectors and model together (what `weir analyze` does):\n\n");
+    report.push_str(&e.report());
+    for (what, ev) in [
+        ("The model alone", &e_model),
+        ("The behaviour detectors alone", &e_behaviour),
+    ] {
+        let (f, n) = ev.found();
+        let (bf, bn) = ev.benign_flagged();
+        let (bc, bcn) = ev.benign_captures_alerted();
+        report.push_str(&format!(
+            "\n{what}: attack captures found {f}/{n} ({:.0}%), benign flows flagged {bf}/{bn} ({:.2}%), benign captures with any alert {bc}/{bcn}\n",
+            100.0 * f as f64 / n.max(1) as f64,
+            100.0 * bf as f64 / bn.max(1) as f64,
+        ));
+    }
+    let all = train_one(&corpus, |_| true, args, "all");
+    report.push_str(&robustness(args, &all, min_probability)?);
     let mut report = e.report();
     // Synthetic captures of other seeds, classified by the model `weir train` ships.
     if args.synthetic_weight > 0.0 {
@@ -240,9 +303,12 @@ pub fn eval(
                 test.len()
             );
         }
-        let m = train_one(&corpus, |_| true, args, "all");
-        let mut es = Evaluation::new();
-        evaluate(&m, &test.iter().collect::<Vec<_>>(), &mut es)?;
+        let mut es = Evaluation::at(min_probability);
+        evaluate(
+            &all,
+            &test.iter().collect::<Vec<_>>(),
+            &mut [(&mut es, Decider::Both)],
+        )?;
         report.push_str(
             "\n## Synthetic test suite\n\nThe model trained on everything (real captures, CIC rows, the synthetic training suite) on synthetic captures of seeds it never saw. For Analysis, Fuzzers, Generic and Shellcode this is the only test there is.\n\n",
         );
@@ -288,7 +354,7 @@ pub fn eval(
             .map(|(c, _)| c)
             .collect();
         let mut e2 = Evaluation::new();
-        evaluate(&m, &test, &mut e2)?;
+        evaluate(&m, &test, &mut [(&mut e2, Decider::Model)])?;
         report.push_str(
             "\nanomaly score (energy) AUROC, classes withheld from training vs held-out Normal flows:\n",
         );
@@ -313,4 +379,99 @@ pub fn eval(
         std::fs::write(p, &report).with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(0)
+}
+
+/// The robustness corpus (`corpus/robustness/`: broken, truncated and unusual captures, mostly
+/// benign) through the model trained on everything and the behaviour detectors: captures
+/// and flows alerted, and every capture with most of its flows alerted (Markdown).
+fn robustness(args: &DataArgs, model: &weir_model::Mlp, min_probability: f32) -> Result<String> {
+    let root = args.shared().join("corpus/robustness");
+    let mut files = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for ent in rd.flatten() {
+            let p = ent.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut c = Classifier::from_bytes(
+        &model.to_onnx(),
+        &Options {
+            device: Device::Cpu,
+            min_probability,
+            ..Options::default()
+        },
+    )?;
+    let normal = class_index(NORMAL).unwrap_or(0);
+    let (mut read, mut alerted, mut flows, mut flagged) = (0usize, 0usize, 0usize, 0usize);
+    let mut most = Vec::new();
+    for f in &files {
+        let Ok(bytes) = std::fs::read(f) else {
+            continue;
+        };
+        let mut recs = Vec::new();
+        if weir_flow::extract(
+            std::io::Cursor::new(bytes),
+            &weir_flow::ExtractOptions::default(),
+            |b| recs.extend(b),
+            |_| {},
+        )
+        .is_err()
+        {
+            continue;
+        }
+        read += 1;
+        if recs.is_empty() {
+            continue;
+        }
+        let x: Vec<f32> = recs
+            .iter()
+            .flat_map(weir_train::data::feature_row)
+            .collect();
+        let p = c.classify(&x)?;
+        let prob: Vec<f32> = (0..p.len())
+            .map(|i| p.row(i)[p.predicted[i] as usize])
+            .collect();
+        let findings = weir_flow::BehaviourTracker::new().observe(&recs);
+        let (v, q) = weir_train::combine(&p.predicted, &prob, &findings, min_probability);
+        let n = v.iter().zip(&q).filter(|(k, _)| **k != normal).count();
+        flows += recs.len();
+        flagged += n;
+        alerted += usize::from(n > 0);
+        if n * 2 > recs.len() {
+            let mut by: std::collections::BTreeMap<&str, usize> = Default::default();
+            for k in v.iter().filter(|k| **k != normal) {
+                *by.entry(CLASSES[*k as usize]).or_default() += 1;
+            }
+            most.push(format!(
+                "| {} | {} | {n} | {:?} |",
+                f.strip_prefix(&root).unwrap_or(f).display(),
+                recs.len(),
+                by
+            ));
+        }
+    }
+    let mut s = format!(
+        "\n## Robustness corpus\n\n`corpus/robustness/`: {} files, {read} opened as captures (the rest are not captures at all), through the model trained on everything and the behaviour detectors at threshold {min_probability:.2}.\n\ncaptures with any alert: {alerted}/{read} ({:.1}%); flows alerted: {flagged}/{flows} ({:.2}%); captures with most of their flows alerted: {}\n",
+        files.len(),
+        100.0 * alerted as f64 / read.max(1) as f64,
+        100.0 * flagged as f64 / flows.max(1) as f64,
+        most.len()
+    );
+    if !most.is_empty() {
+        s.push_str("\n| capture | flows | alerted | as |\n|---|---:|---:|---|\n");
+        for m in most {
+            s.push_str(&m);
+            s.push('\n');
+        }
+    }
+    Ok(s)
 }

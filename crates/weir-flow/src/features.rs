@@ -352,6 +352,7 @@ pub struct FlowStats {
     icmp: Option<(u8, u8)>,
     proto: u8,
     tokens: u32,
+    signals: u32,
     head: [u8; HEAD_BYTES],
     head_len: u8,
 }
@@ -395,6 +396,7 @@ impl FlowStats {
             icmp: p.icmp,
             proto,
             tokens: 0,
+            signals: 0,
             head: [0; HEAD_BYTES],
             head_len: 0,
         };
@@ -479,7 +481,16 @@ impl FlowStats {
                     .count() as u32;
                 this.sampled_bytes += sample.len() as u32;
                 if fwd {
-                    self.tokens += count_tokens(sample);
+                    let (n, mask) = scan_tokens(sample);
+                    self.tokens += n;
+                    self.signals |= u32::from(mask) | extra_signals(sample);
+                    if sample.contains(&b'%') {
+                        // Injections arrive URL-encoded too: the token set seen, decoded
+                        // (the feature's count stays over the raw bytes).
+                        let decoded = percent_decode(sample);
+                        self.signals |=
+                            u32::from(scan_tokens(&decoded).1) | extra_signals(&decoded);
+                    }
                     if self.head_len == 0 {
                         let n = sample.len().min(HEAD_BYTES);
                         self.head[..n].copy_from_slice(&sample[..n]);
@@ -491,6 +502,12 @@ impl FlowStats {
     }
 
     /// The feature vector, in [`FEATURES`] order.
+    /// What the sampled forward payloads showed ([`signal`] bits); not a model feature.
+    pub fn signals(&self) -> u32 {
+        self.signals
+    }
+
+    /// The feature vector.
     pub fn vector(&self) -> [f64; N_FEATURES] {
         let dur = self.last_us - self.first_us;
         let dur_s = dur / 1e6;
@@ -719,6 +736,11 @@ pub fn entropy(bytes: &[u8]) -> f32 {
 /// Count occurrences of [`SUSPICIOUS_TOKENS`] (ASCII case-insensitive, overlapping matches
 /// counted). One pass over the bytes: only positions whose byte can start a token are compared.
 pub fn count_tokens(bytes: &[u8]) -> u32 {
+    scan_tokens(bytes).0
+}
+
+/// [`count_tokens`] and the set of tokens seen (bit `k` = `SUSPICIOUS_TOKENS[k]`).
+pub fn scan_tokens(bytes: &[u8]) -> (u32, u16) {
     // Which tokens can start with each (lower-cased) byte, as a bit set over SUSPICIOUS_TOKENS.
     const STARTS: [u16; 256] = {
         let mut t = [0u16; 256];
@@ -730,6 +752,7 @@ pub fn count_tokens(bytes: &[u8]) -> u32 {
         t
     };
     let mut n = 0;
+    let mut seen = 0u16;
     for (i, &b) in bytes.iter().enumerate() {
         let mut cands = STARTS[b.to_ascii_lowercase() as usize];
         while cands != 0 {
@@ -738,10 +761,131 @@ pub fn count_tokens(bytes: &[u8]) -> u32 {
             let tok = SUSPICIOUS_TOKENS[k];
             if bytes.len() - i >= tok.len() && bytes[i..i + tok.len()].eq_ignore_ascii_case(tok) {
                 n += 1;
+                seen |= 1 << k;
             }
         }
     }
-    n
+    (n, seen)
+}
+
+/// Bits of a flow's `signals`: what its sampled forward payloads (the first
+/// [`PAYLOAD_SAMPLE_PACKETS`], [`PAYLOAD_SAMPLE_BYTES`] each) showed. The low 16 bits are the
+/// [`SUSPICIOUS_TOKENS`] seen; the rest are protocol facts.
+pub mod signal {
+    /// SQL injection tokens (`union select`, `' or `, `or 1=1`, URL-encoded forms).
+    pub const SQLI: u32 = 0b11_1111;
+    /// Script injection tokens (`<script`, `javascript:`, `onerror=`).
+    pub const XSS: u32 = 0b11_1100_0000;
+    /// Path traversal (`../`, `..%2f`, `/etc/passwd`).
+    pub const TRAVERSAL: u32 = 0b1_1100_0000_0000;
+    /// Shell paths (`cmd.exe`, `/bin/sh`).
+    pub const SHELL: u32 = 0b110_0000_0000_0000;
+    /// A NOP sled.
+    pub const NOP_SLED: u32 = 1 << 15;
+    /// A JNDI lookup string (`${jndi:`, also URL-encoded or nested `${${`): Log4Shell.
+    pub const JNDI: u32 = 1 << 16;
+    /// A bash function definition in a request (`() {`): Shellshock.
+    pub const SHELLSHOCK: u32 = 1 << 17;
+    /// A TLS heartbeat request claiming more payload than its record holds: Heartbleed.
+    pub const HEARTBEAT_OVERREAD: u32 = 1 << 18;
+    /// Any TLS heartbeat request (rare in benign traffic since 2014).
+    pub const HEARTBEAT: u32 = 1 << 19;
+    /// A DNS query for a name with a label of 40+ characters or 100+ in all: data encoded
+    /// into names (DNS tunnels, exfiltration).
+    pub const DNS_LONG_NAME: u32 = 1 << 20;
+}
+
+/// Is `p` a DNS query (over UDP) for a long name ([`signal::DNS_LONG_NAME`])?
+fn dns_long_name(p: &[u8]) -> bool {
+    // header: id, flags (QR = 0, opcode 0), qdcount = 1
+    if p.len() < 17 || p[2] & 0xf8 != 0 || p[4..6] != [0, 1] {
+        return false;
+    }
+    let (mut i, mut total, mut longest) = (12usize, 0usize, 0usize);
+    while let Some(&len) = p.get(i) {
+        let len = usize::from(len);
+        if len == 0 {
+            break;
+        }
+        if len > 63 || i + 1 + len > p.len() {
+            return false;
+        }
+        let label = &p[i + 1..i + 1 + len];
+        if !label
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_=+/".contains(b))
+        {
+            return false;
+        }
+        longest = longest.max(len);
+        total += len + 1;
+        i += 1 + len;
+    }
+    longest >= 40 || total >= 100
+}
+
+/// `%XX` and `+` decoded (bytes that are not a valid escape are kept).
+pub fn percent_decode(p: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(p.len());
+    let mut i = 0;
+    while i < p.len() {
+        match (
+            p[i],
+            p.get(i + 1).copied().and_then(hex),
+            p.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(h << 4 | l);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// The protocol facts of one sampled forward payload ([`signal`] bits above 16).
+pub fn extra_signals(p: &[u8]) -> u32 {
+    let mut s = 0;
+    if contains_ci(p, b"${jndi:") || contains_ci(p, b"%24%7bjndi") || contains_ci(p, b"${${") {
+        s |= signal::JNDI;
+    }
+    if p.windows(4).any(|w| w == b"() {") {
+        s |= signal::SHELLSHOCK;
+    }
+    if dns_long_name(p) {
+        s |= signal::DNS_LONG_NAME;
+    }
+    // TLS records in the sample: content type 24 (heartbeat), version 3.x.
+    let mut i = 0;
+    while i + 5 <= p.len() && (20..=24).contains(&p[i]) && p[i + 1] == 3 {
+        let len = usize::from(u16::from_be_bytes([p[i + 3], p[i + 4]]));
+        if p[i] == 24 {
+            s |= signal::HEARTBEAT;
+            // type(1) = request, payload_length(2); the record must also hold >= 16 padding
+            if i + 8 <= p.len() && p[i + 5] == 1 {
+                let claimed = usize::from(u16::from_be_bytes([p[i + 6], p[i + 7]]));
+                if claimed + 3 + 16 > len {
+                    s |= signal::HEARTBEAT_OVERREAD;
+                }
+            }
+        }
+        i += 5 + len;
+    }
+    s
 }
 
 /// Render the spec as a Markdown table (the features section of docs/FEATURES.md, which

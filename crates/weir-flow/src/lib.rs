@@ -12,12 +12,14 @@
 //! Like `weir-capture`, this crate does no I/O beyond the reader it is given, no async, no AWS.
 #![warn(missing_docs)]
 
+pub mod behaviour;
 pub mod community_id;
 pub mod context;
 mod extract;
 pub mod features;
 mod table;
 
+pub use behaviour::{BehaviourTracker, Detector, Finding};
 pub use context::{ContextTracker, FlowStart};
 pub use extract::{extract, ExtractOptions, Summary};
 pub use features::{

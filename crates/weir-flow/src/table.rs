@@ -128,6 +128,11 @@ pub struct FlowRecord {
     pub end_reason: EndReason,
     /// The feature vector ([`crate::FEATURES`] order).
     pub features: [f64; N_FEATURES],
+    /// What the sampled forward payloads showed ([`crate::features::signal`] bits); read by
+    /// the behaviour detectors, not a model feature.
+    pub signals: u32,
+    /// The behaviour detectors' finding, once [`crate::BehaviourTracker::mark`] saw the flow.
+    pub behaviour: Option<crate::Finding>,
 }
 
 /// One packet as the flow table sees it.
@@ -701,6 +706,8 @@ fn finish_flow(f: Flow, reason: EndReason) -> FlowRecord {
         last_offset: f.last_offset,
         end_reason: reason,
         features: f.stats.vector(),
+        signals: f.stats.signals(),
+        behaviour: None,
     }
 }
 

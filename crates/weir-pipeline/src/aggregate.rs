@@ -138,6 +138,10 @@ pub struct AlertGroup {
     pub last: String,
     /// Highest class probability among the flows.
     pub max_probability: f64,
+    /// The strongest evidence of a host-behaviour detector for this group (the latest, so
+    /// the largest counts), empty when only the model flagged it.
+    #[serde(default)]
+    pub evidence: String,
     /// The group in one line: `Port Scan: 192.168.1.7 -> 192.168.1.1 on 10,000 tcp ports, ...`.
     pub line: String,
 }
@@ -151,6 +155,10 @@ pub struct CaptureSummary {
     pub flows: u64,
     /// Flows that raised an alert (class not Normal, at or above the alert threshold).
     pub alerts: u64,
+    /// The incidents: alerts grouped by class and attacker or victim, with the behaviour
+    /// detectors' evidence, the most flows first, at most [`TOP`].
+    #[serde(default)]
+    pub alert_groups: Vec<AlertGroup>,
     /// First packet of the capture's flows (RFC 3339, UTC; empty without flows).
     #[serde(default)]
     pub first: String,
@@ -159,9 +167,6 @@ pub struct CaptureSummary {
     pub last: String,
     /// Flows per predicted class.
     pub classes: BTreeMap<String, u64>,
-    /// Alerts grouped by class and attacker or victim, the most flows first, at most [`TOP`].
-    #[serde(default)]
-    pub alert_groups: Vec<AlertGroup>,
     /// Sources (initiators) with the most flows.
     #[serde(default)]
     pub top_sources: Vec<Tally>,
@@ -412,6 +417,7 @@ struct GroupAcc {
     first: i64,
     last: i64,
     max_p: f64,
+    evidence: String,
     /// The hosts on the other side and their flows.
     peers: HashMap<String, u64>,
     to: HashMap<String, u64>,
@@ -429,6 +435,7 @@ struct AlertFlow<'a> {
     first: i64,
     last: i64,
     p: f64,
+    evidence: &'a str,
 }
 
 impl GroupAcc {
@@ -442,6 +449,9 @@ impl GroupAcc {
         self.first = self.first.min(f.first);
         self.last = self.last.max(f.last);
         self.max_p = self.max_p.max(f.p);
+        if !f.evidence.is_empty() {
+            self.evidence = f.evidence.to_string();
+        }
         *self.peers.entry(peer.to_string()).or_default() += 1;
         *self.to.entry(f.to.clone()).or_default() += 1;
         if let Some(s) = &f.from {
@@ -554,12 +564,16 @@ fn group(class: String, host: String, acc: GroupAcc, attacker: bool) -> AlertGro
         _ => String::new(),
     };
     let (first, last) = (rfc3339(acc.first), rfc3339(acc.last));
+    let why = if acc.evidence.is_empty() {
+        format!("model p up to {:.2}", acc.max_p)
+    } else {
+        acc.evidence.clone()
+    };
     let line = format!(
-        "{class}: {} -> {} {service}, {}, {first} to {last}, p up to {:.2}",
+        "{class}: {} -> {} {service}, {}, {first} to {last}; {why}",
         hosts(&attackers, attacker_count),
         hosts(&victims, victim_count),
         flows_text(acc.flows),
-        acc.max_p
     );
     AlertGroup {
         class,
@@ -575,6 +589,7 @@ fn group(class: String, host: String, acc: GroupAcc, attacker: bool) -> AlertGro
         first,
         last,
         max_probability: acc.max_p,
+        evidence: acc.evidence,
         line,
     }
 }
@@ -665,6 +680,11 @@ pub fn aggregate(store: &dyn Store, id: &str) -> Result<CaptureSummary, Pipeline
             .map(|t| (t.div_euclid(60_000_000_000) * 60_000_000_000).to_string())
             .collect();
         let cid = strings(&df, "community_id").map_err(&e)?;
+        // Shards written before the behaviour detectors have no evidence column.
+        let evidence = match df.column("evidence") {
+            Ok(_) => strings(&df, "evidence").map_err(&e)?,
+            Err(_) => vec![String::new(); n],
+        };
         for i in 0..n {
             first = first.min(ts[i]);
             last = last.max(te[i]);
@@ -688,6 +708,7 @@ pub fn aggregate(store: &dyn Store, id: &str) -> Result<CaptureSummary, Pipeline
                 first: ts[i],
                 last: te[i],
                 p: prob[i],
+                evidence: &evidence[i],
             };
             groups.add(&class[i], &f);
             top_alerts.push((
@@ -824,6 +845,7 @@ mod tests {
             first: 1_600_000_000_000_000_000,
             last: 1_600_000_001_000_000_000,
             p: 0.9,
+            evidence: "",
         }
     }
 
@@ -839,9 +861,27 @@ mod tests {
         assert_eq!(
             l,
             "Port Scan: 10.0.0.7 -> 10.0.0.1 on 1,000 tcp ports, 1,000 flows, \
-             2020-09-13T12:26:40.000Z to 2020-09-13T12:26:41.000Z, p up to 0.90"
+             2020-09-13T12:26:40.000Z to 2020-09-13T12:26:41.000Z; model p up to 0.90"
         );
         assert_eq!((out[0].attacker_count, out[0].victim_count), (1, 1));
+        // A behaviour detector's evidence replaces the probability, the latest (largest) kept.
+        let mut g = Groups::default();
+        for (port, ev) in [
+            (1, "10.0.0.7 probed 25 ports"),
+            (2, ""),
+            (3, "10.0.0.7 probed 26 ports"),
+        ] {
+            let mut f = flow("10.0.0.7", "10.0.0.1", 6, 40_000, port);
+            f.evidence = ev;
+            g.add("Port Scan", &f);
+        }
+        let out = g.finish();
+        assert_eq!(out[0].evidence, "10.0.0.7 probed 26 ports");
+        assert!(
+            out[0].line.ends_with("; 10.0.0.7 probed 26 ports"),
+            "{}",
+            out[0].line
+        );
     }
 
     #[test]

@@ -126,6 +126,7 @@ pub fn classify_shards(
         let n = df.height();
         let key = result_key(&msg.capture, msg.shard);
         let corrupt = |e: polars::error::PolarsError| PipelineError::corrupt(&key, e);
+        let behaviour = weir_records::behaviour_classes(&df);
         let cols = weir_records::verdict_columns(
             n,
             &weir_records::Verdicts {
@@ -136,6 +137,7 @@ pub fn classify_shards(
                 anomaly: &p.anomaly[row..row + n],
                 min_probability,
                 anomaly_reference: &info.anomaly_reference,
+                behaviour: &behaviour,
             },
         );
         row += n;

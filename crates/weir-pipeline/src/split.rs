@@ -163,10 +163,14 @@ pub fn split_as(
         });
         let mut pending: Vec<FlowRecord> = Vec::with_capacity(shard_flows);
         let mut writing = true;
+        // Host behaviour over the whole capture, in the flow stage's output order: the
+        // splitter is the one place that sees every flow (the classifiers see shards).
+        let mut behaviour = weir_flow::BehaviourTracker::new();
         let summary = extract(
             reader,
             &opts.extract,
-            |batch| {
+            |mut batch| {
+                behaviour.mark(&mut batch);
                 for f in batch {
                     pending.push(f);
                     if pending.len() >= shard_flows && writing {

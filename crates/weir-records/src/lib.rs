@@ -40,6 +40,23 @@ pub enum RecordError {
     },
 }
 
+/// The `behaviour_class` column of a flow frame (empty when the frame has none: a shard
+/// written before the detectors existed).
+pub fn behaviour_classes(df: &DataFrame) -> Vec<Option<String>> {
+    let Ok(c) = df.column("behaviour_class") else {
+        return Vec::new();
+    };
+    let Ok(c) = c.cast(&DataType::String) else {
+        return Vec::new();
+    };
+    c.str()
+        .map(|ca| ca.iter().map(|v| v.map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+/// The behaviour columns every flow table ends its flow part with (after the features).
+pub const BEHAVIOUR_COLUMNS: [&str; 3] = ["behaviour", "behaviour_class", "evidence"];
+
 /// The classification columns [`verdict_columns`] adds after the features (then `p_<class>`).
 pub const VERDICT_COLUMNS: [&str; 6] = [
     "class",
@@ -72,11 +89,13 @@ pub fn columns_markdown() -> String {
          `SELECT * FROM parquet_kv_metadata('results/00000.parquet')`. Column names are snake_case; \
          times are timestamps (ns, UTC).\n\n\
          ## Flow columns\n\n{}\n\
+         After the features, the host-behaviour columns (docs/DETECTION.md):\n\n{}\n\
          ## Classification columns (results and search layout)\n\n{}\
          | `p_<class>` | 0-1 | the model's probability of each class, the class name in snake_case \
          (`p_normal`, `p_port_scan`, `p_web_attack_xss`, ...) |\n\n\
          The search layout (`flows/day=*/part-*.parquet`) adds:\n\n{}\n{}",
         table(&FIXED_COLUMNS),
+        table(&BEHAVIOUR_COLUMNS),
         table(&VERDICT_COLUMNS),
         table(&["shard", "row"]),
         weir_flow::features::spec_markdown()
@@ -157,6 +176,18 @@ pub fn flows_to_frame(flows: &[FlowRecord]) -> PolarsResult<DataFrame> {
             flows.iter().map(|f| f.features[i]).collect::<Vec<f64>>(),
         ));
     }
+    col!("behaviour", |f: &FlowRecord| f
+        .behaviour
+        .as_ref()
+        .map(|x| x.detector.name()));
+    col!("behaviour_class", |f: &FlowRecord| f
+        .behaviour
+        .as_ref()
+        .map(|x| x.class));
+    col!("evidence", |f: &FlowRecord| f
+        .behaviour
+        .as_ref()
+        .map(|x| x.evidence.clone()));
     DataFrame::new(n, cols)
 }
 
@@ -193,9 +224,12 @@ pub fn column_doc(name: &str) -> Option<(String, &'static str, &'static str)> {
         "last_offset" => Some(("byte offset of the flow's last packet record in the capture file", "bytes")),
         "end_reason" => Some(("why the flow ended: idle, active, fin, rst, reused or eof", "")),
         "feature_version" => Some(("version of the feature vector (docs/FEATURES.md)", "")),
-        "class" => Some(("the class the model predicted (Normal or an attack class)", "")),
-        "class_probability" => Some(("the model's probability of the predicted class", "0-1")),
-        "alert" => Some(("true when the class is not Normal and its probability is at least the alert threshold (--min-probability)", "")),
+        "behaviour" => Some(("the host-behaviour detector that fired on this flow (port_scan, sweep, brute_force, flood, reflection, slow_dos, http_flood, beacon, payload), null when none; such a flow alerts with that detector's class whatever the model says (docs/DETECTION.md)", "")),
+        "behaviour_class" => Some(("the class the behaviour detector stands for, null when none fired", "")),
+        "evidence" => Some(("what the behaviour detector saw, in words (counts, hosts, service), null when none fired", "")),
+        "class" => Some(("the verdict: the behaviour detector's class where one fired, else the class the model predicted (Normal or an attack class)", "")),
+        "class_probability" => Some(("the model's probability of the predicted class (1 where a behaviour detector decided)", "0-1")),
+        "alert" => Some(("true when a behaviour detector fired, or the class is not Normal and its probability is at least the alert threshold (--min-probability)", "")),
         "anomaly" => Some(("raw energy anomaly score: higher = less like the training data (see models/MODEL_CARD.md)", "energy")),
         "anomaly_percentile" => Some(("the anomaly score as a percentile of benign training flows: 99 = less usual than 99% of them, 100 = beyond all; NaN for a model without a benign reference", "0-100")),
         "model_version" => Some(("version of the model that classified the flow", "")),
@@ -239,6 +273,9 @@ pub struct Verdicts<'a> {
     pub min_probability: f32,
     /// The model's benign anomaly reference (`ModelInfo::anomaly_reference`; may be empty).
     pub anomaly_reference: &'a [f32],
+    /// Per flow, the class a behaviour detector decided (the `behaviour_class` column), which
+    /// overrides the model: that class, probability 1, an alert. Empty: none.
+    pub behaviour: &'a [Option<String>],
 }
 
 pub use weir_model::NORMAL_CLASS;
@@ -259,17 +296,25 @@ pub fn verdict_columns(n: usize, v: &Verdicts<'_>) -> PolarsResult<Vec<Column>> 
         ));
     }
     let name = |i: u16| v.classes.get(i as usize).map_or("?", String::as_str);
+    let decided = |i: usize| v.behaviour.get(i).and_then(|b| b.as_deref());
     let mut cols = vec![
         Column::new(
             "class".into(),
-            v.predicted.iter().map(|p| name(*p)).collect::<Vec<_>>(),
+            v.predicted
+                .iter()
+                .enumerate()
+                .map(|(i, p)| decided(i).unwrap_or(name(*p)))
+                .collect::<Vec<_>>(),
         ),
         Column::new(
             "class_probability".into(),
             v.predicted
                 .iter()
                 .enumerate()
-                .map(|(i, p)| v.probabilities[i * k + *p as usize])
+                .map(|(i, p)| match decided(i) {
+                    Some(_) => 1.0,
+                    None => v.probabilities[i * k + *p as usize],
+                })
                 .collect::<Vec<f32>>(),
         ),
         Column::new(
@@ -278,8 +323,9 @@ pub fn verdict_columns(n: usize, v: &Verdicts<'_>) -> PolarsResult<Vec<Column>> 
                 .iter()
                 .enumerate()
                 .map(|(i, p)| {
-                    name(*p) != NORMAL_CLASS
-                        && v.probabilities[i * k + *p as usize] >= v.min_probability
+                    decided(i).is_some()
+                        || (name(*p) != NORMAL_CLASS
+                            && v.probabilities[i * k + *p as usize] >= v.min_probability)
                 })
                 .collect::<Vec<bool>>(),
         ),

@@ -43,6 +43,7 @@ fn flow_parquet_has_utc_timestamps_snake_case_names_and_descriptions() {
     assert_eq!(
         back.width(),
         weir_records::FIXED_COLUMNS.len() + weir_flow::N_FEATURES - 1
+            + weir_records::BEHAVIOUR_COLUMNS.len()
     );
     let x = weir_records::feature_matrix(&back).unwrap();
     assert_eq!(x[0], f32::from(flows[0].proto));
@@ -109,6 +110,7 @@ fn verdicts(n: usize) -> Vec<Column> {
             anomaly: &anomaly,
             min_probability: 0.7,
             anomaly_reference: &[],
+            behaviour: &[],
         },
     )
     .unwrap()

@@ -59,6 +59,9 @@ pub struct Evaluation {
     /// Anomaly scores of flows labelled Normal, and of flows of each attack class.
     #[serde(skip)]
     scores: Vec<(u16, f32)>,
+    /// A non-Normal verdict below this probability counts as Normal (the alert threshold
+    /// the headline figures, tables and confusion matrix are at).
+    pub min_probability: f32,
 }
 
 fn normal() -> u16 {
@@ -66,12 +69,31 @@ fn normal() -> u16 {
 }
 
 impl Evaluation {
-    /// Empty evaluation.
+    /// Empty evaluation (every non-Normal verdict alerts).
     pub fn new() -> Self {
         Evaluation {
             confusion: vec![vec![0; CLASSES.len()]; CLASSES.len()],
             ..Default::default()
         }
+    }
+
+    /// Empty evaluation at an alert threshold.
+    pub fn at(min_probability: f32) -> Self {
+        Evaluation {
+            min_probability,
+            ..Self::new()
+        }
+    }
+
+    /// Benign captures with any alert, and benign captures.
+    pub fn benign_captures_alerted(&self) -> (usize, usize) {
+        let b: Vec<bool> = self
+            .captures
+            .iter()
+            .filter(|c| c.class == NORMAL)
+            .map(|c| !c.flagged.is_empty())
+            .collect();
+        (b.iter().filter(|x| **x).count(), b.len())
     }
 
     /// Add one held-out capture with the predicted class, its probability and the anomaly
@@ -86,10 +108,18 @@ impl Evaluation {
         let mut flagged = BTreeMap::new();
         let mut alerts = Vec::new();
         for (i, (&y, &p)) in c.labels.iter().zip(predicted).enumerate() {
+            let q = probability.get(i).copied().unwrap_or(1.0);
+            if p != normal() {
+                alerts.push((p, q));
+            }
+            let p = if q >= self.min_probability {
+                p
+            } else {
+                normal()
+            };
             self.confusion[y as usize][p as usize] += 1;
             if p != normal() {
                 *flagged.entry(CLASSES[p as usize].to_string()).or_insert(0) += 1;
-                alerts.push((p, probability.get(i).copied().unwrap_or(1.0)));
             }
             if let Some(s) = anomaly.get(i) {
                 self.scores.push((y, *s));
@@ -220,10 +250,17 @@ impl Evaluation {
             "attack captures found: {f}/{n} ({:.0}%; exact class {fe}/{n})",
             100.0 * f as f64 / n.max(1) as f64
         );
+        let (bc, bcn) = self.benign_captures_alerted();
         let _ = writeln!(
             s,
-            "benign flows flagged:  {bf}/{bn} ({:.2}%)\n",
+            "benign flows flagged:  {bf}/{bn} ({:.2}%)",
             100.0 * bf as f64 / bn.max(1) as f64
+        );
+        let _ = writeln!(
+            s,
+            "benign captures with any alert: {bc}/{bcn} ({:.1}%)  (alert threshold {:.2})\n",
+            100.0 * bc as f64 / bcn.max(1) as f64,
+            self.min_probability
         );
         s.push_str("Alert threshold (`--min-probability`): a flow alerts when its class is not Normal with at least this probability.\n\n");
         s.push_str(&self.threshold_table());

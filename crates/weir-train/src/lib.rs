@@ -61,13 +61,19 @@ pub fn class_index(name: &str) -> Option<u16> {
 }
 
 /// A class's family for "was the attack found": every DoS variant counts for DoS, Port Scan and
-/// Reconnaissance for each other; other classes stand alone.
+/// Reconnaissance for each other, Bot and Backdoor for each other (C2), the web attacks for
+/// each other; other classes stand alone.
 pub fn family(class: &str) -> &str {
     match class {
         "DoS" | "DDoS" | "DoS GoldenEye" | "DoS Hulk" | "DoS SlowHTTPTest" | "DoS Slowloris" => {
             "DoS"
         }
         "Port Scan" | "Reconnaissance" => "Scan",
+        // A compromised host talking to its controller: whether the implant is called a
+        // bot or a RAT is the malware's name, not something its traffic shows.
+        "Bot" | "Backdoor" => "C2",
+        // sqlmap's probes carry script tags as well as SQL: one family for web injections.
+        c if c.starts_with("Web Attack") => "Web Attack",
         c => c,
     }
 }
@@ -357,6 +363,117 @@ pub fn folds(captures: &[LabelledCapture], k: usize) -> Vec<usize> {
     fold
 }
 
+/// The source of a labelled capture: the folder under `labeled/attacks/` or
+/// `labeled/normal/` (one upstream repository; its attack and benign captures are one source),
+/// or the folder of a corpus capture. Leave-one-source-out keeps a source whole on one side.
+pub fn source_of(file: &str) -> String {
+    let parts: Vec<&str> = file.split('/').collect();
+    match parts.as_slice() {
+        ["labeled", "attacks" | "normal", src, ..] => (*src).to_string(),
+        [.., dir, _] => format!("corpus:{dir}"),
+        _ => file.to_string(),
+    }
+}
+
+/// Folds for leave-one-source-out: the fold of each capture and the source of each fold, in
+/// order of first appearance.
+pub fn source_folds(captures: &[LabelledCapture]) -> (Vec<usize>, Vec<String>) {
+    let mut names: Vec<String> = Vec::new();
+    let fold = captures
+        .iter()
+        .map(|c| {
+            let s = source_of(&c.entry.file);
+            names.iter().position(|n| *n == s).unwrap_or_else(|| {
+                names.push(s);
+                names.len() - 1
+            })
+        })
+        .collect();
+    (fold, names)
+}
+
+/// A flow's verdict: the behaviour detectors' class where one fired (probability 1), else
+/// the model's class when it is not Normal and at least `min_probability` sure, else Normal.
+pub fn combine(
+    predicted: &[u16],
+    probability: &[f32],
+    findings: &[Option<weir_flow::Finding>],
+    min_probability: f32,
+) -> (Vec<u16>, Vec<f32>) {
+    let normal = class_index(NORMAL).unwrap_or(0);
+    predicted
+        .iter()
+        .zip(probability)
+        .enumerate()
+        .map(|(i, (&p, &q))| {
+            match findings
+                .get(i)
+                .and_then(|f| f.as_ref())
+                .and_then(|f| class_index(f.class))
+            {
+                Some(c) => (c, 1.0),
+                None if p != normal && q >= min_probability => (p, q),
+                None => (normal, q),
+            }
+        })
+        .unzip()
+}
+
+/// What decides a verdict in an evaluation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decider {
+    /// The behaviour detectors, then the model: what `weir analyze` does.
+    Both,
+    /// The model alone.
+    Model,
+    /// The behaviour detectors alone.
+    Behaviour,
+}
+
+/// Add one held-out capture to `e` with the model's per-flow output and the behaviour
+/// detectors run over the capture's flows, as `decider` says.
+pub fn add_capture(
+    e: &mut eval::Evaluation,
+    c: &LabelledCapture,
+    predicted: &[u16],
+    probability: &[f32],
+    anomaly: &[f32],
+    findings: &[Option<weir_flow::Finding>],
+    decider: Decider,
+) {
+    let normal = class_index(NORMAL).unwrap_or(0);
+    let none = vec![None; predicted.len()];
+    let silent = vec![normal; predicted.len()];
+    let (pred, f) = match decider {
+        Decider::Both => (predicted, findings),
+        Decider::Model => (predicted, none.as_slice()),
+        Decider::Behaviour => (silent.as_slice(), findings),
+    };
+    let (p, q) = combine(pred, probability, f, 0.0);
+    e.add(c, &p, &q, anomaly);
+}
+
+/// The model's verdicts on a capture computed in Rust (the same arithmetic as the ONNX
+/// graph): predicted class, its probability, energy per flow.
+pub fn classify_in_rust(m: &Mlp, c: &LabelledCapture) -> (Vec<u16>, Vec<f32>, Vec<f32>) {
+    let x: Vec<f32> = c.flows.iter().flat_map(feature_row).collect();
+    let o = m.forward(&x);
+    let k = m.n_classes();
+    let (p, q) = o
+        .probabilities
+        .chunks_exact(k)
+        .map(|r| {
+            let (i, v) =
+                r.iter().enumerate().fold(
+                    (0, f32::MIN),
+                    |b, (i, v)| if *v > b.1 { (i, *v) } else { b },
+                );
+            (i as u16, v)
+        })
+        .unzip();
+    (p, q, o.energy)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,5 +491,9 @@ mod tests {
         assert_eq!(family("DoS Hulk"), family("DDoS"));
         assert_eq!(family("Port Scan"), family("Reconnaissance"));
         assert_ne!(family("Exploits"), family("Worms"));
+        assert_eq!(family("Bot"), family("Backdoor"));
+        assert_eq!(source_of("labeled/attacks/ppa3/x.pcapng"), "ppa3");
+        assert_eq!(source_of("labeled/normal/ppa3/y.pcapng"), "ppa3");
+        assert_eq!(source_of("corpus/realistic/ndpi/a.pcap"), "corpus:ndpi");
     }
 }

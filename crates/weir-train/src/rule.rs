@@ -145,6 +145,8 @@ mod tests {
             last_offset: 0,
             end_reason: EndReason::EndOfCapture,
             features: [0.0; N_FEATURES],
+            signals: 0,
+            behaviour: None,
         }
     }
 
