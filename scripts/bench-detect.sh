@@ -65,3 +65,5 @@ else
   echo "  done in $(( $(date +%s) - start )) s"
 fi
 python3 scripts/bench_detect.py "$tmp/weir.json" "$tmp/out" "$shared/labeled/LABELS.csv"
+# KEEP=DIR keeps both sides' outputs (weir.json, Suricata's per-capture eve.json) there.
+if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp -r "$tmp/weir.json" "$tmp/out" "$KEEP/"; fi

@@ -70,8 +70,8 @@ def main(weir_json, out_dir, labels_csv):
         print(f"| {r[0]} | {r[1]} | {yes(r[2])} | {yes(r[3])} | {r[4]} | {(r[5] or [''])[0][:60]} |")
     a = tot["attacks"]
     print(f"\n| | weir | Suricata + ET Open |\n|---|---:|---:|")
-    print(f"| attack captures detected | {tot['weir']}/{a} ({100*tot['weir']/a:.0f}%) | "
-          f"{tot['suricata']}/{a} ({100*tot['suricata']/a:.0f}%) |")
+    print(f"| attack captures detected | {tot['weir']}/{a} ({100*tot['weir']/max(a,1):.0f}%) | "
+          f"{tot['suricata']}/{a} ({100*tot['suricata']/max(a,1):.0f}%) |")
     print(f"| benign flows alerted | {tot['weir_bf']}/{tot['weir_bn']} "
           f"({100*tot['weir_bf']/max(tot['weir_bn'],1):.2f}%) | {tot['sur_bf']}/{tot['sur_bn']} "
           f"({100*tot['sur_bf']/max(tot['sur_bn'],1):.2f}%) |")

@@ -110,6 +110,7 @@ fn a_trained_model_runs_the_same_in_ort() {
         classes: vec!["a".into(), "b".into(), "c".into()],
         features: (0..6).map(|j| format!("f{j}")).collect(),
         anomaly_reference: Vec::new(),
+        alert_thresholds: Vec::new(),
     };
     let cfg = TrainConfig {
         hidden: vec![16, 16],

@@ -191,21 +191,43 @@ fn evaluate(
         },
     )?;
     for cap in captures {
-        let x: Vec<f32> = cap
-            .flows
-            .iter()
-            .flat_map(weir_train::data::feature_row)
-            .collect();
-        let p = c.classify(&x)?;
-        let prob: Vec<f32> = (0..p.len())
-            .map(|i| p.row(i)[p.predicted[i] as usize])
-            .collect();
-        let findings = weir_flow::BehaviourTracker::new().observe(&cap.flows);
+        let (p, prob, findings) = verdicts(&mut c, &cap.flows)?;
         for (e, d) in into.iter_mut() {
-            weir_train::add_capture(e, cap, &p.predicted, &prob, &p.anomaly, &findings, *d);
+            weir_train::add_capture(
+                e,
+                cap,
+                &p.predicted,
+                &prob,
+                &p.anomaly,
+                &findings,
+                &model.info.alert_thresholds,
+                *d,
+            );
         }
     }
     Ok(())
+}
+
+/// The model's output for a capture's flows (through ONNX Runtime), the predicted class's
+/// probability per flow, and the behaviour detectors' findings over the same flows.
+fn verdicts(
+    c: &mut Classifier,
+    flows: &[weir_flow::FlowRecord],
+) -> Result<(
+    weir_classify::Predictions,
+    Vec<f32>,
+    Vec<Option<weir_flow::Finding>>,
+)> {
+    let x: Vec<f32> = flows
+        .iter()
+        .flat_map(weir_train::data::feature_row)
+        .collect();
+    let p = c.classify(&x)?;
+    let prob: Vec<f32> = (0..p.len())
+        .map(|i| p.row(i)[p.predicted[i] as usize])
+        .collect();
+    let findings = weir_flow::BehaviourTracker::new().observe(flows);
+    Ok((p, prob, findings))
 }
 
 /// How `weir eval` splits the captures.
@@ -293,7 +315,6 @@ pub fn eval(
     }
     let all = train_one(&corpus, |_| true, args, "all");
     report.push_str(&robustness(args, &all, min_probability)?);
-    let mut report = e.report();
     // Synthetic captures of other seeds, classified by the model `weir train` ships.
     if args.synthetic_weight > 0.0 {
         let test = synthetic_suite(SYNTH_TEST, 2)?;
@@ -432,15 +453,19 @@ fn robustness(args: &DataArgs, model: &weir_model::Mlp, min_probability: f32) ->
         if recs.is_empty() {
             continue;
         }
-        let x: Vec<f32> = recs
+        let (p, prob, findings) = verdicts(&mut c, &recs)?;
+        let prob: Vec<f32> = p
+            .predicted
             .iter()
-            .flat_map(weir_train::data::feature_row)
+            .zip(prob)
+            .map(|(k, q)| {
+                if q >= model.info.alert_threshold(*k as usize) {
+                    q
+                } else {
+                    0.0
+                }
+            })
             .collect();
-        let p = c.classify(&x)?;
-        let prob: Vec<f32> = (0..p.len())
-            .map(|i| p.row(i)[p.predicted[i] as usize])
-            .collect();
-        let findings = weir_flow::BehaviourTracker::new().observe(&recs);
         let (v, q) = weir_train::combine(&p.predicted, &prob, &findings, min_probability);
         let n = v.iter().zip(&q).filter(|(k, _)| **k != normal).count();
         flows += recs.len();

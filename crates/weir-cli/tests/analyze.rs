@@ -359,12 +359,19 @@ fn alert_lines(rel: &str) -> (Vec<String>, String, serde_json::Value) {
 #[test]
 fn a_port_scan_is_one_line_naming_scanner_target_and_ports() {
     // LABELS.csv: 10,003 SYNs from 192.168.1.7 to 10,000 distinct ports of 192.168.1.1.
-    let (lines, table, _) = alert_lines("labeled/attacks/sgr/portScan_1_to_10000.pcapng");
+    let (lines, table, s) = alert_lines("labeled/attacks/sgr/portScan_1_to_10000.pcapng");
     let l = &lines[0];
     assert!(
         l.starts_with("Port Scan: 192.168.1.7 -> 192.168.1.1 on ") && l.contains(" tcp ports, "),
         "{lines:?}"
     );
+    // The incident carries the behaviour detector's evidence, with its count.
+    let ev = s["alert_groups"][0]["evidence"].as_str().unwrap();
+    assert!(
+        ev.starts_with("192.168.1.7 probed ") && ev.ends_with(" ports of 192.168.1.1"),
+        "{ev}"
+    );
+    assert!(l.ends_with(ev), "{l}");
     assert!(
         table.contains(l.as_str()),
         "the table shows the line: {table}"

@@ -88,8 +88,11 @@ pub const STATE_IDLE_NS: i64 = 600 * 1_000_000_000;
 /// Distinct ports of one host probed by one source that make a port scan. nmap's default
 /// scan probes 1,000; no client opens probes (no payload either way) to 25 ports of one host.
 pub const SCAN_PORTS: usize = 25;
-/// Distinct hosts probed on one service (or ICMP echo) by one source that make a sweep.
+/// Distinct hosts probed with ICMP echo by one source that make a sweep.
 pub const SWEEP_HOSTS: usize = 16;
+/// Distinct hosts probed on one TCP or UDP service by one source that make a sweep (more
+/// than for ICMP: browsers and happy-eyeballs clients leave a trail of failed connections).
+pub const SWEEP_SERVICE_HOSTS: usize = 32;
 /// Short sessions with small payloads both ways from one source to one service that make a
 /// brute force (hydra, medusa, ncrack, patator open one per few attempts).
 pub const BRUTE_SESSIONS: usize = 12;
@@ -98,7 +101,7 @@ pub const BRUTE_MAX_FWD_BYTES: f64 = 16_384.0;
 /// Unanswered packets at one destination within [`BURST_NS`] that make a flood.
 pub const FLOOD_PACKETS: u64 = 2_000;
 /// Unsolicited reflection-service answers at one destination within [`BURST_NS`].
-pub const REFLECTION_FLOWS: u64 = 300;
+pub const REFLECTION_FLOWS: u64 = 100;
 /// Window of the flood and reflection counts (10 s).
 pub const BURST_NS: i64 = 10 * 1_000_000_000;
 /// Sources at one destination above which a flood is distributed (DDoS).
@@ -108,7 +111,9 @@ pub const DDOS_SOURCES: usize = 20;
 pub const SLOW_SESSIONS: usize = 5;
 /// How long an unanswered HTTP request must stay open to count as slow (5 s).
 pub const SLOW_MIN_NS: i64 = 5 * 1_000_000_000;
-/// HTTP sessions from one source to one server within [`HTTP_FLOOD_NS`] that make a flood.
+/// HTTP sessions from one source to one server within [`HTTP_FLOOD_NS`] that make a flood,
+/// when at least a quarter of that pair's requests went unanswered (the server gave way; a
+/// busy API client gets its answers).
 pub const HTTP_FLOOD_SESSIONS: usize = 80;
 /// Window of the HTTP flood count (60 s).
 pub const HTTP_FLOOD_NS: i64 = 60 * 1_000_000_000;
@@ -136,8 +141,13 @@ pub const C2_ORDINARY_PORTS: [u16; 24] = [
     5938, 6379, 6667, 6697, 8080, 8443, 8883, 27017,
 ];
 
-/// Cap on any per-key set (ports, hosts, start times).
-const SET_CAP: usize = 4096;
+/// Hosts one source sent SMB exploit requests to that make a worm.
+pub const WORM_VICTIMS: usize = 3;
+
+/// Cap on any per-key set of ports or hosts (a whole port range fits).
+const SET_CAP: usize = 65_536;
+/// Cap on the start times kept per key (the newest kept; counts go on).
+const TIMES_CAP: usize = 4096;
 
 fn idx(name: &str) -> usize {
     FEATURES
@@ -213,6 +223,32 @@ fn unicast(ip: IpAddr) -> bool {
     }
 }
 
+/// A routable Internet address (not private, loopback, link-local, CGNAT, reserved or
+/// multicast).
+fn public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            !(a.is_private()
+                || a.is_loopback()
+                || a.is_link_local()
+                || a.is_multicast()
+                || a.is_broadcast()
+                || a.is_unspecified()
+                || (o[0] == 100 && o[1] & 0xc0 == 64)
+                || o[0] >= 240)
+        }
+        IpAddr::V6(a) => {
+            let s = a.segments()[0];
+            !(a.is_loopback()
+                || a.is_multicast()
+                || a.is_unspecified()
+                || s & 0xfe00 == 0xfc00
+                || s & 0xffc0 == 0xfe80)
+        }
+    }
+}
+
 /// A probe: a flow that carried no payload either way and at most three packets out (a SYN
 /// and its retries, an empty datagram, an echo request).
 fn probe(f: &FlowRecord, x: &Facts) -> bool {
@@ -248,23 +284,32 @@ impl<T: std::hash::Hash + Eq> Seen<T> {
 #[derive(Default)]
 struct Times {
     last: i64,
-    starts: Vec<i64>,
+    starts: std::collections::VecDeque<i64>,
+    /// Starts counted (those dropped by the cap included) for keys without a window; the
+    /// HTTP flood key counts its unanswered requests here.
+    count: usize,
     fired: bool,
 }
 
 impl Times {
-    /// Add a start and drop those older than `window` before the newest (0: keep all).
+    /// Add a start; with a `window`, drop those older than it before the newest and count
+    /// what is left, else count them all (0: no window). Returns the count.
     fn add(&mut self, t: i64, window: i64) -> usize {
         self.last = self.last.max(t);
-        if self.starts.len() >= SET_CAP {
-            self.starts.remove(0);
+        if self.starts.len() >= TIMES_CAP {
+            self.starts.pop_front();
         }
-        self.starts.push(t);
+        self.starts.push_back(t);
         if window > 0 {
             let newest = self.last;
-            self.starts.retain(|s| newest - *s <= window);
+            while self.starts.front().is_some_and(|s| newest - *s > window) {
+                self.starts.pop_front();
+            }
+            self.starts.len()
+        } else {
+            self.count += 1;
+            self.count
         }
-        self.starts.len()
     }
 }
 
@@ -317,6 +362,7 @@ pub struct BehaviourTracker {
     http: HashMap<Svc, Times, Hasher>,
     beacon: HashMap<Svc, Times, Hasher>,
     tunnel: HashMap<Svc, Burst, Hasher>,
+    worm: HashMap<IpAddr, Seen<IpAddr>, Hasher>,
     now: i64,
     seen_flows: u64,
 }
@@ -360,7 +406,7 @@ fn auth_service(head: &[u8; 4], port: u16) -> Option<&'static str> {
     match head {
         b"SSH-" => Some("SSH Patator"),
         b"USER" | b"user" => Some("FTP Patator"),
-        b"POST" => Some("Web Attack - Brute Force"),
+        // Not POST: API clients post small requests all day.
         _ => match port {
             22 => Some("SSH Patator"),
             21 => Some("FTP Patator"),
@@ -381,6 +427,16 @@ fn payload_finding(f: &FlowRecord, x: &Facts) -> Option<Finding> {
         (
             "Heartbleed",
             "TLS heartbeat requests answered with far more than they carried",
+        )
+    } else if s & sig::SMB_NT_TRANS_LARGE != 0 {
+        (
+            "Exploits",
+            "an SMB1 NT Trans request announcing 64 KiB or more (EternalBlue)",
+        )
+    } else if s & sig::SMB_DOUBLEPULSAR != 0 {
+        (
+            "Backdoor",
+            "an SMB1 Trans2 SESSION_SETUP request (DoublePulsar)",
         )
     } else if s & sig::JNDI != 0 {
         (
@@ -434,6 +490,7 @@ impl BehaviourTracker {
             http: HashMap::default(),
             beacon: HashMap::default(),
             tunnel: HashMap::default(),
+            worm: HashMap::default(),
             now: 0,
             seen_flows: 0,
         }
@@ -471,6 +528,7 @@ impl BehaviourTracker {
         self.http.retain(|_, v| v.last > h);
         self.beacon.retain(|_, v| v.last > h);
         self.tunnel.retain(|_, v| v.last > h);
+        self.worm.retain(|_, v| v.last > h);
     }
 
     fn one(&mut self, f: &FlowRecord) -> Option<Finding> {
@@ -486,6 +544,24 @@ impl BehaviourTracker {
             }
         };
 
+        // A worm: the same SMB exploit from one host against several.
+        let smb =
+            crate::features::signal::SMB_NT_TRANS_LARGE | crate::features::signal::SMB_DOUBLEPULSAR;
+        if f.signals & smb != 0 {
+            let s = self.worm.entry(f.src_ip).or_default();
+            let n = s.add(t, f.dst_ip);
+            if n >= WORM_VICTIMS || s.fired {
+                s.fired = true;
+                take(finding(
+                    "Worms",
+                    Detector::Payload,
+                    format!(
+                        "{} sent SMB exploit requests (EternalBlue / DoublePulsar) to {n} hosts",
+                        f.src_ip
+                    ),
+                ));
+            }
+        }
         take(payload_finding(f, &x));
         // Port scan and sweep: probes.
         if probe(f, &x) && unicast(f.dst_ip) {
@@ -506,7 +582,12 @@ impl BehaviourTracker {
                 let port = if echo { 0 } else { f.dst_port };
                 let s = self.sweep.entry((f.src_ip, f.proto, port)).or_default();
                 let n = s.add(t, f.dst_ip);
-                if n >= SWEEP_HOSTS || s.fired {
+                let need = if echo {
+                    SWEEP_HOSTS
+                } else {
+                    SWEEP_SERVICE_HOSTS
+                };
+                if n >= need || s.fired {
                     s.fired = true;
                     let what = if echo {
                         "ICMP echo".to_string()
@@ -560,17 +641,21 @@ impl BehaviourTracker {
         }
         let svc = (f.src_ip, f.dst_ip, f.proto, f.dst_port);
         if f.proto == 6 && x.fwd_bytes > 0.0 {
-            // HTTP flood.
+            // HTTP flood: a burst of requests the server no longer keeps up with.
             if x.http_request() {
                 let s = self.http.entry(svc).or_default();
                 let n = s.add(t, HTTP_FLOOD_NS);
-                if n >= HTTP_FLOOD_SESSIONS || s.fired {
+                if x.bwd_bytes == 0.0 {
+                    s.count += 1;
+                }
+                let unanswered = s.count;
+                if (n >= HTTP_FLOOD_SESSIONS && unanswered * 4 >= n) || s.fired {
                     s.fired = true;
                     take(finding(
                         "DoS Hulk",
                         Detector::HttpFlood,
                         format!(
-                            "{n} HTTP sessions from {} to {}:{} within 60 s",
+                            "{n} HTTP sessions from {} to {}:{} within 60 s, {unanswered} unanswered",
                             f.src_ip, f.dst_ip, f.dst_port
                         ),
                     ));
@@ -622,12 +707,11 @@ impl BehaviourTracker {
         }
         // DNS tunnel: many queries for long encoded names to one server.
         if f.dst_port == 53 && f.signals & crate::features::signal::DNS_LONG_NAME != 0 {
+            // Counted over the key's life (forgotten after 10 minutes idle), not a burst.
             let b = self.tunnel.entry(svc).or_default();
-            let mut n = 0;
-            // A burst window of its own: the whole capture's idle horizon.
             b.last = b.last.max(t);
             b.packets += f.packets_fwd;
-            n += b.packets;
+            let n = b.packets;
             if n >= TUNNEL_QUERIES || b.fired {
                 b.fired = true;
                 take(finding(
@@ -665,12 +749,14 @@ impl BehaviourTracker {
                 ),
             ));
         }
-        // Beacon: connections to one service at a regular interval.
-        if tcp_udp && x.fwd_bytes > 0.0 && unicast(f.dst_ip) && f.dst_port != 53 {
+        // Beacon: connections to one service on the Internet at a regular interval (inside a
+        // network, regular connections are health checks and scrapes).
+        if tcp_udp && x.fwd_bytes > 0.0 && public(f.dst_ip) && f.dst_port != 53 {
             let s = self.beacon.entry(svc).or_default();
             let n = s.add(t, 0);
             if n >= BEACON_CONNECTIONS || s.fired {
-                let (gap, cv) = regularity(&s.starts[s.starts.len().saturating_sub(64)..]);
+                let recent: Vec<i64> = s.starts.iter().rev().take(64).copied().collect();
+                let (gap, cv) = regularity(&recent);
                 if s.fired || (cv <= BEACON_MAX_CV && gap >= BEACON_MIN_GAP_NS) {
                     s.fired = true;
                     take(finding(
@@ -894,6 +980,30 @@ mod tests {
     }
 
     #[test]
+    fn a_long_session_of_small_messages_to_an_odd_port_is_c2() {
+        let c2 = |dport: u16, secs: i64, messages: f64, head: &[u8]| {
+            let c = Cols::new();
+            let mut f = session("10.0.0.7", "203.0.113.5", dport, 0, head);
+            f.src_port = 49_200;
+            f.last_ts_ns = secs * S;
+            f.features[c.duration] = (secs * 1_000_000) as f64;
+            f.features[c.fwd_data] = messages;
+            f.features[c.bwd_packets] = messages;
+            f.features[c.fwd_bytes] = messages * 60.0;
+            BehaviourTracker::new().observe(&[f])[0]
+                .as_ref()
+                .map(|f| f.class)
+        };
+        assert_eq!(c2(4782, 180, 40.0, b"\x17\x03\x03\x00"), Some("Backdoor"));
+        // Too short, too few messages, a well-known port, IRC, SSH on a high port: not C2.
+        assert_eq!(c2(4782, 30, 40.0, b"\x17\x03\x03\x00"), None);
+        assert_eq!(c2(4782, 180, 5.0, b"\x17\x03\x03\x00"), None);
+        assert_eq!(c2(443, 180, 40.0, b"\x17\x03\x03\x00"), None);
+        assert_eq!(c2(6667, 180, 40.0, b"NICK"), None);
+        assert_eq!(c2(27122, 180, 40.0, b"SSH-"), None);
+    }
+
+    #[test]
     fn payload_signals_name_the_attack() {
         let mut t = BehaviourTracker::new();
         let mut f = session("10.0.0.7", "10.0.0.2", 80, 0, b"GET ");
@@ -924,6 +1034,31 @@ mod tests {
         };
         assert_ne!(q(&[&[b'a'; 48], b"t", b"example", b"org"]), 0);
         assert_eq!(q(&[b"www", b"example", b"org"]), 0);
+        // SMB1 over NetBIOS: a Trans2 SESSION_SETUP (DoublePulsar), an NT Trans announcing
+        // 66 KiB (EternalBlue), and an ordinary Trans2 (FIND_FIRST2) that is neither.
+        let smb = |cmd: u8, words: u8, f: &dyn Fn(&mut Vec<u8>)| {
+            let mut p = vec![0, 0, 0, 80, 0xff, b'S', b'M', b'B', cmd];
+            p.resize(36, 0);
+            p.push(words);
+            p.resize(80, 0);
+            f(&mut p);
+            crate::features::smb_signals(&p)
+        };
+        let trans2 = |sub: u16| {
+            smb(0x32, 15, &|p: &mut Vec<u8>| {
+                p[63] = 1;
+                p[65..67].copy_from_slice(&sub.to_le_bytes());
+            })
+        };
+        assert_eq!(trans2(0x000e), signal::SMB_DOUBLEPULSAR);
+        assert_eq!(trans2(0x0001), 0);
+        let nt = |total: u32| {
+            smb(0xa0, 19, &|p: &mut Vec<u8>| {
+                p[44..48].copy_from_slice(&total.to_le_bytes())
+            })
+        };
+        assert_eq!(nt(0x10fe8), signal::SMB_NT_TRANS_LARGE);
+        assert_eq!(nt(512), 0);
         // An honest heartbeat (claims what it carries, plus padding) is not Heartbleed.
         let mut ok = vec![24, 3, 2, 0, 21, 1, 0, 2, 0xab, 0xcd];
         ok.extend([0u8; 16]);

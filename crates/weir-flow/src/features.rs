@@ -466,6 +466,10 @@ impl FlowStats {
         }
         if p.payload_len > 0 {
             this.data_pkts += 1;
+            if fwd && p.payload.len() >= 40 && p.payload[4..8] == *b"\xffSMB" {
+                // SMB1 requests are read whole, not sampled: the exploits come late.
+                self.signals |= smb_signals(p.payload);
+            }
             // A data packet in this direction ends any candidate bulk in the other direction.
             other.bulk.active = false;
             update_bulk(&mut this.bulk, ts, u64::from(p.payload_len));
@@ -793,6 +797,37 @@ pub mod signal {
     /// A DNS query for a name with a label of 40+ characters or 100+ in all: data encoded
     /// into names (DNS tunnels, exfiltration).
     pub const DNS_LONG_NAME: u32 = 1 << 20;
+    /// An SMB1 Trans2 SESSION_SETUP request: the DoublePulsar implant's command channel
+    /// (no client has used it since Windows NT).
+    pub const SMB_DOUBLEPULSAR: u32 = 1 << 21;
+    /// An SMB1 NT Trans request announcing 64 KiB or more of data: the EternalBlue overflow
+    /// (legitimate NT Trans requests carry a few hundred bytes).
+    pub const SMB_NT_TRANS_LARGE: u32 = 1 << 22;
+}
+
+/// The [`signal`] bits of one SMB1 request over NetBIOS (`00 len len len ff 'SMB' cmd ...`).
+pub fn smb_signals(p: &[u8]) -> u32 {
+    let u16le = |i: usize| p.get(i..i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32le = |i: usize| {
+        p.get(i..i + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    if p.len() < 37 || p[0] != 0 || p[4..8] != *b"\xffSMB" || p[13] & 0x80 != 0 {
+        return 0; // not an SMB1 request (byte 13 bit 7: a reply)
+    }
+    let mut s = 0;
+    match p[8] {
+        // Trans2: WordCount 15, one setup word, the subcommand.
+        0x32 if p[36] == 15 && p.get(63) == Some(&1) && u16le(65) == Some(0x000e) => {
+            s |= signal::SMB_DOUBLEPULSAR;
+        }
+        // NT Trans: TotalDataCount after MaxSetupCount (1), Reserved (2), TotalParameterCount (4).
+        0xa0 if p[36] >= 19 && u32le(44).is_some_and(|n| n >= 0x1_0000) => {
+            s |= signal::SMB_NT_TRANS_LARGE;
+        }
+        _ => {}
+    }
+    s
 }
 
 /// Is `p` a DNS query (over UDP) for a long name ([`signal::DNS_LONG_NAME`])?

@@ -71,6 +71,19 @@ pub struct ModelInfo {
     /// a model written before it existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub anomaly_reference: Vec<f32>,
+    /// Per class (output order), the least probability at which the model's verdict of that
+    /// class is an alert, chosen from the evaluation for a false-alert budget (above 1: the
+    /// model never alerts on it alone). The user's `--min-probability` applies on top (the
+    /// higher of the two). Empty: the user's threshold alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alert_thresholds: Vec<f32>,
+}
+
+impl ModelInfo {
+    /// The model's own alert threshold for class `c` (0 when it has none).
+    pub fn alert_threshold(&self, c: usize) -> f32 {
+        self.alert_thresholds.get(c).copied().unwrap_or(0.0)
+    }
 }
 
 /// The energies at percentiles 0, 1, ..., 100 of `energy` (benign flows' scores; NaN
@@ -319,7 +332,13 @@ impl Mlp {
                     .expect("a list of floats serializes"),
             )
         });
-        let meta = meta.into_iter().chain(reference);
+        let thresholds = (!info.alert_thresholds.is_empty()).then(|| {
+            (
+                "weir.alert_thresholds",
+                serde_json::to_string(&info.alert_thresholds).expect("a list of floats serializes"),
+            )
+        });
+        let meta = meta.into_iter().chain(reference).chain(thresholds);
         let model = ModelProto {
             ir_version: Some(10),
             opset_import: vec![OperatorSetIdProto {
@@ -398,6 +417,11 @@ pub fn read_info(onnx_bytes: &[u8]) -> Result<ModelInfo, ModelError> {
         anomaly_reference: match get("weir.anomaly_reference") {
             Ok(v) => serde_json::from_str(&v)
                 .map_err(|e| ModelError::NotWeir(format!("weir.anomaly_reference: {e}")))?,
+            Err(_) => Vec::new(),
+        },
+        alert_thresholds: match get("weir.alert_thresholds") {
+            Ok(v) => serde_json::from_str(&v)
+                .map_err(|e| ModelError::NotWeir(format!("weir.alert_thresholds: {e}")))?,
             Err(_) => Vec::new(),
         },
     })
@@ -491,6 +515,7 @@ pub fn test_model(features: usize, hidden: usize, classes: usize, seed: u64) -> 
             classes: (0..classes).map(|c| format!("class{c}")).collect(),
             features: (0..features).map(|f| format!("f{f}")).collect(),
             anomaly_reference: Vec::new(),
+            alert_thresholds: Vec::new(),
         },
         mean: (0..features).map(|i| i as f32 * 0.5).collect(),
         std: (0..features).map(|i| 1.0 + i as f32 * 0.25).collect(),

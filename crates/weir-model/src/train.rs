@@ -523,6 +523,7 @@ mod tests {
             classes: (0..classes).map(|c| format!("c{c}")).collect(),
             features: (0..features).map(|f| format!("f{f}")).collect(),
             anomaly_reference: Vec::new(),
+            alert_thresholds: Vec::new(),
         }
     }
 

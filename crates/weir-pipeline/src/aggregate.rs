@@ -640,7 +640,15 @@ pub fn aggregate(store: &dyn Store, id: &str) -> Result<CaptureSummary, Pipeline
     let mut anomaly_total = 0f64;
     for key in store.list(&results_prefix(id))?.iter() {
         let e = pe(key);
-        let df = weir_records::parquet_to_frame_columns(&store.get(key)?, SUMMARY_COLUMNS)
+        let bytes = store.get(key)?;
+        // With the behaviour detectors' evidence; a result written before them has none.
+        let with_evidence: Vec<&str> = SUMMARY_COLUMNS
+            .iter()
+            .copied()
+            .chain(["evidence"])
+            .collect();
+        let df = weir_records::parquet_to_frame_columns(&bytes, &with_evidence)
+            .or_else(|_| weir_records::parquet_to_frame_columns(&bytes, SUMMARY_COLUMNS))
             .map_err(&e)?;
         let n = df.height();
         if n == 0 {

@@ -138,6 +138,7 @@ pub fn classify_shards(
                 min_probability,
                 anomaly_reference: &info.anomaly_reference,
                 behaviour: &behaviour,
+                class_thresholds: &info.alert_thresholds,
             },
         );
         row += n;

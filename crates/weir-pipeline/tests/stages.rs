@@ -212,9 +212,20 @@ fn aggregate_summarizes_and_lays_out_for_search() {
             .unwrap()
             .clone();
         let alert = res.column("alert").unwrap().bool().unwrap().clone();
+        let decided = weir_records::behaviour_classes(&res);
+        let info = c.info().clone();
         for i in 0..res.height() {
-            let want = class.get(i) != Some("Normal")
-                && p.get(i).unwrap() >= weir_classify::DEFAULT_MIN_PROBABILITY;
+            // A behaviour detector's class alerts; the model's needs the higher of the user's
+            // threshold and the model's own for that class.
+            let k = info
+                .classes
+                .iter()
+                .position(|n| Some(n.as_str()) == class.get(i))
+                .unwrap();
+            let want = decided.get(i).is_some_and(|d| d.is_some())
+                || (class.get(i) != Some("Normal")
+                    && p.get(i).unwrap()
+                        >= weir_classify::DEFAULT_MIN_PROBABILITY.max(info.alert_threshold(k)));
             assert_eq!(alert.get(i), Some(want), "row {i}");
             alerts += u64::from(want);
         }

@@ -273,6 +273,9 @@ pub struct Verdicts<'a> {
     pub min_probability: f32,
     /// The model's benign anomaly reference (`ModelInfo::anomaly_reference`; may be empty).
     pub anomaly_reference: &'a [f32],
+    /// Per class, the model's own alert threshold ([`weir_model::ModelInfo::alert_thresholds`];
+    /// empty: none); the higher of it and `min_probability` applies.
+    pub class_thresholds: &'a [f32],
     /// Per flow, the class a behaviour detector decided (the `behaviour_class` column), which
     /// overrides the model: that class, probability 1, an alert. Empty: none.
     pub behaviour: &'a [Option<String>],
@@ -323,9 +326,12 @@ pub fn verdict_columns(n: usize, v: &Verdicts<'_>) -> PolarsResult<Vec<Column>> 
                 .iter()
                 .enumerate()
                 .map(|(i, p)| {
+                    let t = v
+                        .class_thresholds
+                        .get(*p as usize)
+                        .map_or(v.min_probability, |c| c.max(v.min_probability));
                     decided(i).is_some()
-                        || (name(*p) != NORMAL_CLASS
-                            && v.probabilities[i * k + *p as usize] >= v.min_probability)
+                        || (name(*p) != NORMAL_CLASS && v.probabilities[i * k + *p as usize] >= t)
                 })
                 .collect::<Vec<bool>>(),
         ),

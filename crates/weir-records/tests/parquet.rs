@@ -111,6 +111,7 @@ fn verdicts(n: usize) -> Vec<Column> {
             min_probability: 0.7,
             anomaly_reference: &[],
             behaviour: &[],
+            class_thresholds: &[],
         },
     )
     .unwrap()

@@ -1,5 +1,7 @@
-//! The host-behaviour detectors alone over the labelled captures: per capture what fired.
-//! `cargo run --release -p weir-train --example behaviour [-- --all]`
+//! The host-behaviour detectors alone over the labelled captures (or, with `--synth`, the
+//! synthetic test suite): per capture what fired, then the totals. `DUMP=DIR` also writes each
+//! capture's per-flow findings (one class or an empty line per flow) into DIR, for
+//! `examples/loso.rs`'s CSV. `cargo run --release -p weir-train --example behaviour`
 use std::collections::BTreeMap;
 use std::path::Path;
 use weir_flow::BehaviourTracker;
@@ -7,13 +9,35 @@ use weir_train::data::{label_capture, load_manifest};
 use weir_train::{family, par_map, NORMAL};
 
 fn main() {
-    let all = std::env::args().any(|a| a == "--all");
     let shared = weir_train::data::shared_dir(Path::new("."));
     let entries = load_manifest(Path::new("models/captures.csv"), &shared).unwrap();
-    let res = par_map(&entries, 2, |e| {
-        let c = label_capture(&shared, e).unwrap();
+    let synth = if std::env::args().any(|a| a == "--synth") {
+        weir_train::synthetic_suite(weir_train::SYNTH_TEST, 2).unwrap()
+    } else {
+        Vec::new()
+    };
+    let items: Vec<Option<usize>> = if synth.is_empty() {
+        (0..entries.len()).map(Some).collect()
+    } else {
+        (0..synth.len()).map(|i| Some(i + 1_000_000)).collect()
+    };
+    let res = par_map(&items, 2, |i| {
+        let i = i.unwrap();
+        let c = if i >= 1_000_000 {
+            synth[i - 1_000_000].clone()
+        } else {
+            label_capture(&shared, &entries[i]).unwrap()
+        };
         let mut t = BehaviourTracker::new();
         let v = t.observe(&c.flows);
+        if let Ok(dir) = std::env::var("DUMP") {
+            let name = c.entry.file.replace('/', "~");
+            let body: String = v
+                .iter()
+                .map(|f| format!("{}\n", f.as_ref().map_or("", |f| f.class)))
+                .collect();
+            std::fs::write(format!("{dir}/{name}"), body).unwrap();
+        }
         let mut by: BTreeMap<String, usize> = BTreeMap::new();
         let mut ev = String::new();
         for f in v.iter().flatten() {
@@ -48,12 +72,10 @@ fn main() {
                 .keys()
                 .any(|k| family(k.split(':').next().unwrap()) == family(class));
             found += ok as usize;
-            if all || !ok || true {
-                println!(
-                    "{} {file} [{class}] {n} flows: {by:?} {ev}",
-                    if ok { "ok " } else { "-- " }
-                );
-            }
+            println!(
+                "{} {file} [{class}] {n} flows: {by:?} {ev}",
+                if ok { "ok " } else { "-- " }
+            );
         }
     }
     println!("attack captures found {found}/{att}; benign flows flagged {bflag}/{bflows}; benign captures with any {bcap}/{bcaps}");

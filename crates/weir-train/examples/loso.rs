@@ -1,15 +1,13 @@
-//! Leave-one-source-out with the model in Rust, for iterating on the recipe and detectors.
-//! `cargo run --release -p weir-train --example loso -- [EPOCHS] [MIN_PROB]`
+//! Leave-one-source-out with the model in Rust, dumping every held-out flow's verdicts as CSV
+//! (for choosing alert thresholds): `cargo run --release -p weir-train --example loso -- OUT.csv`
+use std::io::Write;
 use std::path::Path;
 use weir_flow::BehaviourTracker;
 use weir_train::data::{label_capture, load_flow_csv, load_manifest};
-use weir_train::eval::Evaluation;
 use weir_train::*;
 
 fn main() {
-    let a: Vec<String> = std::env::args().collect();
-    let epochs: usize = a.get(1).and_then(|s| s.parse().ok()).unwrap_or(30);
-    let t: f32 = a.get(2).and_then(|s| s.parse().ok()).unwrap_or(0.9);
+    let out = std::env::args().nth(1).unwrap_or("/tmp/loso.csv".into());
     let shared = data::shared_dir(Path::new("."));
     let entries = load_manifest(Path::new("models/captures.csv"), &shared).unwrap();
     let captures: Vec<_> = par_map(&entries, 2, |e| label_capture(&shared, e).unwrap());
@@ -21,42 +19,42 @@ fn main() {
         cic,
         synthetic,
     };
-    let mut recipe = Recipe::default();
-    recipe.train.epochs = epochs;
+    let recipe = Recipe::default();
     let (fold, names) = source_folds(&corpus.captures);
-    let mut e = [Evaluation::at(t), Evaluation::at(t), Evaluation::at(t)];
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&out).unwrap());
+    writeln!(
+        w,
+        "file,source,capture_class,label,pred,prob,energy,behaviour"
+    )
+    .unwrap();
     for (k, name) in names.iter().enumerate() {
         let d = dataset(&corpus, |i| fold[i] != k, &recipe);
         let m = train(&d, &recipe, |_| {});
-        for (i, c) in corpus
+        for c in corpus
             .captures
             .iter()
             .enumerate()
             .filter(|(i, _)| fold[*i] == k)
+            .map(|(_, c)| c)
         {
-            let _ = i;
-            let (p, q, an) = classify_in_rust(&m, c);
+            let (p, q, en) = classify_in_rust(&m, c);
             let f = BehaviourTracker::new().observe(&c.flows);
-            for (ev, d) in e
-                .iter_mut()
-                .zip([Decider::Both, Decider::Model, Decider::Behaviour])
-            {
-                add_capture(ev, c, &p, &q, &an, &f, d);
+            for i in 0..c.flows.len() {
+                writeln!(
+                    w,
+                    "{},{},{},{},{},{},{},{}",
+                    c.entry.file,
+                    name,
+                    c.entry.class,
+                    CLASSES[c.labels[i] as usize],
+                    CLASSES[p[i] as usize],
+                    q[i],
+                    en[i],
+                    f[i].as_ref().map_or("", |f| f.class)
+                )
+                .unwrap();
             }
         }
-        let (f, n) = e[0].found();
-        eprintln!("source {k} {name}: found so far {f}/{n}");
-    }
-    for (ev, what) in e.iter().zip(["BOTH", "MODEL", "BEHAVIOUR"]) {
-        println!("==== {what}");
-        let r = ev.report();
-        println!(
-            "{}",
-            if what == "BOTH" {
-                r
-            } else {
-                r.lines().take(12).collect::<Vec<_>>().join("\n")
-            }
-        );
+        eprintln!("[{}/{}] {name}", k + 1, names.len());
     }
 }
