@@ -36,8 +36,9 @@ pub struct AnalyzeArgs {
     /// Flows per inference call.
     #[arg(long, default_value_t = weir_classify::DEFAULT_BATCH)]
     batch: usize,
-    /// A flow raises an alert when its class is not Normal and has at least this probability
-    /// (0 to 1; 0 flags every non-Normal verdict). The default is the model card's choice.
+    /// The model's verdict on a flow alerts when its class is not Normal and has at least this
+    /// probability (0 to 1) and the model's own threshold for that class; behaviour detectors
+    /// alert whatever it is. The default is the model card's choice.
     #[arg(long, default_value_t = weir_classify::DEFAULT_MIN_PROBABILITY, value_name = "P",
           value_parser = weir_classify::parse_probability)]
     min_probability: f32,

@@ -50,7 +50,11 @@ enum Command {
     ///
     /// Every flow gets a predicted class (24 classes: Normal and 23 attack types), the
     /// probability of every class and an anomaly score (high = unlike the training data). A
-    /// flow raises an alert when its class is not Normal with at least --min-probability.
+    /// flow raises an alert when a host-behaviour detector fired on it (scan, sweep, brute
+    /// force, flood, slow DoS, beacon, C2 session, tunnel, an attack in its bytes: the
+    /// evidence is in the summary), or when the model's class is not Normal with at least
+    /// --min-probability and the model's own threshold for that class (a lone packet never
+    /// alerts on the model's word alone; docs/DETECTION.md).
     /// The summary groups alerts by attacker (or victim, for floods from many sources) and
     /// names the top sources, destinations and services.
     ///

@@ -454,18 +454,7 @@ fn robustness(args: &DataArgs, model: &weir_model::Mlp, min_probability: f32) ->
             continue;
         }
         let (p, prob, findings) = verdicts(&mut c, &recs)?;
-        let prob: Vec<f32> = p
-            .predicted
-            .iter()
-            .zip(prob)
-            .map(|(k, q)| {
-                if q >= model.info.alert_threshold(*k as usize) {
-                    q
-                } else {
-                    0.0
-                }
-            })
-            .collect();
+        let prob = weir_train::model_gate(&model.info.alert_thresholds, &p.predicted, &prob, &recs);
         let (v, q) = weir_train::combine(&p.predicted, &prob, &findings, min_probability);
         let n = v.iter().zip(&q).filter(|(k, _)| **k != normal).count();
         flows += recs.len();

@@ -9,7 +9,7 @@
 //!
 //! The detectors are fixed rules from how these attacks work, not fitted to a capture; each
 //! threshold is documented on its constant. They are judged with the model, source by source
-//! (`weir eval --by-source`, models/EVAL.md), on attack and benign captures they were never
+//! (`weir eval` leaves one source out at a time, models/EVAL.md), on attack and benign captures they were never
 //! tuned on.
 //!
 //! Memory: every key is forgotten after [`STATE_IDLE_NS`] without a flow, and no key keeps
@@ -23,6 +23,18 @@ use crate::features::FEATURES;
 use crate::FlowRecord;
 
 type Hasher = foldhash::fast::RandomState;
+
+/// The model alone raises no alert on a flow of fewer packets than this. One packet shows no
+/// behaviour: scans and floods of single packets are the detectors' to judge, across flows,
+/// and a lone packet's bytes are the payload signals' to judge. Lone odd or malformed packets
+/// are what the model most often took for DoS (the robustness corpus, models/EVAL.md).
+pub const MODEL_MIN_PACKETS: u64 = 2;
+
+/// Whether the model's verdict on a flow of `packets` packets (both directions) may raise an
+/// alert on its own ([`MODEL_MIN_PACKETS`]); a detector's finding alerts whatever its size.
+pub fn model_may_alert(packets: u64) -> bool {
+    packets >= MODEL_MIN_PACKETS
+}
 
 /// Which detector fired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -255,6 +267,13 @@ fn probe(f: &FlowRecord, x: &Facts) -> bool {
     x.fwd_bytes == 0.0 && x.bwd_bytes == 0.0 && f.packets_fwd <= 3
 }
 
+/// A flow from a well-known service port to an ephemeral one: a server's answer whose start
+/// the flow table did not see (a SYN-ACK or RST after the client's odd packet), not a probe of
+/// the ephemeral port. Scanners send from ephemeral ports.
+fn answer_like(f: &FlowRecord) -> bool {
+    (1..1024).contains(&f.src_port) && f.dst_port >= 1024
+}
+
 struct Seen<T> {
     last: i64,
     set: HashSet<T, Hasher>,
@@ -284,10 +303,12 @@ impl<T: std::hash::Hash + Eq> Seen<T> {
 #[derive(Default)]
 struct Times {
     last: i64,
-    starts: std::collections::VecDeque<i64>,
-    /// Starts counted (those dropped by the cap included) for keys without a window; the
-    /// HTTP flood key counts its unanswered requests here.
+    /// Start times, each with whether it was flagged (an unanswered HTTP request).
+    starts: std::collections::VecDeque<(i64, bool)>,
+    /// Starts counted (those dropped by the cap included) for keys without a window.
     count: usize,
+    /// Flagged starts among `starts`.
+    flagged: usize,
     fired: bool,
 }
 
@@ -295,20 +316,32 @@ impl Times {
     /// Add a start; with a `window`, drop those older than it before the newest and count
     /// what is left, else count them all (0: no window). Returns the count.
     fn add(&mut self, t: i64, window: i64) -> usize {
+        self.add_flagged(t, window, false)
+    }
+
+    /// [`Times::add`] for a start that is `flag`ged; [`Times::flagged`] counts those left.
+    fn add_flagged(&mut self, t: i64, window: i64, flag: bool) -> usize {
         self.last = self.last.max(t);
         if self.starts.len() >= TIMES_CAP {
-            self.starts.pop_front();
+            self.pop();
         }
-        self.starts.push_back(t);
+        self.starts.push_back((t, flag));
+        self.flagged += usize::from(flag);
         if window > 0 {
             let newest = self.last;
-            while self.starts.front().is_some_and(|s| newest - *s > window) {
-                self.starts.pop_front();
+            while self.starts.front().is_some_and(|s| newest - s.0 > window) {
+                self.pop();
             }
             self.starts.len()
         } else {
             self.count += 1;
             self.count
+        }
+    }
+
+    fn pop(&mut self) {
+        if let Some((_, flag)) = self.starts.pop_front() {
+            self.flagged -= usize::from(flag);
         }
     }
 }
@@ -318,31 +351,34 @@ struct Burst {
     last: i64,
     /// (time, packets, source) of recent unanswered traffic.
     events: std::collections::VecDeque<(i64, u64, IpAddr)>,
+    /// Events per source among `events`.
+    sources: HashMap<IpAddr, u32, Hasher>,
     packets: u64,
     fired: bool,
 }
 
 impl Burst {
+    /// Add traffic; returns the packets and the distinct sources within the window.
     fn add(&mut self, t: i64, packets: u64, src: IpAddr) -> (u64, usize) {
         self.last = self.last.max(t);
         self.events.push_back((t, packets, src));
+        *self.sources.entry(src).or_default() += 1;
         self.packets += packets;
         let newest = self.last;
-        while let Some(&(s, p, _)) = self.events.front() {
+        while let Some(&(s, p, a)) = self.events.front() {
             if newest - s <= BURST_NS && self.events.len() <= 1 << 16 {
                 break;
             }
             self.events.pop_front();
             self.packets -= p;
-        }
-        let mut srcs: HashSet<IpAddr, Hasher> = HashSet::default();
-        for (_, _, s) in &self.events {
-            srcs.insert(*s);
-            if srcs.len() > DDOS_SOURCES {
-                break;
+            if let Some(n) = self.sources.get_mut(&a) {
+                *n -= 1;
+                if *n == 0 {
+                    self.sources.remove(&a);
+                }
             }
         }
-        (self.packets, srcs.len())
+        (self.packets, self.sources.len())
     }
 }
 
@@ -565,7 +601,7 @@ impl BehaviourTracker {
         take(payload_finding(f, &x));
         // Port scan and sweep: probes.
         if probe(f, &x) && unicast(f.dst_ip) {
-            if tcp_udp {
+            if tcp_udp && !answer_like(f) {
                 let s = self.scan.entry((f.src_ip, f.dst_ip)).or_default();
                 let n = s.add(t, (f.proto, f.dst_port));
                 if n >= SCAN_PORTS || s.fired {
@@ -644,11 +680,8 @@ impl BehaviourTracker {
             // HTTP flood: a burst of requests the server no longer keeps up with.
             if x.http_request() {
                 let s = self.http.entry(svc).or_default();
-                let n = s.add(t, HTTP_FLOOD_NS);
-                if x.bwd_bytes == 0.0 {
-                    s.count += 1;
-                }
-                let unanswered = s.count;
+                let n = s.add_flagged(t, HTTP_FLOOD_NS, x.bwd_bytes == 0.0);
+                let unanswered = s.flagged;
                 if (n >= HTTP_FLOOD_SESSIONS && unanswered * 4 >= n) || s.fired {
                     s.fired = true;
                     take(finding(
@@ -755,7 +788,7 @@ impl BehaviourTracker {
             let s = self.beacon.entry(svc).or_default();
             let n = s.add(t, 0);
             if n >= BEACON_CONNECTIONS || s.fired {
-                let recent: Vec<i64> = s.starts.iter().rev().take(64).copied().collect();
+                let recent: Vec<i64> = s.starts.iter().rev().take(64).map(|s| s.0).collect();
                 let (gap, cv) = regularity(&recent);
                 if s.fired || (cv <= BEACON_MAX_CV && gap >= BEACON_MIN_GAP_NS) {
                     s.fired = true;
@@ -830,6 +863,31 @@ mod tests {
     }
 
     #[test]
+    fn flagged_starts_are_counted_within_the_window_only() {
+        let mut s = Times::default();
+        assert_eq!(s.add_flagged(0, 10, true), 1);
+        assert_eq!(s.add_flagged(5, 10, false), 2);
+        assert_eq!(s.flagged, 1);
+        // The flagged start at 0 leaves the window: it no longer counts.
+        assert_eq!(s.add_flagged(20, 10, false), 1);
+        assert_eq!(s.flagged, 0);
+        assert_eq!(s.add_flagged(21, 10, true), 2);
+        assert_eq!(s.flagged, 1);
+    }
+
+    #[test]
+    fn burst_sources_are_those_within_the_window() {
+        let ip = |i: u8| IpAddr::from([10, 0, 0, i]);
+        let mut b = Burst::default();
+        assert_eq!(b.add(0, 5, ip(1)), (5, 1));
+        assert_eq!(b.add(1, 5, ip(2)), (10, 2));
+        assert_eq!(b.add(2, 5, ip(1)), (15, 2));
+        // More than 10 s after the last: only the new event is left, from a third source.
+        assert_eq!(b.add(BURST_NS + 3, 7, ip(3)), (7, 1));
+        assert_eq!(b.sources.len(), 1);
+    }
+
+    #[test]
     fn a_port_scan_fires_at_the_threshold_and_not_before() {
         let mut t = BehaviourTracker::new();
         let flows: Vec<FlowRecord> = (0..SCAN_PORTS as u16)
@@ -853,6 +911,21 @@ mod tests {
             flow("10.0.0.8", "10.0.0.1", 6, 9, 10 * S),
         ]);
         assert_eq!(classes(&more), ["Port Scan", "-"]);
+    }
+
+    #[test]
+    fn a_servers_answers_to_many_client_ports_are_not_a_scan() {
+        // Port 80 answering odd packets of one client: each answer starts a flow from tcp/80
+        // to another ephemeral port of the client. Not a scan of the client.
+        let mut t = BehaviourTracker::new();
+        let flows: Vec<FlowRecord> = (0..100u16)
+            .map(|p| {
+                let mut f = flow("10.0.0.80", "10.0.0.10", 6, 30_000 + p, i64::from(p) * 1000);
+                f.src_port = 80;
+                f
+            })
+            .collect();
+        assert!(t.observe(&flows).iter().all(Option::is_none));
     }
 
     #[test]

@@ -19,7 +19,7 @@ mod extract;
 pub mod features;
 mod table;
 
-pub use behaviour::{BehaviourTracker, Detector, Finding};
+pub use behaviour::{model_may_alert, BehaviourTracker, Detector, Finding, MODEL_MIN_PACKETS};
 pub use context::{ContextTracker, FlowStart};
 pub use extract::{extract, ExtractOptions, Summary};
 pub use features::{

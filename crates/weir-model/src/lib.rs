@@ -82,8 +82,30 @@ pub struct ModelInfo {
 impl ModelInfo {
     /// The model's own alert threshold for class `c` (0 when it has none).
     pub fn alert_threshold(&self, c: usize) -> f32 {
-        self.alert_thresholds.get(c).copied().unwrap_or(0.0)
+        class_threshold(&self.alert_thresholds, c)
     }
+}
+
+/// Class `c`'s threshold in a per-class list ([`ModelInfo::alert_thresholds`]); 0 where the
+/// list has none for it.
+pub fn class_threshold(thresholds: &[f32], c: usize) -> f32 {
+    thresholds.get(c).copied().unwrap_or(0.0)
+}
+
+/// The probabilities of the predicted classes with those under their class's threshold
+/// set to 0, so that the model alone alerts on none of them.
+pub fn gate_probabilities(thresholds: &[f32], predicted: &[u16], probability: &[f32]) -> Vec<f32> {
+    predicted
+        .iter()
+        .zip(probability)
+        .map(|(c, q)| {
+            if *q >= class_threshold(thresholds, *c as usize) {
+                *q
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 /// The energies at percentiles 0, 1, ..., 100 of `energy` (benign flows' scores; NaN

@@ -127,6 +127,7 @@ pub fn classify_shards(
         let key = result_key(&msg.capture, msg.shard);
         let corrupt = |e: polars::error::PolarsError| PipelineError::corrupt(&key, e);
         let behaviour = weir_records::behaviour_classes(&df);
+        let silenced = weir_records::model_silenced(&df);
         let cols = weir_records::verdict_columns(
             n,
             &weir_records::Verdicts {
@@ -138,6 +139,7 @@ pub fn classify_shards(
                 min_probability,
                 anomaly_reference: &info.anomaly_reference,
                 behaviour: &behaviour,
+                model_silenced: &silenced,
                 class_thresholds: &info.alert_thresholds,
             },
         );

@@ -54,6 +54,24 @@ pub fn behaviour_classes(df: &DataFrame) -> Vec<Option<String>> {
         .unwrap_or_default()
 }
 
+/// Per flow of `df`, whether the model's verdict may not alert on its own: flows of fewer
+/// than [`weir_flow::MODEL_MIN_PACKETS`] packets (`packets_fwd` + `packets_bwd`). Empty when
+/// the frame has no packet columns.
+pub fn model_silenced(df: &DataFrame) -> Vec<bool> {
+    let count = |name: &str| -> Option<Vec<u64>> {
+        let c = df.column(name).ok()?.cast(&DataType::UInt64).ok()?;
+        Some(c.u64().ok()?.iter().map(|v| v.unwrap_or(0)).collect())
+    };
+    match (count("packets_fwd"), count("packets_bwd")) {
+        (Some(f), Some(b)) => f
+            .iter()
+            .zip(&b)
+            .map(|(f, b)| !weir_flow::model_may_alert(f + b))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The behaviour columns every flow table ends its flow part with (after the features).
 pub const BEHAVIOUR_COLUMNS: [&str; 3] = ["behaviour", "behaviour_class", "evidence"];
 
@@ -279,6 +297,9 @@ pub struct Verdicts<'a> {
     /// Per flow, the class a behaviour detector decided (the `behaviour_class` column), which
     /// overrides the model: that class, probability 1, an alert. Empty: none.
     pub behaviour: &'a [Option<String>],
+    /// Per flow, true where the model's verdict may not alert on its own
+    /// ([`model_silenced`]: a lone packet); the flow keeps its class. Empty: none.
+    pub model_silenced: &'a [bool],
 }
 
 pub use weir_model::NORMAL_CLASS;
@@ -326,12 +347,12 @@ pub fn verdict_columns(n: usize, v: &Verdicts<'_>) -> PolarsResult<Vec<Column>> 
                 .iter()
                 .enumerate()
                 .map(|(i, p)| {
-                    let t = v
-                        .class_thresholds
-                        .get(*p as usize)
-                        .map_or(v.min_probability, |c| c.max(v.min_probability));
+                    let t = weir_model::class_threshold(v.class_thresholds, *p as usize)
+                        .max(v.min_probability);
                     decided(i).is_some()
-                        || (name(*p) != NORMAL_CLASS && v.probabilities[i * k + *p as usize] >= t)
+                        || (name(*p) != NORMAL_CLASS
+                            && !v.model_silenced.get(i).copied().unwrap_or(false)
+                            && v.probabilities[i * k + *p as usize] >= t)
                 })
                 .collect::<Vec<bool>>(),
         ),

@@ -471,6 +471,24 @@ pub fn combine(
         .unzip()
 }
 
+/// The model's probabilities of its predicted classes as far as they may alert: 0 under the
+/// class's own threshold (`thresholds`) and on a lone packet ([`weir_flow::model_may_alert`]),
+/// as `weir analyze` decides (weir_records::verdict_columns).
+pub fn model_gate(
+    thresholds: &[f32],
+    predicted: &[u16],
+    probability: &[f32],
+    flows: &[weir_flow::FlowRecord],
+) -> Vec<f32> {
+    let mut q = weir_model::gate_probabilities(thresholds, predicted, probability);
+    for (q, f) in q.iter_mut().zip(flows) {
+        if !weir_flow::model_may_alert(f.packets_fwd + f.packets_bwd) {
+            *q = 0.0;
+        }
+    }
+    q
+}
+
 /// What decides a verdict in an evaluation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decider {
@@ -483,8 +501,9 @@ pub enum Decider {
 }
 
 /// Add one held-out capture to `e` with the model's per-flow output and the behaviour
-/// detectors run over the capture's flows, as `decider` says; a model verdict under its
-/// class's own threshold (`thresholds`, per class) counts as probability 0.
+/// detectors run over the capture's flows, as `decider` says; a model verdict that may not
+/// alert ([`model_gate`]: under its class's own threshold, or a lone packet) counts as
+/// probability 0.
 #[allow(clippy::too_many_arguments)]
 pub fn add_capture(
     e: &mut eval::Evaluation,
@@ -496,17 +515,7 @@ pub fn add_capture(
     thresholds: &[f32],
     decider: Decider,
 ) {
-    let probability: Vec<f32> = predicted
-        .iter()
-        .zip(probability)
-        .map(|(p, q)| {
-            if *q >= thresholds.get(*p as usize).copied().unwrap_or(0.0) {
-                *q
-            } else {
-                0.0
-            }
-        })
-        .collect();
+    let probability = model_gate(thresholds, predicted, probability, &c.flows);
     let probability = probability.as_slice();
     let normal = class_index(NORMAL).unwrap_or(0);
     let none = vec![None; predicted.len()];
