@@ -203,47 +203,35 @@ fn the_model_alone_does_not_alert_on_a_lone_packet() {
     let silenced = weir_records::model_silenced(&df);
     assert_eq!(silenced, vec![true, false, false]);
     let classes: Vec<String> = ["Normal", "DoS"].map(String::from).to_vec();
-    let behaviour = vec![Some("DoS".to_string()), None, None];
-    let cols = weir_records::verdict_columns(
-        3,
-        &weir_records::Verdicts {
-            classes: &classes,
-            model_version: "test-1",
-            predicted: &[1, 1, 1],
-            probabilities: &[0.0, 1.0, 0.0, 1.0, 0.0, 1.0],
-            anomaly: &[0.0; 3],
-            min_probability: 0.9,
-            anomaly_reference: &[],
-            behaviour: &[None, None, None],
-            model_silenced: &silenced,
-            class_thresholds: &[],
-        },
-    )
-    .unwrap();
+    // Every flow predicted DoS with probability 1; `behaviour` per flow.
+    let columns = |behaviour: &[Option<String>]| {
+        weir_records::verdict_columns(
+            3,
+            &weir_records::Verdicts {
+                classes: &classes,
+                model_version: "test-1",
+                predicted: &[1, 1, 1],
+                probabilities: &[0.0, 1.0, 0.0, 1.0, 0.0, 1.0],
+                anomaly: &[0.0; 3],
+                min_probability: 0.9,
+                anomaly_reference: &[],
+                behaviour,
+                model_silenced: &silenced,
+                class_thresholds: &[],
+            },
+        )
+        .unwrap()
+    };
     let alert = |cols: &[Column]| -> Vec<bool> {
         let c = cols.iter().find(|c| c.name() == "alert").unwrap();
         c.bool().unwrap().iter().map(|v| v.unwrap()).collect()
     };
     // The lone packet keeps its class but does not alert; the others do.
+    let cols = columns(&[None, None, None]);
     assert_eq!(alert(&cols), vec![false, true, true]);
     let class = cols.iter().find(|c| c.name() == "class").unwrap();
     assert_eq!(class.str().unwrap().get(0), Some("DoS"));
     // A detector's finding alerts on a lone packet all the same.
-    let cols = weir_records::verdict_columns(
-        3,
-        &weir_records::Verdicts {
-            classes: &classes,
-            model_version: "test-1",
-            predicted: &[1, 1, 1],
-            probabilities: &[0.0, 1.0, 0.0, 1.0, 0.0, 1.0],
-            anomaly: &[0.0; 3],
-            min_probability: 0.9,
-            anomaly_reference: &[],
-            behaviour: &behaviour,
-            model_silenced: &silenced,
-            class_thresholds: &[],
-        },
-    )
-    .unwrap();
+    let cols = columns(&[Some("DoS".to_string()), None, None]);
     assert_eq!(alert(&cols), vec![true, true, true]);
 }
