@@ -9,8 +9,9 @@
 //!
 //! The detectors are fixed rules from how these attacks work, not fitted to a capture; each
 //! threshold is documented on its constant. They are judged with the model, source by source
-//! (`weir eval` leaves one source out at a time, models/EVAL.md), on attack and benign captures they were never
-//! tuned on.
+//! (`weir eval` leaves one source out at a time, models/EVAL.md). They learn nothing from the
+//! data, but they were written with those captures in view, so their figures there are
+//! optimistic (models/MODEL_CARD.md).
 //!
 //! Memory: every key is forgotten after [`STATE_IDLE_NS`] without a flow, and no key keeps
 //! more than a bounded set (distinct ports, hosts or start times are capped), so the state is
@@ -418,8 +419,7 @@ fn finding(class: &'static str, detector: Detector, evidence: String) -> Option<
 }
 
 /// Gaps between sorted start times: (mean, coefficient of variation).
-fn regularity(starts: &[i64]) -> (f64, f64) {
-    let mut s = starts.to_vec();
+fn regularity(mut s: Vec<i64>) -> (f64, f64) {
     s.sort_unstable();
     let gaps: Vec<f64> = s.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
     if gaps.is_empty() {
@@ -789,7 +789,7 @@ impl BehaviourTracker {
             let n = s.add(t, 0);
             if n >= BEACON_CONNECTIONS || s.fired {
                 let recent: Vec<i64> = s.starts.iter().rev().take(64).map(|s| s.0).collect();
-                let (gap, cv) = regularity(&recent);
+                let (gap, cv) = regularity(recent);
                 if s.fired || (cv <= BEACON_MAX_CV && gap >= BEACON_MIN_GAP_NS) {
                     s.fired = true;
                     take(finding(

@@ -213,10 +213,12 @@ fn aggregate_summarizes_and_lays_out_for_search() {
             .clone();
         let alert = res.column("alert").unwrap().bool().unwrap().clone();
         let decided = weir_records::behaviour_classes(&res);
+        let silenced = weir_records::model_silenced(&res);
+        assert_eq!(silenced.len(), res.height());
         let info = c.info().clone();
         for i in 0..res.height() {
             // A behaviour detector's class alerts; the model's needs the higher of the user's
-            // threshold and the model's own for that class.
+            // threshold and the model's own for that class, and more than a lone packet.
             let k = info
                 .classes
                 .iter()
@@ -224,6 +226,7 @@ fn aggregate_summarizes_and_lays_out_for_search() {
                 .unwrap();
             let want = decided.get(i).is_some_and(|d| d.is_some())
                 || (class.get(i) != Some("Normal")
+                    && silenced.get(i) == Some(&false)
                     && p.get(i).unwrap()
                         >= weir_classify::DEFAULT_MIN_PROBABILITY.max(info.alert_threshold(k)));
             assert_eq!(alert.get(i), Some(want), "row {i}");
