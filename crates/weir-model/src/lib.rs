@@ -415,6 +415,88 @@ pub fn onnx_dense_shapes(onnx_bytes: &[u8]) -> Result<Vec<(usize, usize)>, Model
         .collect())
 }
 
+/// The model of an ONNX file weir wrote ([`Mlp::to_onnx`]): its metadata, normalization and
+/// layers read back, so that federated learning can start from a published model and the
+/// same model written again gives the same bytes.
+pub fn read_model(onnx_bytes: &[u8]) -> Result<Mlp, ModelError> {
+    let info = read_info(onnx_bytes)?;
+    let m = ModelProto::decode(onnx_bytes).map_err(|e| ModelError::Decode(e.to_string()))?;
+    let g = m
+        .graph
+        .ok_or_else(|| ModelError::Decode("no graph".into()))?;
+    let floats = |name: &str| -> Result<(Vec<i64>, Vec<f32>), ModelError> {
+        let t = g
+            .initializer
+            .iter()
+            .find(|t| t.name.as_deref() == Some(name))
+            .ok_or_else(|| ModelError::NotWeir(format!("initializer {name} missing")))?;
+        let v: Vec<f32> = match &t.raw_data {
+            Some(raw) if raw.len() % 4 == 0 => raw
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Some(_) => return Err(ModelError::NotWeir(format!("{name}: ragged raw data"))),
+            None => t.float_data.clone(),
+        };
+        let want: i64 = t.dims.iter().product();
+        if want < 0 || v.len() != want as usize {
+            return Err(ModelError::NotWeir(format!(
+                "{name}: {} values for dims {:?}",
+                v.len(),
+                t.dims
+            )));
+        }
+        Ok((t.dims.clone(), v))
+    };
+    let (_, mean) = floats("mean")?;
+    let (_, std) = floats("std")?;
+    let f = info.features.len();
+    if mean.len() != f || std.len() != f {
+        return Err(ModelError::NotWeir(format!(
+            "normalization for {} features, metadata names {f}",
+            mean.len()
+        )));
+    }
+    let mut layers = Vec::new();
+    let mut inputs = f;
+    for k in 0.. {
+        let Ok((dims, weight)) = floats(&format!("w{k}")) else {
+            break;
+        };
+        let (_, bias) = floats(&format!("b{k}"))?;
+        let (o, i) = match dims.as_slice() {
+            [o, i] => (*o as usize, *i as usize),
+            _ => return Err(ModelError::NotWeir(format!("w{k}: dims {dims:?}"))),
+        };
+        if i != inputs || bias.len() != o {
+            return Err(ModelError::NotWeir(format!(
+                "layer {k}: {o}x{i} after a width of {inputs}, {} biases",
+                bias.len()
+            )));
+        }
+        layers.push(Dense {
+            inputs: i,
+            outputs: o,
+            weight,
+            bias,
+        });
+        inputs = o;
+    }
+    if layers.is_empty() || inputs != info.classes.len() {
+        return Err(ModelError::NotWeir(format!(
+            "{} layers ending in {inputs} outputs for {} classes",
+            layers.len(),
+            info.classes.len()
+        )));
+    }
+    Ok(Mlp {
+        info,
+        mean,
+        std,
+        layers,
+    })
+}
+
 /// Read the weir metadata of an ONNX file (checks it is one weir wrote).
 pub fn read_info(onnx_bytes: &[u8]) -> Result<ModelInfo, ModelError> {
     let m = ModelProto::decode(onnx_bytes).map_err(|e| ModelError::Decode(e.to_string()))?;
@@ -576,6 +658,10 @@ mod tests {
             .find(|t| t.name.as_deref() == Some("w0"))
             .unwrap();
         assert_eq!(w0.dims, vec![6, 4]);
+        // The whole model reads back, and writing it again gives the same bytes.
+        let back = read_model(&bytes).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.to_onnx(), bytes);
         let raw = w0.raw_data.as_ref().unwrap();
         assert_eq!(
             f32::from_le_bytes(raw[0..4].try_into().unwrap()),

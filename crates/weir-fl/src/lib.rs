@@ -1,0 +1,27 @@
+//! # weir-fl
+//!
+//! Federated learning for weir: edge nodes fine-tune the global model on their own traffic
+//! and send only a clipped, signed parameter difference; a merge checks, combines and gates
+//! the updates and publishes the next model version to a registry that workers reload from.
+//!
+//! The one library behind `weir edge`, the merge function (functions/), `weir fl` and the
+//! simulation (`weir fl simulate`, in weir-train):
+//!
+//! - [`params`]: a model's parameters as one vector (the normalization is not a parameter).
+//! - [`update`]: node keys (Ed25519), the signed manifest and payload, [`update::verify`].
+//! - [`aggregate`]: FedAvg with capped counts, median, trimmed mean, server clipping, noise,
+//!   momentum, staleness.
+//! - [`registry`]: versioned models in a store, the signed pointer, publish-once, rollback.
+//! - [`round`]: the merge step (judge, close at quorum or deadline, gate, publish).
+#![warn(missing_docs)]
+
+pub mod aggregate;
+pub mod params;
+pub mod registry;
+pub mod round;
+pub mod update;
+
+pub use aggregate::{Aggregation, Rule};
+pub use registry::{Card, Pointer, Registry, RegistryError};
+pub use round::{MergeConfig, Merger, Mode};
+pub use update::{Rejection, SigningKey};

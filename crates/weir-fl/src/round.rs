@@ -1,0 +1,879 @@
+//! The merge: one step checks every update that arrived for the open round, records a verdict
+//! for each (accepted, or refused with its reason), and closes the round when enough are in
+//! (a quorum) or its deadline has passed: combine, gate on the server's evaluation set,
+//! publish the next version (or record why not) and open the next round.
+//!
+//! A step is idempotent and safe to run concurrently (the merge function runs one per SQS
+//! message, Lambda may run several at once): verdicts are written with `If-None-Match: *` (the
+//! first verdict on an update stands), the version with `If-None-Match: *` and the pointer with
+//! `If-Match`, so two steps closing the same round publish one version.
+//!
+//! ```text
+//! fl/nodes/NODE.pub                              a registered node's Ed25519 public key, hex
+//! fl/updates/round-000004/NODE/NONCE.json        an update's envelope (manifest + signature)
+//! fl/updates/round-000004/NODE/NONCE.bin         its payload (Δ, f32 little-endian)
+//! fl/rounds/round-000004/verdicts/NODE-NONCE.json accepted or refused, with the reason
+//! fl/rounds/round-000004/result.json             how the round closed
+//! fl/eval/eval.bin                               the server's evaluation set (the gate)
+//! fl/state/velocity-v000003.bin                  server momentum after version 3
+//! ```
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use weir_model::train::Dataset;
+use weir_model::Mlp;
+use weir_pipeline::{Condition, Store};
+
+use crate::aggregate::{self, Aggregation, Contribution};
+use crate::params::{self, Gauss};
+use crate::registry::{Card, Excluded, GateMetrics, Included, Registry, RegistryError};
+use crate::update::{self, now_unix, Checks, Rejection, SigningKey};
+
+/// Where a node's public key is registered.
+pub fn node_key(node: &str) -> String {
+    format!("fl/nodes/{node}.pub")
+}
+
+/// The prefix updates for `round` are uploaded under.
+pub fn updates_prefix(round: u64) -> String {
+    format!("fl/updates/round-{round:06}/")
+}
+
+/// The envelope key of an update (`.bin` beside it is the payload).
+pub fn update_key(round: u64, node: &str, nonce: &str) -> String {
+    format!("{}{node}/{nonce}.json", updates_prefix(round))
+}
+
+/// A verdict's key.
+pub fn verdict_key(round: u64, node: &str, nonce: &str) -> String {
+    format!("fl/rounds/round-{round:06}/verdicts/{node}-{nonce}.json")
+}
+
+/// A round's result key.
+pub fn result_key(round: u64) -> String {
+    format!("fl/rounds/round-{round:06}/result.json")
+}
+
+/// The server's evaluation set.
+pub const EVAL_KEY: &str = "fl/eval/eval.bin";
+
+fn velocity_key(version: u64) -> String {
+    format!("fl/state/velocity-v{version:06}.bin")
+}
+
+/// Whether `id` is a usable node id (it becomes part of object keys).
+pub fn valid_node_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Register a node's public key (an operator's act: who may contribute).
+pub fn register_node(store: &dyn Store, node: &str, public_hex: &str) -> Result<(), String> {
+    if !valid_node_id(node) {
+        return Err(format!(
+            "node id {node:?}: use 1-64 letters, digits, '-' or '_'"
+        ));
+    }
+    let pk = hex::decode(public_hex.trim()).map_err(|e| format!("public key: {e}"))?;
+    if pk.len() != 32 {
+        return Err(format!(
+            "public key: {} bytes, an Ed25519 key has 32",
+            pk.len()
+        ));
+    }
+    store
+        .put(&node_key(node), public_hex.trim().as_bytes())
+        .map_err(|e| e.to_string())
+}
+
+/// Every registered node's key.
+pub fn node_keys(store: &dyn Store) -> Result<HashMap<String, String>, RegistryError> {
+    let mut keys = HashMap::new();
+    for k in store.list("fl/nodes/")? {
+        if let Some(node) = k
+            .strip_prefix("fl/nodes/")
+            .and_then(|n| n.strip_suffix(".pub"))
+        {
+            let v = store.get(&k)?;
+            keys.insert(
+                node.to_string(),
+                String::from_utf8_lossy(&v).trim().to_string(),
+            );
+        }
+    }
+    Ok(keys)
+}
+
+/// How a round closes.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Mode {
+    /// Close at `quorum` accepted updates, or at the deadline with at least `min_updates`.
+    Sync,
+    /// Fold in whatever arrived at each step once `min_updates` are in, including updates
+    /// made from up to `max_staleness` older versions, each weighted 1/√(1 + staleness).
+    Async {
+        /// Oldest base accepted, in versions behind the current one.
+        max_staleness: u64,
+    },
+}
+
+/// The merge's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MergeConfig {
+    /// How updates are combined.
+    pub aggregation: Aggregation,
+    /// Largest L2 norm accepted (nodes clip to [`update::DEFAULT_CLIP`]; local noise may add
+    /// a little).
+    pub bound: f32,
+    /// Accepted updates that close a round.
+    pub quorum: usize,
+    /// Seconds after the round opened when it closes with what it has.
+    pub deadline_s: u64,
+    /// Fewest updates a round may close with at its deadline.
+    pub min_updates: usize,
+    /// The candidate may fall at most this far (macro-F1, 0-1) below the current model.
+    pub gate_margin: f64,
+    /// Synchronous or asynchronous rounds.
+    pub mode: Mode,
+}
+
+impl Default for MergeConfig {
+    fn default() -> Self {
+        MergeConfig {
+            aggregation: Aggregation::robust(update::DEFAULT_CLIP),
+            bound: update::DEFAULT_CLIP * 1.5,
+            quorum: 3,
+            deadline_s: 3600,
+            min_updates: 1,
+            gate_margin: 0.02,
+            mode: Mode::Sync,
+        }
+    }
+}
+
+/// A verdict on one update, as recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The envelope's key.
+    pub key: String,
+    /// The node it names (from the key).
+    pub node: String,
+    /// The nonce (from the key).
+    pub nonce: String,
+    /// Accepted?
+    pub accepted: bool,
+    /// The refusal, when refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejection: Option<Rejection>,
+    /// Claimed samples (accepted updates).
+    pub samples: u64,
+    /// Its norm (accepted updates).
+    pub norm: f32,
+    /// Versions behind (async).
+    pub staleness: u64,
+    /// When it was judged.
+    pub judged_unix: u64,
+}
+
+/// How a round ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoundResult {
+    /// The round.
+    pub round: u64,
+    /// The model it started from.
+    pub base_version: u64,
+    /// "published", "gated" (candidate worse than the margin allows), "raced" (another merge
+    /// published first).
+    pub outcome: String,
+    /// The version published, if any.
+    pub version: Option<u64>,
+    /// Updates combined.
+    pub accepted: usize,
+    /// Updates refused.
+    pub refused: usize,
+    /// Gate figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<GateMetrics>,
+    /// Why it closed ("quorum 3 of 3", "deadline").
+    pub closed_by: String,
+    /// When.
+    pub closed_unix: u64,
+}
+
+/// What one step did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StepReport {
+    /// The round looked at.
+    pub round: u64,
+    /// New verdicts written this step.
+    pub judged: Vec<Verdict>,
+    /// Accepted updates in the round so far.
+    pub accepted: usize,
+    /// The round's result, when this step closed it.
+    pub closed: Option<RoundResult>,
+}
+
+/// The merge over a store.
+pub struct Merger<'a> {
+    store: &'a dyn Store,
+    registry: Registry<'a>,
+    key: Option<&'a SigningKey>,
+    /// Settings.
+    pub cfg: MergeConfig,
+}
+
+/// Errors of a merge step.
+pub type MergeError = RegistryError;
+
+impl<'a> Merger<'a> {
+    /// A merge over `store`, signing pointers with `key` when given.
+    pub fn new(store: &'a dyn Store, key: Option<&'a SigningKey>, cfg: MergeConfig) -> Self {
+        Merger {
+            store,
+            registry: Registry::new(store, key.map(|k| k.public_hex())),
+            key,
+            cfg,
+        }
+    }
+
+    /// Judge what arrived, close the round if it is time (`now`: Unix seconds).
+    pub fn step(&self, now: u64) -> Result<StepReport, MergeError> {
+        let (pointer, etag) = self.registry.pointer()?.ok_or(RegistryError::Empty)?;
+        let current = self.registry.load(&pointer, None)?;
+        let keys = node_keys(self.store)?;
+        let oldest_base = match self.cfg.mode {
+            Mode::Sync => pointer.version,
+            Mode::Async { max_staleness } => pointer.version.saturating_sub(max_staleness),
+        };
+        let checks = Checks {
+            keys,
+            base_version: pointer.version,
+            round: pointer.round,
+            shapes: params::shapes(&current.model),
+            bound: self.cfg.bound,
+            classes: current.model.n_classes(),
+        };
+        let round = pointer.round;
+        let mut report = StepReport {
+            round,
+            ..StepReport::default()
+        };
+        // What was judged before, and every accepted update's payload.
+        let mut verdicts: Vec<Verdict> = Vec::new();
+        for k in self
+            .store
+            .list(&format!("fl/rounds/round-{round:06}/verdicts/"))?
+        {
+            if let Ok(v) = serde_json::from_slice::<Verdict>(&self.store.get(&k)?) {
+                verdicts.push(v);
+            }
+        }
+        let judged: HashSet<String> = verdicts.iter().map(|v| v.key.clone()).collect();
+        let mut accepted_nodes: HashSet<String> = verdicts
+            .iter()
+            .filter(|v| v.accepted)
+            .map(|v| v.node.clone())
+            .collect();
+        let mut nonces: HashSet<String> = verdicts.iter().map(|v| v.nonce.clone()).collect();
+        let mut keys_now: Vec<String> = self
+            .store
+            .list(&updates_prefix(round))?
+            .into_iter()
+            .filter(|k| k.ends_with(".json") && !judged.contains(k))
+            .collect();
+        keys_now.sort();
+        for key in keys_now {
+            let (node, nonce) = parse_update_key(&key);
+            let v = self.judge(
+                &checks,
+                oldest_base,
+                &key,
+                &node,
+                &nonce,
+                &accepted_nodes,
+                &nonces,
+            )?;
+            // The first verdict on an update stands (another step may have judged it).
+            let vk = verdict_key(round, &node, &nonce);
+            let bytes = serde_json::to_vec_pretty(&v).unwrap_or_default();
+            if self.store.put_if(&vk, &bytes, &Condition::Absent)? {
+                if v.accepted {
+                    accepted_nodes.insert(node.clone());
+                }
+                nonces.insert(nonce.clone());
+                report.judged.push(v.clone());
+                verdicts.push(v);
+            } else if let Ok(v) = serde_json::from_slice::<Verdict>(&self.store.get(&vk)?) {
+                if v.accepted {
+                    accepted_nodes.insert(node.clone());
+                }
+                verdicts.push(v);
+            }
+        }
+        let accepted: Vec<&Verdict> = verdicts.iter().filter(|v| v.accepted).collect();
+        report.accepted = accepted.len();
+        let age = now.saturating_sub(pointer.opened_unix);
+        let closed_by = match self.cfg.mode {
+            Mode::Sync if accepted.len() >= self.cfg.quorum.max(1) => {
+                format!(
+                    "quorum: {} accepted of {} needed",
+                    accepted.len(),
+                    self.cfg.quorum
+                )
+            }
+            Mode::Async { .. } if accepted.len() >= self.cfg.min_updates.max(1) => {
+                format!("async: {} accepted", accepted.len())
+            }
+            _ if age >= self.cfg.deadline_s && accepted.len() >= self.cfg.min_updates.max(1) => {
+                format!(
+                    "deadline: {age} s after it opened, {} accepted",
+                    accepted.len()
+                )
+            }
+            _ => return Ok(report),
+        };
+        report.closed = Some(self.close(&pointer, &etag, &current.model, &verdicts, closed_by)?);
+        Ok(report)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn judge(
+        &self,
+        checks: &Checks,
+        oldest_base: u64,
+        key: &str,
+        node: &str,
+        nonce: &str,
+        accepted_nodes: &HashSet<String>,
+        nonces: &HashSet<String>,
+    ) -> Result<Verdict, MergeError> {
+        let payload_key = key.replace(".json", ".bin");
+        let envelope = self.store.get(key)?;
+        let payload = self.store.get(&payload_key).unwrap_or_default();
+        let mut result = if oldest_base < checks.base_version {
+            // Async: judge against the base the update names, if recent enough.
+            let m = serde_json::from_slice::<update::Envelope>(&envelope)
+                .ok()
+                .and_then(|e| serde_json::from_str::<update::Manifest>(&e.manifest).ok());
+            match m {
+                Some(m) if (oldest_base..=checks.base_version).contains(&m.base_version) => {
+                    let c = Checks {
+                        base_version: m.base_version,
+                        round: m.round.min(checks.round),
+                        ..checks.clone()
+                    };
+                    update::verify(&c, &envelope, &payload)
+                }
+                _ => update::verify(checks, &envelope, &payload),
+            }
+        } else {
+            update::verify(checks, &envelope, &payload)
+        };
+        if let Ok(a) = &result {
+            if a.manifest.node != node || a.manifest.nonce != nonce {
+                result = Err(Rejection::Inconsistent {
+                    detail: format!(
+                        "uploaded as {node}/{nonce}, the manifest says {}/{}",
+                        a.manifest.node, a.manifest.nonce
+                    ),
+                });
+            } else if accepted_nodes.contains(node) {
+                result = Err(Rejection::Replay {
+                    detail: format!(
+                        "node {node} already has an accepted update in round {}",
+                        checks.round
+                    ),
+                });
+            } else if nonces.contains(nonce) {
+                result = Err(Rejection::Replay {
+                    detail: format!("nonce {nonce} was seen before in round {}", checks.round),
+                });
+            }
+        }
+        Ok(match result {
+            Ok(a) => Verdict {
+                key: key.to_string(),
+                node: node.to_string(),
+                nonce: nonce.to_string(),
+                accepted: true,
+                rejection: None,
+                samples: a.manifest.samples,
+                norm: params::norm(&a.delta),
+                staleness: checks.base_version - a.manifest.base_version,
+                judged_unix: now_unix(),
+            },
+            Err(r) => Verdict {
+                key: key.to_string(),
+                node: node.to_string(),
+                nonce: nonce.to_string(),
+                accepted: false,
+                rejection: Some(r),
+                samples: 0,
+                norm: 0.0,
+                staleness: 0,
+                judged_unix: now_unix(),
+            },
+        })
+    }
+
+    fn close(
+        &self,
+        pointer: &crate::registry::Pointer,
+        etag: &str,
+        current: &Mlp,
+        verdicts: &[Verdict],
+        closed_by: String,
+    ) -> Result<RoundResult, MergeError> {
+        let round = pointer.round;
+        let mut deltas = Vec::new();
+        let mut included = Vec::new();
+        for v in verdicts.iter().filter(|v| v.accepted) {
+            // The payload was checked against its signed hash when judged; check it again,
+            // it may have been replaced since.
+            let env: update::Envelope = serde_json::from_slice(&self.store.get(&v.key)?)
+                .map_err(|e| RegistryError::Refused(format!("{}: {e}", v.key)))?;
+            let m: update::Manifest = serde_json::from_str(&env.manifest)
+                .map_err(|e| RegistryError::Refused(format!("{}: {e}", v.key)))?;
+            let payload = self.store.get(&v.key.replace(".json", ".bin"))?;
+            if update::sha256_hex(&payload) != m.payload_sha256 {
+                continue;
+            }
+            let Some(d) = update::decode_payload(&payload) else {
+                continue;
+            };
+            included.push(Included {
+                node: v.node.clone(),
+                nonce: v.nonce.clone(),
+                samples: m.samples,
+                norm: v.norm,
+            });
+            deltas.push((d, m.samples, v.staleness));
+        }
+        let excluded: Vec<Excluded> = verdicts
+            .iter()
+            .filter(|v| !v.accepted)
+            .map(|v| {
+                let r = v.rejection.clone();
+                Excluded {
+                    node: v.node.clone(),
+                    key: v.key.clone(),
+                    tag: r.as_ref().map_or("refused", |r| r.tag()).to_string(),
+                    reason: r.map_or_else(String::new, |r| r.to_string()),
+                }
+            })
+            .collect();
+        let contributions: Vec<Contribution<'_>> = deltas
+            .iter()
+            .map(|(d, s, st)| Contribution {
+                delta: d,
+                samples: *s,
+                staleness: *st,
+            })
+            .collect();
+        let mut noise = Gauss::from_os();
+        let global = params::flatten(current);
+        let combined = aggregate::combine(&self.cfg.aggregation, &contributions, &mut noise)
+            .unwrap_or_else(|| vec![0.0; global.len()]);
+        let mut velocity = self
+            .store
+            .get(&velocity_key(pointer.version))
+            .ok()
+            .and_then(|b| update::decode_payload(&b))
+            .unwrap_or_default();
+        let next = aggregate::step(&self.cfg.aggregation, &global, &combined, &mut velocity);
+        let candidate = params::with_params(current, &next);
+        let metrics = self.gate(current, &candidate)?;
+        let version = self.registry.versions()?.last().map_or(0, |v| v + 1);
+        let mut result = RoundResult {
+            round,
+            base_version: pointer.version,
+            outcome: String::new(),
+            version: None,
+            accepted: included.len(),
+            refused: excluded.len(),
+            metrics: metrics.clone(),
+            closed_by,
+            closed_unix: now_unix(),
+        };
+        if metrics.as_ref().is_some_and(|m| !m.passed) {
+            result.outcome = "gated".into();
+            let mut p = pointer.clone();
+            p.round += 1;
+            p.opened_unix = now_unix();
+            p.reason = format!("round {round} closed without a new version: the gate refused it");
+            match self.registry.move_pointer(Some(etag), &mut p, self.key) {
+                Ok(()) => {}
+                Err(RegistryError::Raced(_)) => result.outcome = "raced".into(),
+                Err(e) => return Err(e),
+            }
+            self.write_result(&result)?;
+            return Ok(result);
+        }
+        let samples = included
+            .iter()
+            .map(|i| i.samples.min(self.cfg.aggregation.sample_cap))
+            .sum();
+        let card = Card {
+            version,
+            base_version: Some(pointer.version),
+            round: Some(round),
+            made_by: format!(
+                "{} over {} updates{}{}",
+                self.cfg.aggregation.rule,
+                included.len(),
+                self.cfg
+                    .aggregation
+                    .server_clip
+                    .map_or(String::new(), |c| format!(", server clip {c}")),
+                if self.cfg.aggregation.momentum > 0.0 {
+                    format!(", momentum {}", self.cfg.aggregation.momentum)
+                } else {
+                    String::new()
+                }
+            ),
+            included,
+            excluded,
+            samples,
+            metrics,
+            created_unix: now_unix(),
+        };
+        match self
+            .registry
+            .publish(Some(etag), version, round + 1, &candidate, &card, self.key)
+        {
+            Ok(Some(_)) => {
+                if self.cfg.aggregation.momentum > 0.0 {
+                    self.store
+                        .put(&velocity_key(version), &update::encode_payload(&velocity))?;
+                }
+                result.outcome = "published".into();
+                result.version = Some(version);
+            }
+            Ok(None) | Err(RegistryError::Raced(_)) => result.outcome = "raced".into(),
+            Err(e) => return Err(e),
+        }
+        if result.outcome == "published" {
+            self.write_result(&result)?;
+        }
+        Ok(result)
+    }
+
+    fn write_result(&self, r: &RoundResult) -> Result<(), MergeError> {
+        let bytes = serde_json::to_vec_pretty(r).unwrap_or_default();
+        self.store
+            .put_if(&result_key(r.round), &bytes, &Condition::Absent)?;
+        Ok(())
+    }
+
+    /// The gate: macro-F1 of both models on the evaluation set, when the store has one.
+    fn gate(&self, current: &Mlp, candidate: &Mlp) -> Result<Option<GateMetrics>, MergeError> {
+        let Ok(bytes) = self.store.get(EVAL_KEY) else {
+            return Ok(None);
+        };
+        let d = decode_eval(&bytes).ok_or_else(|| {
+            RegistryError::Refused(format!("{EVAL_KEY} is not an evaluation set"))
+        })?;
+        if d.features != current.n_features() || d.is_empty() {
+            return Ok(None);
+        }
+        let base = macro_f1(current, &d);
+        let cand = macro_f1(candidate, &d);
+        Ok(Some(GateMetrics {
+            rows: d.len(),
+            macro_f1: cand,
+            base_macro_f1: base,
+            margin: self.cfg.gate_margin,
+            passed: cand + self.cfg.gate_margin >= base,
+        }))
+    }
+}
+
+fn parse_update_key(key: &str) -> (String, String) {
+    let parts: Vec<&str> = key.rsplitn(3, '/').collect();
+    let nonce = parts
+        .first()
+        .and_then(|n| n.strip_suffix(".json"))
+        .unwrap_or_default();
+    let node = parts.get(1).copied().unwrap_or_default();
+    (node.to_string(), nonce.to_string())
+}
+
+/// Upload a signed update where the merge looks for it (`If-None-Match`: an update is never
+/// overwritten); the payload first, so the merge never sees an envelope without it.
+pub fn upload(store: &dyn Store, s: &update::Signed) -> Result<String, RegistryError> {
+    let key = update_key(s.manifest.round, &s.manifest.node, &s.manifest.nonce);
+    store.put_if(
+        &key.replace(".json", ".bin"),
+        &s.payload,
+        &Condition::Absent,
+    )?;
+    if !store.put_if(&key, &s.envelope, &Condition::Absent)? {
+        return Err(RegistryError::Raced(format!("{key} exists already")));
+    }
+    Ok(key)
+}
+
+/// Predicted class per row (arg-max), by the Rust forward pass in batches.
+pub fn predict(m: &Mlp, d: &Dataset) -> Vec<u16> {
+    let k = m.n_classes();
+    let mut out = Vec::with_capacity(d.len());
+    for chunk in d.x.chunks(4096 * d.features.max(1)) {
+        let o = m.forward(chunk);
+        out.extend(o.probabilities.chunks_exact(k).map(|r| {
+            r.iter()
+                .enumerate()
+                .fold(
+                    (0usize, f32::MIN),
+                    |b, (i, v)| if *v > b.1 { (i, *v) } else { b },
+                )
+                .0 as u16
+        }));
+    }
+    out
+}
+
+/// Macro-F1 over the classes present in `truth`, in [0, 1].
+pub fn macro_f1_of(truth: &[u16], predicted: &[u16], classes: usize) -> f64 {
+    let mut tp = vec![0u64; classes];
+    let mut fp = vec![0u64; classes];
+    let mut fn_ = vec![0u64; classes];
+    for (t, p) in truth.iter().zip(predicted) {
+        let (t, p) = (*t as usize, *p as usize);
+        if t == p {
+            tp[t] += 1;
+        } else {
+            if p < classes {
+                fp[p] += 1;
+            }
+            fn_[t] += 1;
+        }
+    }
+    let present: Vec<usize> = (0..classes).filter(|c| tp[*c] + fn_[*c] > 0).collect();
+    if present.is_empty() {
+        return 0.0;
+    }
+    present
+        .iter()
+        .map(|&c| {
+            let d = 2 * tp[c] + fp[c] + fn_[c];
+            if d == 0 {
+                0.0
+            } else {
+                2.0 * tp[c] as f64 / d as f64
+            }
+        })
+        .sum::<f64>()
+        / present.len() as f64
+}
+
+/// Macro-F1 of `m` on `d`.
+pub fn macro_f1(m: &Mlp, d: &Dataset) -> f64 {
+    macro_f1_of(&d.y, &predict(m, d), m.n_classes())
+}
+
+/// An evaluation set as bytes: `WEIREVAL`, features and rows (u32 LE), the rows (f32 LE),
+/// the labels (u16 LE).
+pub fn encode_eval(d: &Dataset) -> Vec<u8> {
+    let mut b = b"WEIREVAL".to_vec();
+    b.extend((d.features as u32).to_le_bytes());
+    b.extend((d.len() as u32).to_le_bytes());
+    b.extend(d.x.iter().flat_map(|x| x.to_le_bytes()));
+    b.extend(d.y.iter().flat_map(|y| y.to_le_bytes()));
+    b
+}
+
+/// An evaluation set from [`encode_eval`]'s bytes.
+pub fn decode_eval(b: &[u8]) -> Option<Dataset> {
+    let rest = b.strip_prefix(b"WEIREVAL")?;
+    let f = u32::from_le_bytes(rest.get(0..4)?.try_into().ok()?) as usize;
+    let n = u32::from_le_bytes(rest.get(4..8)?.try_into().ok()?) as usize;
+    let xs = rest.get(8..8 + n * f * 4)?;
+    let ys = rest.get(8 + n * f * 4..8 + n * f * 4 + n * 2)?;
+    let mut d = Dataset::new(f);
+    d.x = update::decode_payload(xs)?;
+    d.y = ys
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    d.weight = vec![1.0; n];
+    Some(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::update::{Provenance, UpdateOptions};
+    use weir_pipeline::LocalStore;
+
+    fn node(i: u8) -> SigningKey {
+        SigningKey::from_seed(&format!("edge-{i}"), [i; 32]).unwrap()
+    }
+
+    fn shifted(m: &Mlp, by: f32) -> Mlp {
+        let p: Vec<f32> = params::flatten(m).iter().map(|x| x + by).collect();
+        params::with_params(m, &p)
+    }
+
+    fn push(
+        store: &dyn Store,
+        key: &SigningKey,
+        global: &Mlp,
+        base: u64,
+        round: u64,
+        by: f32,
+    ) -> String {
+        let s = update::make(
+            key,
+            global,
+            &shifted(global, by),
+            &Provenance {
+                base_version: base,
+                round,
+                samples: 10,
+                class_counts: vec![4, 3, 3],
+            },
+            &UpdateOptions {
+                clip: 0.5,
+                ..UpdateOptions::default()
+            },
+            &mut Gauss::new(1),
+        );
+        upload(store, &s).unwrap()
+    }
+
+    #[test]
+    fn a_round_closes_at_quorum_publishes_once_and_records_refusals() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        let registry_key = SigningKey::from_seed("registry", [42; 32]).unwrap();
+        let reg = Registry::new(&store, Some(registry_key.public_hex()));
+        let m0 = weir_model::test_model(4, 6, 3, 1);
+        reg.init(&m0, Some(&registry_key)).unwrap();
+        for i in 1..=3 {
+            register_node(&store, &format!("edge-{i}"), &node(i).public_hex()).unwrap();
+        }
+        assert!(register_node(&store, "../x", &node(1).public_hex()).is_err());
+        let cfg = MergeConfig {
+            quorum: 2,
+            aggregation: Aggregation::default(),
+            ..MergeConfig::default()
+        };
+        let merger = Merger::new(&store, Some(&registry_key), cfg.clone());
+        // One good update: not yet a quorum.
+        push(&store, &node(1), &m0, 0, 1, 0.1);
+        let r = merger.step(now_unix()).unwrap();
+        assert_eq!(
+            (r.judged.len(), r.accepted, r.closed.is_none()),
+            (1, 1, true)
+        );
+        // The same node again (a second update this round), an unregistered node, a stale base.
+        push(&store, &node(1), &m0, 0, 1, 0.02);
+        push(&store, &node(9), &m0, 0, 1, 0.01);
+        push(&store, &node(3), &m0, 7, 1, 0.01);
+        let r = merger.step(now_unix()).unwrap();
+        let tags: Vec<&str> = r
+            .judged
+            .iter()
+            .filter_map(|v| v.rejection.as_ref().map(|r| r.tag()))
+            .collect();
+        assert_eq!(tags.len(), 3, "{r:?}");
+        assert!(
+            tags.contains(&"replay")
+                && tags.contains(&"unknown_node")
+                && tags.contains(&"stale_base")
+        );
+        assert!(r.closed.is_none());
+        // Node 2's good update makes the quorum.
+        push(&store, &node(2), &m0, 0, 1, 0.1);
+        let r = merger.step(now_unix()).unwrap();
+        let closed = r.closed.unwrap();
+        assert_eq!(
+            (closed.outcome.as_str(), closed.version),
+            ("published", Some(1))
+        );
+        // A second merge step (say, a concurrent Lambda) finds round 2 open and nothing to do.
+        let r2 = Merger::new(&store, Some(&registry_key), cfg)
+            .step(now_unix())
+            .unwrap();
+        assert_eq!((r2.round, r2.closed), (2, None));
+        let card = reg.card(1).unwrap();
+        assert_eq!(card.included.len(), 2);
+        assert_eq!(card.excluded.len(), 3);
+        assert!(card
+            .excluded
+            .iter()
+            .any(|e| e.reason.contains("stale base")));
+        let v1 = reg.current(Some(&m0)).unwrap();
+        assert_eq!((v1.pointer.version, v1.pointer.round), (1, 2));
+        // The merged model is the global model plus the mean of the two clipped updates.
+        let step = params::sub(&params::flatten(&v1.model), &params::flatten(&m0));
+        assert!(
+            (params::norm(&step) - 0.5).abs() < 1e-3,
+            "{}",
+            params::norm(&step)
+        );
+    }
+
+    #[test]
+    fn the_gate_refuses_a_worse_model_and_the_round_moves_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        let m0 = weir_model::test_model(4, 6, 3, 1);
+        let reg = Registry::new(&store, None);
+        reg.init(&m0, None).unwrap();
+        register_node(&store, "edge-1", &node(1).public_hex()).unwrap();
+        // An evaluation set labelled by the current model: any big change makes it worse.
+        let mut d = Dataset::new(4);
+        let mut g = Gauss::new(5);
+        for _ in 0..300 {
+            let row: Vec<f32> = (0..4).map(|_| 3.0 * g.next()).collect();
+            d.push(&row, 0, 1.0);
+        }
+        d.y = predict(&m0, &d);
+        let back = decode_eval(&encode_eval(&d)).unwrap();
+        assert_eq!((back.x.clone(), back.y.clone()), (d.x.clone(), d.y.clone()));
+        store.put(EVAL_KEY, &encode_eval(&d)).unwrap();
+        let cfg = MergeConfig {
+            quorum: 1,
+            bound: 100.0,
+            aggregation: Aggregation::default(),
+            gate_margin: 0.01,
+            ..MergeConfig::default()
+        };
+        let s = update::sign(
+            &node(1),
+            &vec![-3.0; params::count(&params::shapes(&m0))],
+            &Provenance {
+                base_version: 0,
+                round: 1,
+                samples: 3,
+                class_counts: vec![1, 1, 1],
+            },
+            100.0,
+            None,
+            params::shapes(&m0),
+        );
+        upload(&store, &s).unwrap();
+        let r = Merger::new(&store, None, cfg).step(now_unix()).unwrap();
+        let c = r.closed.unwrap();
+        assert_eq!(c.outcome, "gated", "{c:?}");
+        let m = c.metrics.unwrap();
+        assert!(m.macro_f1 < m.base_macro_f1 && !m.passed);
+        let p = reg.pointer().unwrap().unwrap().0;
+        assert_eq!((p.version, p.round), (0, 2));
+        assert_eq!(reg.versions().unwrap(), vec![0]);
+    }
+
+    #[test]
+    fn macro_f1_counts_each_present_class_once() {
+        assert_eq!(macro_f1_of(&[0, 0, 1, 1], &[0, 0, 1, 1], 3), 1.0);
+        // class 0: tp 1, fn 1, fp 0 → 2/3; class 1: tp 2, fp 1 → 0.8
+        let f = macro_f1_of(&[0, 0, 1, 1], &[0, 1, 1, 1], 3);
+        assert!((f - (2.0 / 3.0 + 0.8) / 2.0).abs() < 1e-9);
+    }
+}
