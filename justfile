@@ -32,6 +32,11 @@ eval:
     bash scripts/setup-ort.sh >/dev/null
     cargo run --release --locked -p weir-cli -- eval --withhold Heartbleed,Worms,Backdoor --markdown models/EVAL.md
 
+# Federated learning, simulated through the real merge: 10 non-IID nodes, 20 rounds, against
+# each node alone and centralized training, and under poisoning (models/FL.md; ~20 min).
+fl-demo:
+    cargo run --release --locked -p weir-cli -- fl simulate --markdown models/FL.md
+
 # weir (leave one source out) vs Suricata + ET Open on ../shared/labeled, one table (~25 min).
 bench-detect:
     bash scripts/bench-detect.sh

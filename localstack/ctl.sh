@@ -34,7 +34,7 @@ port="${WEIR_LOCALSTACK_PORT:-4566}"
 endpoint="http://127.0.0.1:$port"
 # Function timeouts (seconds), written once: each queue's visibility timeout follows from its
 # reader's (6x), and weir-lambda-local enforces them.
-declare -A timeout=([uploads]=900 [shards]=300 [aggregate]=300)
+declare -A timeout=([uploads]=900 [shards]=300 [aggregate]=300 [fl]=300)
 visibility() { echo "${WEIR_VISIBILITY:-$((6 * ${timeout[$1]}))}"; }
 mkdir -p "$dir"
 
@@ -115,15 +115,18 @@ queue_arn() { aws_ sqs get-queue-attributes --queue-url "$endpoint/000000000000/
 
 resources() {
   aws_ s3api head-bucket --bucket "$bucket" >/dev/null 2>&1 || aws_ s3api create-bucket --bucket "$bucket" >/dev/null
-  for q in uploads shards aggregate; do
+  for q in uploads shards aggregate fl; do
     aws_ sqs create-queue --queue-name "weir-$q-dlq" >/dev/null
     local dlq; dlq="$(queue_arn "weir-$q-dlq")"
     aws_ sqs create-queue --queue-name "weir-$q" --attributes "{\"VisibilityTimeout\":\"$(visibility "$q")\",\"RedrivePolicy\":\"{\\\"deadLetterTargetArn\\\":\\\"$dlq\\\",\\\"maxReceiveCount\\\":\\\"$max_receives\\\"}\"}" >/dev/null
   done
   local arn; arn="$(queue_arn weir-uploads)"
+  local fl; fl="$(queue_arn weir-fl)"
+  # Captures under uploads/ go to the splitter; federated updates' manifests (fl/updates/.../*.json,
+  # written after their payload) to the merge function.
   aws_ s3api put-bucket-notification-configuration --bucket "$bucket" --notification-configuration \
-    "{\"QueueConfigurations\":[{\"QueueArn\":\"$arn\",\"Events\":[\"s3:ObjectCreated:*\"],\"Filter\":{\"Key\":{\"FilterRules\":[{\"Name\":\"prefix\",\"Value\":\"uploads/\"}]}}}]}"
-  echo "bucket s3://$bucket (uploads/ -> weir-uploads), queues weir-uploads, weir-shards, weir-aggregate (+ -dlq, maxReceiveCount $max_receives)" >&2
+    "{\"QueueConfigurations\":[{\"QueueArn\":\"$arn\",\"Events\":[\"s3:ObjectCreated:*\"],\"Filter\":{\"Key\":{\"FilterRules\":[{\"Name\":\"prefix\",\"Value\":\"uploads/\"}]}}},{\"QueueArn\":\"$fl\",\"Events\":[\"s3:ObjectCreated:*\"],\"Filter\":{\"Key\":{\"FilterRules\":[{\"Name\":\"prefix\",\"Value\":\"fl/updates/\"},{\"Name\":\"suffix\",\"Value\":\".json\"}]}}}]}"
+  echo "bucket s3://$bucket (uploads/ -> weir-uploads, fl/updates/*.json -> weir-fl), queues weir-uploads, weir-shards, weir-aggregate, weir-fl (+ -dlq, maxReceiveCount $max_receives)" >&2
 }
 
 functions_dir() {
@@ -142,7 +145,8 @@ start_functions() {
   export WEIR_MAX_RECEIVES="$max_receives" WEIR_THREADS="${WEIR_THREADS:-1}"
   export ORT_DYLIB_PATH="${ORT_DYLIB_PATH:-$(bash "$repo/scripts/setup-ort.sh")}"
   local fns=(--function "splitter=weir-uploads=$bin/weir-splitter,batch=1,timeout=${timeout[uploads]},visibility=$(visibility uploads)"
-             --function "aggregator=weir-aggregate=$bin/weir-aggregator,batch=1,timeout=${timeout[aggregate]},visibility=$(visibility aggregate)")
+             --function "aggregator=weir-aggregate=$bin/weir-aggregator,batch=1,timeout=${timeout[aggregate]},visibility=$(visibility aggregate)"
+             --function "merge=weir-fl=$bin/weir-merge,batch=10,timeout=${timeout[fl]},visibility=$(visibility fl)")
   [ "${WEIR_CLASSIFIER:-lambda}" = lambda ] && fns+=(--function "$classifier")
   echo "starting the functions (log: $dir/functions.log)" >&2
   setsid nohup "$bin/weir-lambda-local" "${fns[@]}" > "$dir/functions.log" 2>&1 < /dev/null &

@@ -50,6 +50,12 @@ pub fn require_lambda(name: &str) {
 /// from `WEIR_BATCH`, alert threshold from `WEIR_MIN_PROBABILITY`. The provider in use is
 /// logged.
 pub fn load_model() -> anyhow::Result<Arc<Mutex<Classifier>>> {
+    Ok(load_model_with_options()?.0)
+}
+
+/// [`load_model`], and the options it was built with (what a hot reload builds the next
+/// session with: `weir_aws::handlers::Ctx::with_registry`).
+pub fn load_model_with_options() -> anyhow::Result<(Arc<Mutex<Classifier>>, Options)> {
     let mut opts = Options::default();
     if let Ok(d) = std::env::var("WEIR_DEVICE") {
         opts.device = d
@@ -81,5 +87,5 @@ pub fn load_model() -> anyhow::Result<Arc<Mutex<Classifier>>> {
         provider = c.provider().name(),
         "model loaded"
     );
-    Ok(Arc::new(Mutex::new(c)))
+    Ok((Arc::new(Mutex::new(c)), opts))
 }

@@ -769,3 +769,248 @@ fn the_app_serves_the_bucket() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(!store.exists("uploads/notes.txt").unwrap());
 }
+
+/// Federated learning on LocalStack, end to end: a registry in the bucket (version 0: the
+/// shipped model, the pointer signed by the registry key), three `weir edge` processes that
+/// push alerts and signed updates, the merge function (weir-merge under weir-lambda-local,
+/// fed by the bucket's notification of each update) publishing version 1, and the GPU worker
+/// (CPU here) following the registry: captures uploaded in a stream the whole time all land,
+/// each exactly once, their rows naming the model that classified them, v0 first and v1 after
+/// the switch, with no restart. Then a tampered model file under a properly signed pointer is
+/// refused and version 1 keeps serving.
+#[test]
+fn localstack_federated_round_and_hot_reload() {
+    use weir_fl::registry::{Pointer, Registry};
+    use weir_fl::update::SigningKey;
+
+    let _one = ONE_STACK.lock().unwrap_or_else(|p| p.into_inner());
+    let work = tempfile::tempdir().unwrap();
+    let registry_key = SigningKey::from_seed("registry", [11; 32]).unwrap();
+    let key_path = work.path().join("registry.key");
+    std::fs::write(&key_path, registry_key.to_bytes()).unwrap();
+    let stack = Stack::up_with(vec![
+        ("WEIR_CLASSIFIER", "worker".to_string()),
+        ("WEIR_MODEL_REGISTRY", "bucket".to_string()),
+        ("WEIR_MODEL_POLL_S", "0".to_string()),
+        ("WEIR_REGISTRY_PUBKEY", registry_key.public_hex()),
+        ("WEIR_REGISTRY_KEY", key_path.display().to_string()),
+        ("WEIR_FL_QUORUM", "3".to_string()),
+    ]);
+    let weir = PathBuf::from(env!("CARGO_BIN_EXE_weir-splitter"))
+        .parent()
+        .unwrap()
+        .join("weir");
+    assert!(
+        weir.exists(),
+        "{} missing: `cargo test --workspace` builds weir-cli's binary",
+        weir.display()
+    );
+    let run = |args: &[&str]| -> String {
+        let out = Command::new(&weir)
+            .args(args)
+            .env("WEIR_REGISTRY_PUBKEY", registry_key.public_hex())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "weir {args:?} failed:\n{err}");
+        String::from_utf8_lossy(&out.stdout).into_owned() + &err
+    };
+    // The registry: version 0 is the shipped model.
+    run(&[
+        "fl",
+        "init",
+        "--bucket",
+        BUCKET,
+        "--registry-key",
+        key_path.to_str().unwrap(),
+    ]);
+
+    // A stream of captures the whole time.
+    let flood = std::fs::read(shared().join("labeled/attacks/doup123/udp__flood.pcap")).unwrap();
+    let (_tmp, local, local_id) = in_process("uploads/stream.pcap", &flood);
+    let expected_rows = results(&local, &local_id).height();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let ids: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || i < 2 {
+                let key = format!("uploads/stream-{i:03}.pcap");
+                ids.lock().unwrap().push(stack.upload(&key, &flood));
+                i += 1;
+                std::thread::sleep(Duration::from_millis(700));
+            }
+        });
+        // Let a few captures go through with version 0.
+        std::thread::sleep(Duration::from_secs(6));
+        // Three edge nodes, each with its own labelled capture, registered, run at once.
+        let nodes = [
+            (
+                "edge-1",
+                "labeled/attacks/doup123/slowloris.pcap",
+                "DoS SlowHTTPTest",
+            ),
+            (
+                "edge-2",
+                "labeled/attacks/sqlmap/sqlmap.pcap",
+                "Web Attack - SQL Injection",
+            ),
+            (
+                "edge-3",
+                "labeled/attacks/stratosphere/malicious-ssh-bruteforce.pcap",
+                "SSH Patator",
+            ),
+        ];
+        let mut dirs = Vec::new();
+        for (node, file, class) in nodes {
+            let d = work.path().join(node);
+            std::fs::create_dir_all(&d).unwrap();
+            let name = Path::new(file).file_name().unwrap().to_str().unwrap();
+            std::fs::copy(shared().join(file), d.join(name)).unwrap();
+            std::fs::write(
+                d.join("labels.csv"),
+                format!("file,class,rule\n{name},{class},all\n"),
+            )
+            .unwrap();
+            let k = d.join("node.key");
+            let pk = run(&["edge", "key", "--node", node, "--key", k.to_str().unwrap()]);
+            let pk = pk.lines().next().unwrap().trim().to_string();
+            run(&["fl", "register", node, &pk, "--bucket", BUCKET]);
+            dirs.push((node, d, k));
+        }
+        let children: Vec<_> = dirs
+            .iter()
+            .map(|(node, d, k)| {
+                Command::new(&weir)
+                    .args(["edge", "run", "--node", node, "--key", k.to_str().unwrap()])
+                    .args(["--bucket", BUCKET, "--watch", d.to_str().unwrap(), "--once"])
+                    .env("WEIR_REGISTRY_PUBKEY", registry_key.public_hex())
+                    .output_async()
+            })
+            .collect();
+        for (c, (node, _, _)) in children.into_iter().zip(&dirs) {
+            let out = c.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{node}: {err}");
+            assert!(err.contains("update of"), "{node}: {err}");
+            // Only alerts left the node, no traffic.
+            let alerts = stack.store.list(&format!("edge/{node}/alerts/")).unwrap();
+            assert_eq!(alerts.len(), 1, "{node}: {alerts:?}");
+        }
+        // The merge function publishes version 1 once the third update is in.
+        let reg = Registry::new(&stack.store, Some(registry_key.public_hex()));
+        let t = Instant::now();
+        let v1 = loop {
+            if let Ok(l) = reg.current(None) {
+                if l.pointer.version == 1 {
+                    break l;
+                }
+            }
+            assert!(
+                t.elapsed().as_secs() < 120,
+                "no version 1 after 120 s\nfunctions log:\n{}",
+                stack.log("functions.log")
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        };
+        let card = reg.card(1).unwrap();
+        assert_eq!(card.included.len(), 3, "{card:?}");
+        assert!(v1.model.info.model_version.ends_with("+fl.v1"));
+        // Let captures go through with version 1, then stop the stream.
+        std::thread::sleep(Duration::from_secs(8));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let ids = ids.into_inner().unwrap();
+    let mut versions_seen = std::collections::BTreeSet::new();
+    let mut order = Vec::new();
+    for id in &ids {
+        let st = stack.wait_final(id, 180);
+        assert_eq!(st.state, State::Done, "{id}: {st:?}");
+        let df = results(&stack.store, id);
+        // Nothing dropped, nothing duplicated: each capture has exactly the in-process rows.
+        assert_eq!(df.height(), expected_rows, "{id}");
+        let v: std::collections::BTreeSet<String> =
+            column_str(&df, "model_version").into_iter().collect();
+        order.push(v.clone());
+        versions_seen.extend(v);
+    }
+    let v0 = weir_model::read_info(weir_classify::SHIPPED_MODEL)
+        .unwrap()
+        .model_version;
+    let v1_name = format!("{v0}+fl.v1");
+    assert_eq!(
+        versions_seen,
+        [v0.clone(), v1_name.clone()].into_iter().collect(),
+        "{order:?}\n{}",
+        stack.log("worker.log")
+    );
+    // Once a capture was classified by version 1, none after it went back to version 0.
+    let first_v1 = order.iter().position(|v| v.contains(&v1_name)).unwrap();
+    assert!(
+        order[first_v1 + 1..].iter().all(|v| !v.contains(&v0)),
+        "{order:?}"
+    );
+    let log = stack.log("worker.log");
+    assert!(log.contains("model reloaded from the registry"), "{log}");
+
+    // A tampered model: version 2's pointer properly signed, its file changed after.
+    let good =
+        weir_model::read_model(&stack.store.get("registry/v000001/model.onnx").unwrap()).unwrap();
+    let mut m2 = good.clone();
+    m2.info.model_version = format!("{v0}+fl.v2");
+    let bytes = m2.to_onnx();
+    let mut tampered = bytes.clone();
+    let n = tampered.len();
+    tampered[n / 2] ^= 0x10;
+    stack
+        .store
+        .put("registry/v000002/model.onnx", &tampered)
+        .unwrap();
+    let (_, etag) = stack
+        .store
+        .get_versioned(weir_fl::registry::LATEST)
+        .unwrap()
+        .unwrap();
+    let mut p = Pointer {
+        version: 2,
+        round: 3,
+        model_key: "registry/v000002/model.onnx".into(),
+        sha256: weir_fl::update::sha256_hex(&bytes),
+        opened_unix: weir_fl::update::now_unix(),
+        reason: "test: tampered".into(),
+        signature: String::new(),
+    };
+    Registry::new(&stack.store, None)
+        .move_pointer(Some(&etag), &mut p, Some(&registry_key))
+        .unwrap();
+    let id = stack.upload("uploads/after-tamper.pcap", &flood);
+    let st = stack.wait_final(&id, 180);
+    assert_eq!(st.state, State::Done);
+    let v: std::collections::BTreeSet<String> =
+        column_str(&results(&stack.store, &id), "model_version")
+            .into_iter()
+            .collect();
+    assert_eq!(
+        v,
+        [v1_name].into_iter().collect(),
+        "the old model keeps serving"
+    );
+    let log = stack.log("worker.log");
+    assert!(
+        log.contains("registry model refused") && log.contains("SHA-256"),
+        "{log}"
+    );
+}
+
+trait OutputAsync {
+    fn output_async(&mut self) -> std::process::Child;
+}
+
+impl OutputAsync for Command {
+    fn output_async(&mut self) -> std::process::Child {
+        self.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}

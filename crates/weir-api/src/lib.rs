@@ -64,6 +64,7 @@ pub fn router_with(flows: Arc<Flows>) -> Router {
         .route("/api/captures/{id}", get(one))
         .route("/api/captures/{id}/summary", get(summary))
         .route("/api/openapi.json", get(openapi))
+        .route("/api/federation", get(federation))
         .with_state(store)
         .merge(searches)
         .merge(flows)
@@ -165,6 +166,18 @@ fn checked_id(id: &str) -> Result<&str, ApiError> {
 async fn list(State(store): State<Shared>) -> Result<Json<Js>, ApiError> {
     let all = blocking(move || Ok(captures(store.as_ref())?)).await?;
     Ok(Json(serde_json::to_value(all).map_err(ApiError::internal)?))
+}
+
+/// The federation (weir_fl::status): what the web app's federation page shows.
+async fn federation(State(store): State<Shared>) -> Result<Json<Js>, ApiError> {
+    let f = blocking(move || {
+        weir_fl::status::federation(store.as_ref()).map_err(|e| match e {
+            weir_fl::RegistryError::Store(e) => ApiError::from(e),
+            e => ApiError::internal(e),
+        })
+    })
+    .await?;
+    Ok(Json(serde_json::to_value(f).map_err(ApiError::internal)?))
 }
 
 async fn one(State(store): State<Shared>, Path(id): Path<String>) -> Result<Json<Js>, ApiError> {

@@ -280,11 +280,13 @@ async fn real_responses_fit_the_openapi_document() {
         "/api/flows/{capture}/{shard}/{row}",
         "/api/flows/{capture}/{shard}/{row}/explain",
         "/api/flows/{capture}/{shard}/{row}/pcap",
+        "/api/federation",
     ] {
         assert!(paths.iter().any(|x| *x == p), "{p} undocumented");
     }
-    assert_eq!(paths.len(), 10, "documented but not served: {paths:?}");
+    assert_eq!(paths.len(), 11, "documented but not served: {paths:?}");
     for (path, uri, status) in [
+        ("/api/federation", "/api/federation".to_string(), "200"),
         ("/api/captures", "/api/captures".to_string(), "200"),
         ("/api/captures/{id}", format!("/api/captures/{id}"), "200"),
         (

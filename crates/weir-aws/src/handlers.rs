@@ -76,6 +76,9 @@ pub struct Ctx {
     pub aggregate: Queue,
     /// The runtime the store and queues block on.
     pub rt: Handle,
+    /// Follows the model registry between batches (`WEIR_MODEL_REGISTRY`,
+    /// [`Ctx::with_registry`]); `None`: the model loaded at start serves throughout.
+    pub reload: Option<Arc<Mutex<weir_fl::reload::Reloader>>>,
 }
 
 impl Ctx {
@@ -101,7 +104,26 @@ impl Ctx {
             shards,
             aggregate,
             rt: Handle::current(),
+            reload: None,
         }))
+    }
+
+    /// This context with a model reloader when `WEIR_MODEL_REGISTRY` asks for one (the
+    /// registry in this bucket; new sessions built with `opts`).
+    pub fn with_registry(
+        self: Arc<Self>,
+        opts: &weir_classify::Options,
+    ) -> Result<Arc<Ctx>, String> {
+        let store: Arc<dyn Store> = Arc::new(self.store());
+        match crate::fl::reloader_from_env(store, opts)? {
+            Some(r) => {
+                info!(bucket = self.bucket, "following the model registry");
+                let mut c = (*self).clone();
+                c.reload = Some(Arc::new(Mutex::new(r)));
+                Ok(Arc::new(c))
+            }
+            None => Ok(self),
+        }
     }
 
     /// The bucket as an object store.
@@ -362,7 +384,7 @@ fn current(store: &dyn Store, m: &AggregateMessage) -> Result<(), PipelineError>
     }
 }
 
-fn failures(ids: impl IntoIterator<Item = String>) -> SqsBatchResponse {
+pub(crate) fn failures(ids: impl IntoIterator<Item = String>) -> SqsBatchResponse {
     let mut r = SqsBatchResponse::default();
     for id in ids {
         let mut f = BatchItemFailure::default();
@@ -466,6 +488,10 @@ fn classify_blocking(ctx: &Ctx, model: &Mutex<Classifier>, work: &[Work]) -> Vec
         st.classify_work(work, |msgs| {
             test_pause();
             let mut m = model.lock().unwrap_or_else(|p| p.into_inner());
+            // Between batches, under the lock: a batch is classified by one model.
+            if let Some(r) = &ctx.reload {
+                crate::fl::maybe_reload(r, &mut m);
+            }
             weir_pipeline::classify_shards(st.store, &mut m, msgs)
         })
     })

@@ -18,6 +18,7 @@
 
 mod config;
 pub mod events;
+pub mod fl;
 pub mod handlers;
 mod s3;
 mod sqs;

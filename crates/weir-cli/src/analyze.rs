@@ -24,8 +24,13 @@ pub struct AnalyzeArgs {
     #[arg(long, default_value = "weir-data", value_name = "DIR")]
     data_dir: PathBuf,
     /// An ONNX model written by `weir train` (default: the model built into this binary).
-    #[arg(long, value_name = "ONNX")]
+    #[arg(long, value_name = "ONNX", conflicts_with = "registry")]
     model: Option<PathBuf>,
+    /// Use the current model of a federated-learning registry directory (`weir fl init`),
+    /// checked (SHA-256; the pointer's signature when WEIR_REGISTRY_PUBKEY is set); a newer
+    /// version published while the capture is analyzed is picked up between batches.
+    #[arg(long, value_name = "DIR")]
+    registry: Option<PathBuf>,
     /// Where the model runs: auto (CUDA if it loads, else CPU), cpu, or cuda (an error if
     /// CUDA cannot be used).
     #[arg(long, default_value = "auto")]
@@ -162,6 +167,35 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
         Some(p) => Classifier::load(p, &opts)?,
         None => Classifier::from_bytes(weir_classify::SHIPPED_MODEL, &opts)?,
     };
+    let mut reloader = match &args.registry {
+        Some(dir) => {
+            if !dir.join(weir_fl::registry::LATEST).is_file() {
+                bail!(
+                    "--registry {}: no registry there (no {}; start one with `weir fl init --registry {}`)",
+                    dir.display(),
+                    weir_fl::registry::LATEST,
+                    dir.display()
+                );
+            }
+            let trust = std::env::var("WEIR_REGISTRY_PUBKEY")
+                .ok()
+                .filter(|k| !k.is_empty());
+            let mut r = weir_fl::reload::Reloader::new(
+                std::sync::Arc::new(LocalStore::new(dir)),
+                opts.clone(),
+                std::time::Duration::from_secs(2),
+                trust,
+            );
+            if let weir_fl::reload::Reload::Refused(why) = r.check(&mut classifier) {
+                bail!(
+                    "--registry {}: its current model was refused: {why}",
+                    dir.display()
+                );
+            }
+            Some(r)
+        }
+        None => None,
+    };
     let info = classifier.info().clone();
     let provider = classifier.provider();
     let name = args
@@ -200,6 +234,17 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
                     }
                 }
                 let t = Instant::now();
+                if let Some(r) = reloader.as_mut() {
+                    match r.check(&mut classifier) {
+                        weir_fl::reload::Reload::Swapped { to, .. } => {
+                            eprintln!("model: switched to {to} (published to the registry)")
+                        }
+                        weir_fl::reload::Reload::Refused(why) => {
+                            eprintln!("model: the registry's new version was refused, keeping the one running: {why}")
+                        }
+                        weir_fl::reload::Reload::Unchanged => {}
+                    }
+                }
                 for r in weir_pipeline::classify_shards(store, &mut classifier, &msgs) {
                     flows += r?;
                 }

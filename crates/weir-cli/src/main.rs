@@ -13,6 +13,8 @@ use weir_flow::{extract, ExtractOptions, FlowConfig, FlowRecord, Summary};
 use weir_records::{FlowWriter, OutputFormat};
 
 mod analyze;
+mod edge;
+mod fl;
 mod model;
 mod serve;
 mod synth;
@@ -176,6 +178,32 @@ enum Command {
     ///   weir synth --only port-scan,ddos --count 3 --out /tmp/synth
     #[command(verbatim_doc_comment)]
     Synth(synth::SynthArgs),
+    /// Federated learning: simulate it, start a registry, register nodes, merge, roll back.
+    ///
+    /// Edge nodes (`weir edge`) fine-tune the current model on their own traffic and upload
+    /// only a clipped, signed parameter difference; the merge (`weir fl merge`, or the merge
+    /// function on AWS) checks each update, combines them robustly, gates the result on a
+    /// server-held evaluation set and publishes the next version to the registry, which
+    /// `weir analyze`, `weir serve` and the workers pick up without a restart.
+    /// docs/FEDERATED.md says how it fits together.
+    ///
+    /// Examples:
+    ///   weir fl simulate --markdown models/FL.md
+    ///   weir fl init --registry reg && weir fl status --registry reg
+    #[command(subcommand, verbatim_doc_comment)]
+    Fl(fl::FlCommand),
+    /// An edge node of federated learning: detect locally, push alerts, learn, push updates.
+    ///
+    /// The node pulls the current model from the registry, analyzes the captures dropped into
+    /// its folder and pushes only their alerts; once per round it fine-tunes the model on the
+    /// captures an operator labelled and uploads the clipped parameter difference, signed with
+    /// its Ed25519 key. No traffic and no features leave the node.
+    ///
+    /// Examples:
+    ///   weir edge key --node edge-1            # prints the public key to register
+    ///   weir edge run --node edge-1 --registry reg --watch captures/ --once
+    #[command(subcommand, verbatim_doc_comment)]
+    Edge(edge::EdgeCommand),
     /// Print the feature spec (name, unit, meaning) of this build.
     Features {
         /// Print the spec as the Markdown table of docs/FEATURES.md.
@@ -273,6 +301,8 @@ fn run(cli: Cli) -> Result<i32> {
             json,
             &withhold,
         ),
+        Command::Fl(cmd) => fl::run(cmd),
+        Command::Edge(cmd) => edge::run(cmd),
         Command::Features { markdown } => {
             if markdown {
                 print!("{}", weir_records::columns_markdown());

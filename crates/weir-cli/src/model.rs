@@ -19,32 +19,32 @@ pub struct DataArgs {
     /// The shared data folder (holds labeled/ and corpus/). Default: $WEIR_SHARED, else
     /// ../shared.
     #[arg(long, value_name = "DIR")]
-    shared: Option<PathBuf>,
+    pub(crate) shared: Option<PathBuf>,
     /// Capture labels and per-flow rules.
     #[arg(long, default_value = "models/captures.csv", value_name = "CSV")]
-    manifest: PathBuf,
+    pub(crate) manifest: PathBuf,
     /// Leave out the CIC-IDS2017 flow rows.
     #[arg(long)]
-    no_cic: bool,
+    pub(crate) no_cic: bool,
     /// Weight of synthetic captures (`weir synth` scenarios) relative to real ones; 0 trains
     /// on real data only.
     #[arg(long, default_value_t = 0.5, value_name = "W")]
-    synthetic_weight: f32,
+    pub(crate) synthetic_weight: f32,
     /// Passes over the training data.
     #[arg(long, default_value_t = 30)]
-    epochs: usize,
+    pub(crate) epochs: usize,
     /// Seed of the initial weights, shuffling and payload dropout.
     #[arg(long, default_value_t = 1)]
-    seed: u64,
+    pub(crate) seed: u64,
     /// Hidden layer widths.
     #[arg(long, default_value = "256,256", value_delimiter = ',')]
-    hidden: Vec<usize>,
+    pub(crate) hidden: Vec<usize>,
     /// Total loss weight of Normal flows relative to one attack class.
     #[arg(long, default_value_t = 8.0)]
-    normal_weight: f32,
+    pub(crate) normal_weight: f32,
     /// Print nothing but the result.
     #[arg(short, long)]
-    quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 impl DataArgs {
@@ -71,7 +71,7 @@ impl DataArgs {
 }
 
 /// Read every labelled capture (two threads) and the CIC rows.
-fn load_corpus(args: &DataArgs) -> Result<Corpus> {
+pub(crate) fn load_corpus(args: &DataArgs) -> Result<Corpus> {
     let shared = args.shared();
     if !shared.join("labeled").is_dir() {
         bail!(

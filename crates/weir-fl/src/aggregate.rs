@@ -75,6 +75,10 @@ pub struct Aggregation {
     /// Clip each update to this L2 norm before combining (`None`: as they came, within the
     /// verification bound).
     pub server_clip: Option<f32>,
+    /// Clip each update to the median norm of the round's updates (and `server_clip`), as
+    /// FLAME does: a minority cannot pull harder than a typical honest node.
+    #[serde(default)]
+    pub clip_to_median: bool,
     /// Gaussian noise on the combined update, as a multiple of `server_clip / n` (needs
     /// `server_clip`).
     pub noise_multiplier: f32,
@@ -90,6 +94,7 @@ impl Default for Aggregation {
             rule: Rule::FedAvg,
             sample_cap: 20_000,
             server_clip: None,
+            clip_to_median: false,
             noise_multiplier: 0.0,
             momentum: 0.0,
             server_lr: 1.0,
@@ -104,6 +109,7 @@ impl Aggregation {
         Aggregation {
             rule: Rule::TrimmedMean { trim: 0.2 },
             server_clip: Some(clip),
+            clip_to_median: true,
             noise_multiplier: 0.01,
             ..Aggregation::default()
         }
@@ -130,11 +136,12 @@ pub fn combine(
 ) -> Option<Vec<f32>> {
     let first = updates.first()?;
     let n = first.delta.len();
+    let bound = clip_bound(cfg, updates);
     let clipped: Vec<Vec<f32>> = updates
         .iter()
         .map(|u| {
             let mut d = u.delta.to_vec();
-            if let Some(c) = cfg.server_clip {
+            if let Some(c) = bound {
                 params::clip(&mut d, c);
             }
             d
@@ -180,10 +187,24 @@ pub fn combine(
             }
         }
     }
-    if let Some(c) = cfg.server_clip {
+    if let Some(c) = bound {
         noise.perturb(&mut out, cfg.noise_multiplier * c / updates.len() as f32);
     }
     Some(out)
+}
+
+/// The norm each update is clipped to: `server_clip`, lowered to the round's median norm
+/// when `clip_to_median`; `None` when neither applies.
+pub fn clip_bound(cfg: &Aggregation, updates: &[Contribution<'_>]) -> Option<f32> {
+    let median = cfg.clip_to_median.then(|| {
+        let mut n: Vec<f32> = updates.iter().map(|u| params::norm(u.delta)).collect();
+        n.sort_by(f32::total_cmp);
+        n.get(n.len() / 2).copied().unwrap_or(0.0)
+    });
+    match (cfg.server_clip, median) {
+        (Some(c), Some(m)) => Some(c.min(m)),
+        (c, m) => c.or(m),
+    }
 }
 
 /// Apply a combined update to the global parameters with momentum: returns the new

@@ -13,12 +13,16 @@
 //!   momentum, staleness.
 //! - [`registry`]: versioned models in a store, the signed pointer, publish-once, rollback.
 //! - [`round`]: the merge step (judge, close at quorum or deadline, gate, publish).
+//! - [`reload`]: hot reload of a worker's classifier when the registry moves.
+//! - [`status`]: the federation as people see it (versions, rounds, verdicts, nodes).
 #![warn(missing_docs)]
 
 pub mod aggregate;
 pub mod params;
 pub mod registry;
+pub mod reload;
 pub mod round;
+pub mod status;
 pub mod update;
 
 pub use aggregate::{Aggregation, Rule};

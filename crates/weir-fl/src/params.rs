@@ -102,7 +102,7 @@ impl Gauss {
     }
 
     /// One N(0, 1) draw.
-    pub fn next(&mut self) -> f32 {
+    pub fn draw(&mut self) -> f32 {
         if let Some(s) = self.spare.take() {
             return s;
         }
@@ -117,7 +117,7 @@ impl Gauss {
     /// Add N(0, std²) to every element.
     pub fn perturb(&mut self, v: &mut [f32], std: f32) {
         if std > 0.0 {
-            v.iter_mut().for_each(|x| *x += std * self.next());
+            v.iter_mut().for_each(|x| *x += std * self.draw());
         }
     }
 }
@@ -152,7 +152,7 @@ mod tests {
     #[test]
     fn gaussian_draws_have_unit_variance() {
         let mut g = Gauss::new(7);
-        let x: Vec<f64> = (0..20000).map(|_| f64::from(g.next())).collect();
+        let x: Vec<f64> = (0..20000).map(|_| f64::from(g.draw())).collect();
         let mean = x.iter().sum::<f64>() / x.len() as f64;
         let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / x.len() as f64;
         assert!(mean.abs() < 0.03, "{mean}");

@@ -223,6 +223,7 @@ pub struct Merger<'a> {
     store: &'a dyn Store,
     registry: Registry<'a>,
     key: Option<&'a SigningKey>,
+    noise_seed: Option<u64>,
     /// Settings.
     pub cfg: MergeConfig,
 }
@@ -237,8 +238,16 @@ impl<'a> Merger<'a> {
             store,
             registry: Registry::new(store, key.map(|k| k.public_hex())),
             key,
+            noise_seed: None,
             cfg,
         }
+    }
+
+    /// Draw the server's noise from a seeded stream (simulations: reproducible runs) instead
+    /// of the operating system's random source.
+    pub fn with_noise_seed(mut self, seed: u64) -> Self {
+        self.noise_seed = Some(seed);
+        self
     }
 
     /// Judge what arrived, close the round if it is time (`now`: Unix seconds).
@@ -475,7 +484,9 @@ impl<'a> Merger<'a> {
                 staleness: *st,
             })
             .collect();
-        let mut noise = Gauss::from_os();
+        let mut noise = self
+            .noise_seed
+            .map_or_else(Gauss::from_os, |s| Gauss::new(s ^ round));
         let global = params::flatten(current);
         let combined = aggregate::combine(&self.cfg.aggregation, &contributions, &mut noise)
             .unwrap_or_else(|| vec![0.0; global.len()]);
@@ -486,9 +497,10 @@ impl<'a> Merger<'a> {
             .and_then(|b| update::decode_payload(&b))
             .unwrap_or_default();
         let next = aggregate::step(&self.cfg.aggregation, &global, &combined, &mut velocity);
-        let candidate = params::with_params(current, &next);
+        let mut candidate = params::with_params(current, &next);
         let metrics = self.gate(current, &candidate)?;
         let version = self.registry.versions()?.last().map_or(0, |v| v + 1);
+        candidate.info.model_version = federated_version(&current.info.model_version, version);
         let mut result = RoundResult {
             round,
             base_version: pointer.version,
@@ -591,6 +603,13 @@ impl<'a> Merger<'a> {
             passed: cand + self.cfg.gate_margin >= base,
         }))
     }
+}
+
+/// The model version string of registry version `v` made from a model named `base`:
+/// `weir-mlp/1+fl.v3` (what every result row's `model_version` then says).
+pub fn federated_version(base: &str, v: u64) -> String {
+    let stem = base.split_once("+fl.v").map_or(base, |(s, _)| s);
+    format!("{stem}+fl.v{v}")
 }
 
 fn parse_update_key(key: &str) -> (String, String) {
@@ -810,6 +829,11 @@ mod tests {
             .any(|e| e.reason.contains("stale base")));
         let v1 = reg.current(Some(&m0)).unwrap();
         assert_eq!((v1.pointer.version, v1.pointer.round), (1, 2));
+        assert!(
+            v1.model.info.model_version.ends_with("+fl.v1"),
+            "{}",
+            v1.model.info.model_version
+        );
         // The merged model is the global model plus the mean of the two clipped updates.
         let step = params::sub(&params::flatten(&v1.model), &params::flatten(&m0));
         assert!(
@@ -831,7 +855,7 @@ mod tests {
         let mut d = Dataset::new(4);
         let mut g = Gauss::new(5);
         for _ in 0..300 {
-            let row: Vec<f32> = (0..4).map(|_| 3.0 * g.next()).collect();
+            let row: Vec<f32> = (0..4).map(|_| 3.0 * g.draw()).collect();
             d.push(&row, 0, 1.0);
         }
         d.y = predict(&m0, &d);
@@ -867,6 +891,12 @@ mod tests {
         let p = reg.pointer().unwrap().unwrap().0;
         assert_eq!((p.version, p.round), (0, 2));
         assert_eq!(reg.versions().unwrap(), vec![0]);
+    }
+
+    #[test]
+    fn federated_versions_name_their_registry_version() {
+        assert_eq!(federated_version("weir-mlp/1", 1), "weir-mlp/1+fl.v1");
+        assert_eq!(federated_version("weir-mlp/1+fl.v1", 2), "weir-mlp/1+fl.v2");
     }
 
     #[test]

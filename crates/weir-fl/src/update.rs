@@ -205,7 +205,7 @@ pub fn encode_payload(delta: &[f32]) -> Vec<u8> {
 
 /// An update vector from payload bytes; `None` when the length is not a whole number of f32.
 pub fn decode_payload(bytes: &[u8]) -> Option<Vec<f32>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return None;
     }
     Some(

@@ -11,6 +11,7 @@
 
 pub mod data;
 pub mod eval;
+pub mod federated;
 pub mod rule;
 
 use std::path::PathBuf;

@@ -8,9 +8,12 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 async fn main() -> Result<(), Error> {
     weir_functions::init_logging();
     weir_functions::require_lambda("weir-classifier");
-    let ctx = weir_aws::handlers::Ctx::from_env().await?;
-    // Loaded once per execution environment, reused by every invocation.
-    let model = weir_functions::load_model()?;
+    // Loaded once per execution environment, reused by every invocation; with
+    // WEIR_MODEL_REGISTRY=bucket it follows the model registry between batches.
+    let (model, opts) = weir_functions::load_model_with_options()?;
+    let ctx = weir_aws::handlers::Ctx::from_env()
+        .await?
+        .with_registry(&opts)?;
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<SqsEvent>| {
         let (ctx, model) = (ctx.clone(), model.clone());
         async move {

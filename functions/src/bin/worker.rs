@@ -11,7 +11,9 @@ use weir_aws::handlers::{poll, Ctx, PollOptions};
 /// Reads the same environment as the functions: WEIR_BUCKET, WEIR_SHARD_QUEUE,
 /// WEIR_AGGREGATE_QUEUE (URL or name), WEIR_MAX_RECEIVES, the standard AWS variables
 /// (AWS_REGION, credentials, AWS_ENDPOINT_URL for LocalStack), and for the model WEIR_MODEL,
-/// WEIR_DEVICE (auto|cpu|cuda), WEIR_THREADS, WEIR_BATCH.
+/// WEIR_DEVICE (auto|cpu|cuda), WEIR_THREADS, WEIR_BATCH; WEIR_MODEL_REGISTRY=bucket follows
+/// the federated model registry in the bucket (a new version is picked up between batches,
+/// without a restart; WEIR_MODEL_POLL_S, WEIR_REGISTRY_PUBKEY).
 #[derive(Parser, Debug)]
 #[command(name = "weir-worker", version)]
 struct Args {
@@ -30,8 +32,11 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     weir_functions::init_logging();
     let args = Args::parse();
-    let ctx = Ctx::from_env().await.map_err(anyhow::Error::msg)?;
-    let model = weir_functions::load_model()?;
+    let (model, opts) = weir_functions::load_model_with_options()?;
+    let ctx = Ctx::from_env()
+        .await
+        .and_then(|c| c.with_registry(&opts))
+        .map_err(anyhow::Error::msg)?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

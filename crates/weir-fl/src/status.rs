@@ -1,0 +1,144 @@
+//! The federation as people see it (`weir fl status`, the web app's federation page): the
+//! current version and open round, every version's card, every round's verdicts and result,
+//! the registered nodes.
+
+use serde::{Deserialize, Serialize};
+use weir_pipeline::Store;
+
+use crate::registry::{Card, Pointer, Registry, RegistryError};
+use crate::round::{node_keys, RoundResult, Verdict};
+
+/// One round: its verdicts and how it ended (if it has).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoundView {
+    /// The round.
+    pub round: u64,
+    /// Every verdict, in key order.
+    pub verdicts: Vec<Verdict>,
+    /// How it closed; `None` while open.
+    pub result: Option<RoundResult>,
+}
+
+/// The federation.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Federation {
+    /// The pointer, when the registry has one (`None`: no registry here).
+    pub pointer: Option<Pointer>,
+    /// Every version's card, ascending (a version whose card is unreadable has none).
+    pub versions: Vec<(u64, Option<Card>)>,
+    /// Rounds, newest first.
+    pub rounds: Vec<RoundView>,
+    /// Registered node ids, sorted.
+    pub nodes: Vec<String>,
+}
+
+/// Read the federation from a store (an empty one reads as no registry).
+pub fn federation(store: &dyn Store) -> Result<Federation, RegistryError> {
+    let reg = Registry::new(store, None);
+    let pointer = reg.pointer()?.map(|(p, _)| p);
+    let versions = reg
+        .versions()?
+        .into_iter()
+        .map(|v| (v, reg.card(v).ok()))
+        .collect();
+    let mut rounds = Vec::new();
+    for r in store.children("fl/rounds/")? {
+        let Some(n) = r.strip_prefix("round-").and_then(|n| n.parse::<u64>().ok()) else {
+            continue;
+        };
+        let mut verdicts = Vec::new();
+        for k in store.list(&format!("fl/rounds/{r}/verdicts/"))? {
+            if let Ok(v) = serde_json::from_slice::<Verdict>(&store.get(&k)?) {
+                verdicts.push(v);
+            }
+        }
+        let result = store
+            .get(&crate::round::result_key(n))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        rounds.push(RoundView {
+            round: n,
+            verdicts,
+            result,
+        });
+    }
+    rounds.sort_by_key(|r| std::cmp::Reverse(r.round));
+    let mut nodes: Vec<String> = node_keys(store)?.into_keys().collect();
+    nodes.sort();
+    Ok(Federation {
+        pointer,
+        versions,
+        rounds,
+        nodes,
+    })
+}
+
+impl Federation {
+    /// For a terminal.
+    pub fn text(&self) -> String {
+        use std::fmt::Write;
+        let mut o = String::new();
+        let Some(p) = &self.pointer else {
+            return "no registry here (start one with `weir fl init`)\n".into();
+        };
+        let _ = writeln!(
+            o,
+            "serving version {} ({}), round {} open; {} nodes registered: {}",
+            p.version,
+            p.reason,
+            p.round,
+            self.nodes.len(),
+            self.nodes.join(", ")
+        );
+        let _ = writeln!(o, "\nversion  round  made by                                   included  excluded  macro-F1 (base)");
+        for (v, c) in &self.versions {
+            match c {
+                Some(c) => {
+                    let _ = writeln!(
+                        o,
+                        "{v:>7}  {:>5}  {:<40}  {:>8}  {:>8}  {}",
+                        c.round.map_or("-".into(), |r| r.to_string()),
+                        c.made_by,
+                        c.included.len(),
+                        c.excluded.len(),
+                        c.metrics.as_ref().map_or("-".into(), |m| format!(
+                            "{:.3} ({:.3})",
+                            m.macro_f1, m.base_macro_f1
+                        ))
+                    );
+                }
+                None => {
+                    let _ = writeln!(o, "{v:>7}  (card unreadable)");
+                }
+            }
+        }
+        for r in &self.rounds {
+            let _ = writeln!(
+                o,
+                "\nround {}: {}",
+                r.round,
+                r.result.as_ref().map_or("open".to_string(), |x| format!(
+                    "{}{} ({})",
+                    x.outcome,
+                    x.version.map_or(String::new(), |v| format!(" version {v}")),
+                    x.closed_by
+                ))
+            );
+            for v in &r.verdicts {
+                match &v.rejection {
+                    None => {
+                        let _ = writeln!(
+                            o,
+                            "  accepted  {:<16} {} samples, norm {:.3}",
+                            v.node, v.samples, v.norm
+                        );
+                    }
+                    Some(why) => {
+                        let _ = writeln!(o, "  refused   {:<16} {why}", v.node);
+                    }
+                }
+            }
+        }
+        o
+    }
+}
