@@ -72,8 +72,8 @@ pub struct RunArgs {
     /// Local epochs per round.
     #[arg(long, default_value_t = 2)]
     epochs: usize,
-    /// Local learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    /// Local learning rate (as `weir fl simulate`).
+    #[arg(long, default_value_t = 2e-3)]
     learning_rate: f32,
     /// L2 bound the update is clipped to.
     #[arg(long, default_value_t = update::DEFAULT_CLIP)]
