@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::model::{CaptureRow, Dashboard, FlowDetail, SearchArgs, SearchView};
+use crate::model::{CaptureRow, Dashboard, FederationView, FlowDetail, SearchArgs, SearchView};
 
 /// Every capture in the store.
 #[server(prefix = "/ui", endpoint = "captures")]
@@ -27,4 +27,10 @@ pub async fn search_flows(args: SearchArgs) -> Result<SearchView, ServerFnError>
 #[server(prefix = "/ui", endpoint = "flow")]
 pub async fn load_flow(capture: String, shard: u32, row: u32) -> Result<FlowDetail, ServerFnError> {
     crate::server::call_with(move |ctx| crate::server::flow(ctx, &capture, shard, row)).await
+}
+
+/// The federation: registry, versions, rounds, nodes.
+#[server(prefix = "/ui", endpoint = "federation")]
+pub async fn load_federation() -> Result<FederationView, ServerFnError> {
+    crate::server::call(|store| crate::server::federation(store.as_ref())).await
 }

@@ -1,4 +1,4 @@
-//! The pages: captures, a capture's dashboard, search, a flow.
+//! The pages: captures, a capture's dashboard, search, a flow, federated learning.
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
@@ -6,7 +6,7 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use leptos_router::{path, SsrMode};
 
-use crate::api::{list_captures, load_dashboard, load_flow, search_flows};
+use crate::api::{list_captures, load_dashboard, load_federation, load_flow, search_flows};
 use crate::charts::{Bars, Columns, Connections, Item};
 use crate::model::*;
 
@@ -42,6 +42,7 @@ pub fn App() -> impl IntoView {
                     <a href="/">"Captures"</a>
                     <a href="/search">"Search"</a>
                     <a href="/search?q=alert%20true&sort=class_probability&desc=true">"Alerts"</a>
+                    <a href="/federation">"Federation"</a>
                     <a href="/api/openapi.json" rel="external">"API"</a>
                 </nav>
             </header>
@@ -51,6 +52,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/captures/:id") view=DashboardPage ssr=SsrMode::Async/>
                     <Route path=path!("/search") view=SearchPage ssr=SsrMode::Async/>
                     <Route path=path!("/flows/:capture/:shard/:row") view=FlowPage ssr=SsrMode::Async/>
+                    <Route path=path!("/federation") view=FederationPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>
@@ -780,4 +782,106 @@ fn FlowView(d: FlowDetail) -> impl IntoView {
                 <tbody>{features}</tbody></table></section>
         </div>
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Federation
+
+#[component]
+fn FederationPage() -> impl IntoView {
+    let fed = Resource::new(|| (), |_| load_federation());
+    view! {
+        <Title text="weir: federation"/>
+        <h1>"Federated learning"</h1>
+        <Suspense fallback=loading>
+            {move || fed.get().map(|r| match r {
+                Err(e) => failed(e),
+                Ok(f) => federation_view(f),
+            })}
+        </Suspense>
+    }
+}
+
+fn federation_view(f: FederationView) -> AnyView {
+    let Some(cur) = f.current.clone() else {
+        return view! {
+            <p class="muted" id="no-registry">"No model registry here: start one with "
+                <code>"weir fl init"</code> " (docs/FEDERATED.md)."</p>
+        }
+        .into_any();
+    };
+    let f1 = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
+    let versions = f
+        .versions
+        .into_iter()
+        .map(|v| {
+            let excluded = v
+                .excluded
+                .iter()
+                .map(|(n, why)| view! { <li><b>{n.clone()}</b> ": " {why.clone()}</li> })
+                .collect_view();
+            view! {
+                <tr class="version">
+                    <td class="num">{v.version}</td>
+                    <td class="num">{v.round.map_or("-".to_string(), |r| r.to_string())}</td>
+                    <td>{v.made_by}</td>
+                    <td>{v.included.join(", ")}</td>
+                    <td class="num">{count(v.samples)}</td>
+                    <td><ul class="plain">{excluded}</ul></td>
+                    <td class="num">{match v.macro_f1 {
+                        Some(m) => format!("{} (base {})", f1(Some(m)), f1(v.base_macro_f1)),
+                        None => "not gated (no evaluation set)".to_string(),
+                    }}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let rounds = f
+        .rounds
+        .into_iter()
+        .map(|r| {
+            let accepted = r
+                .accepted
+                .iter()
+                .map(|(n, s, norm)| view! { <li>{n.clone()} " (" {count(*s)} " flows, norm " {format!("{norm:.2}")} ")"</li> })
+                .collect_view();
+            let refused = r
+                .refused
+                .iter()
+                .map(|(n, why)| view! { <li class="refused"><b>{n.clone()}</b> ": " {why.clone()}</li> })
+                .collect_view();
+            let outcome = match r.version {
+                Some(v) => format!("{} version {v}", r.outcome),
+                None => r.outcome.clone(),
+            };
+            view! {
+                <tr class="round">
+                    <td class="num">{r.round}</td>
+                    <td>{outcome}</td>
+                    <td><ul class="plain">{accepted}</ul></td>
+                    <td><ul class="plain">{refused}</ul></td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <p id="current">"Serving version " <b>{cur.version}</b> " (" {cur.reason} "); round "
+            {cur.round} " open. " {match f.nodes.len() {
+                0 => "No node registered yet (weir fl register).".to_string(),
+                1 => format!("1 node registered: {}.", f.nodes[0]),
+                n => format!("{n} nodes registered: {}.", f.nodes.join(", ")),
+            }}</p>
+        <h2>"Versions"</h2>
+        <table class="flows" id="versions">
+            <thead><tr><th>"version"</th><th>"round"</th><th>"made by"</th><th>"nodes included"</th>
+                <th>"flows"</th><th>"updates excluded, and why"</th><th>"macro-F1 (eval set)"</th></tr></thead>
+            <tbody>{versions}</tbody>
+        </table>
+        <h2>"Rounds"</h2>
+        <table class="flows" id="rounds">
+            <thead><tr><th>"round"</th><th>"outcome"</th><th>"accepted"</th><th>"refused, and why"</th></tr></thead>
+            <tbody>{rounds}</tbody>
+        </table>
+    }
+    .into_any()
 }

@@ -3,6 +3,57 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The federation page: the registry's current model, its versions and rounds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FederationView {
+    /// `None`: the store holds no model registry.
+    pub current: Option<CurrentModel>,
+    /// Registered edge nodes.
+    pub nodes: Vec<String>,
+    /// Newest first.
+    pub versions: Vec<VersionRow>,
+    /// Newest first.
+    pub rounds: Vec<RoundRow>,
+}
+
+/// What the pointer says.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CurrentModel {
+    pub version: u64,
+    pub round: u64,
+    pub reason: String,
+}
+
+/// One published version.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VersionRow {
+    pub version: u64,
+    pub round: Option<u64>,
+    pub made_by: String,
+    /// Nodes whose updates went in.
+    pub included: Vec<String>,
+    /// Flows behind them (capped).
+    pub samples: u64,
+    /// Updates left out: (node, reason).
+    pub excluded: Vec<(String, String)>,
+    /// Macro-F1 on the server's evaluation set, and the base's.
+    pub macro_f1: Option<f64>,
+    pub base_macro_f1: Option<f64>,
+}
+
+/// One round.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoundRow {
+    pub round: u64,
+    /// "open", "published", "gated", ...
+    pub outcome: String,
+    pub version: Option<u64>,
+    /// Accepted updates: (node, samples, norm).
+    pub accepted: Vec<(String, u64, f32)>,
+    /// Refused updates: (node, reason).
+    pub refused: Vec<(String, String)>,
+}
+
 /// A capture on the captures page.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CaptureRow {

@@ -88,6 +88,70 @@ pub fn captures(store: &dyn Store) -> Result<Vec<CaptureRow>, String> {
     Ok(all.into_iter().map(|st| row_of(st, store)).collect())
 }
 
+/// The federation page's data (weir_fl::status, as `/api/federation` serves it).
+pub fn federation(store: &dyn Store) -> Result<FederationView, String> {
+    let f = weir_fl::status::federation(store).map_err(|e| e.to_string())?;
+    let versions = f
+        .versions
+        .iter()
+        .rev()
+        .map(|(v, card)| {
+            let c = card.clone().unwrap_or_default();
+            VersionRow {
+                version: *v,
+                round: c.round,
+                made_by: if card.is_some() {
+                    c.made_by
+                } else {
+                    "(card unreadable)".into()
+                },
+                included: c.included.iter().map(|i| i.node.clone()).collect(),
+                samples: c.samples,
+                excluded: c
+                    .excluded
+                    .iter()
+                    .map(|e| (e.node.clone(), e.reason.clone()))
+                    .collect(),
+                macro_f1: c.metrics.as_ref().map(|m| m.macro_f1),
+                base_macro_f1: c.metrics.as_ref().map(|m| m.base_macro_f1),
+            }
+        })
+        .collect();
+    let rounds = f
+        .rounds
+        .iter()
+        .map(|r| RoundRow {
+            round: r.round,
+            outcome: r
+                .result
+                .as_ref()
+                .map_or_else(|| "open".to_string(), |x| x.outcome.clone()),
+            version: r.result.as_ref().and_then(|x| x.version),
+            accepted: r
+                .verdicts
+                .iter()
+                .filter(|v| v.accepted)
+                .map(|v| (v.node.clone(), v.samples, v.norm))
+                .collect(),
+            refused: r
+                .verdicts
+                .iter()
+                .filter_map(|v| Some((v.node.clone(), v.rejection.as_ref()?.to_string())))
+                .collect(),
+        })
+        .collect();
+    Ok(FederationView {
+        current: f.pointer.map(|p| CurrentModel {
+            version: p.version,
+            round: p.round,
+            reason: p.reason,
+        }),
+        nodes: f.nodes,
+        versions,
+        rounds,
+    })
+}
+
 fn checked(id: &str) -> Result<(), String> {
     let ok = weir_pipeline::is_capture_id(id);
     if ok {

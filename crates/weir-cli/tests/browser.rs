@@ -537,3 +537,83 @@ async fn hostile_text_is_shown_and_never_run() {
     shot(&c, "12-xss-flow").await;
     c.close().await.unwrap();
 }
+
+/// The federation page after a round: the version published, the nodes included, the update
+/// refused with its reason, in a real browser (screenshot `federation.png`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_federation_page_shows_versions_rounds_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let weir = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(args)
+            .env_remove("WEIR_REGISTRY_PUBKEY")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "weir {args:?}: {err}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let d = data.to_str().unwrap();
+    // Before any registry: the page says how to start one.
+    std::fs::create_dir_all(&data).unwrap();
+    let (server, addr) = serve(&data);
+    let (_driver, c) = browser(&dir.path().join("profile")).await;
+    c.goto(&format!("http://{addr}/federation")).await.unwrap();
+    wait(&c, "#no-registry", 30).await;
+    drop(server);
+
+    weir(&["fl", "init", "--registry", d]);
+    for (node, registered) in [("edge-1", true), ("edge-9", false)] {
+        let w = dir.path().join(node);
+        std::fs::create_dir_all(&w).unwrap();
+        std::fs::copy(
+            shared().join("labeled/attacks/sqlmap/sqlmap.pcap"),
+            w.join("sqlmap.pcap"),
+        )
+        .unwrap();
+        std::fs::write(
+            w.join("labels.csv"),
+            "file,class,rule\nsqlmap.pcap,Web Attack - SQL Injection,all\n",
+        )
+        .unwrap();
+        let key = w.join("node.key");
+        let k = key.to_str().unwrap();
+        let pk = weir(&["edge", "key", "--node", node, "--key", k]);
+        if registered {
+            weir(&["fl", "register", node, pk.trim(), "--registry", d]);
+        }
+        weir(&[
+            "edge",
+            "run",
+            "--node",
+            node,
+            "--key",
+            k,
+            "--registry",
+            d,
+            "--watch",
+            w.to_str().unwrap(),
+            "--once",
+        ]);
+    }
+    weir(&["fl", "merge", "--registry", d, "--quorum", "1"]);
+    let (_server, addr) = serve(&data);
+    c.goto(&format!("http://{addr}/federation")).await.unwrap();
+    wait(&c, "#versions", 30).await;
+    settle(&c).await;
+    shot(&c, "federation").await;
+    let current = text(&c, "#current").await;
+    assert!(current.contains("Serving version 1"), "{current}");
+    let versions = text(&c, "#versions").await;
+    assert!(
+        versions.contains("edge-1") && versions.contains("unknown node"),
+        "{versions}"
+    );
+    let rounds = text(&c, "#rounds").await;
+    assert!(
+        rounds.contains("published version 1") && rounds.contains("edge-9"),
+        "{rounds}"
+    );
+    assert!(text(&c, "header nav").await.contains("Federation"));
+}

@@ -24,7 +24,7 @@
 use std::time::Instant;
 
 use serde::Serialize;
-use weir_fl::aggregate::{Aggregation, Rule};
+use weir_fl::aggregate::Aggregation;
 use weir_fl::params::{self, Gauss};
 use weir_fl::registry::Registry;
 use weir_fl::round::{self, MergeConfig, Merger, Mode};
@@ -550,17 +550,8 @@ impl Setup {
             round::register_node(&store, &key.id, &key.public_hex())?;
         }
         let (aggregation, bound, node_clip) = if robust {
-            (
-                Aggregation {
-                    rule: Rule::TrimmedMean { trim: 0.2 },
-                    server_clip: Some(clip),
-                    clip_to_median: true,
-                    noise_multiplier: 0.01,
-                    ..Aggregation::default()
-                },
-                clip * 1.5,
-                clip,
-            )
+            // The merge function's default setting, at this clip.
+            (Aggregation::robust(clip), clip * 1.5, clip)
         } else {
             (Aggregation::default(), f32::MAX, f32::MAX)
         };
