@@ -184,7 +184,8 @@ enum Command {
     /// only a clipped, signed parameter difference; the merge (`weir fl merge`, or the merge
     /// function on AWS) checks each update, combines them robustly, gates the result on a
     /// server-held evaluation set and publishes the next version to the registry, which
-    /// `weir analyze`, `weir serve` and the workers pick up without a restart.
+    /// `weir analyze --registry`, the classifier Lambda and the GPU worker pick up without a
+    /// restart (`weir serve` does not yet: it keeps the model it started with).
     /// docs/FEDERATED.md says how it fits together.
     ///
     /// Examples:

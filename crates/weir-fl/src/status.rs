@@ -83,12 +83,15 @@ impl Federation {
         };
         let _ = writeln!(
             o,
-            "serving version {} ({}), round {} open; {} nodes registered: {}",
+            "serving version {} ({}), round {} open; {}",
             p.version,
             p.reason,
             p.round,
-            self.nodes.len(),
-            self.nodes.join(", ")
+            match self.nodes.len() {
+                0 => "no node registered yet (weir fl register)".to_string(),
+                1 => format!("1 node registered: {}", self.nodes[0]),
+                n => format!("{n} nodes registered: {}", self.nodes.join(", ")),
+            }
         );
         let _ = writeln!(o, "\nversion  round  made by                                   included  excluded  macro-F1 (base)");
         for (v, c) in &self.versions {
