@@ -69,12 +69,9 @@ pub fn merge_config_from_env() -> Result<MergeConfig, String> {
 /// A signing key from the file `WEIR_REGISTRY_KEY` names, if set.
 pub fn registry_key_from_env() -> Result<Option<SigningKey>, String> {
     match std::env::var("WEIR_REGISTRY_KEY") {
-        Ok(p) if !p.is_empty() => {
-            let b = std::fs::read(&p).map_err(|e| format!("WEIR_REGISTRY_KEY={p}: {e}"))?;
-            SigningKey::from_pkcs8("registry", &b)
-                .map(Some)
-                .map_err(|e| format!("WEIR_REGISTRY_KEY={p}: {e}"))
-        }
+        Ok(p) if !p.is_empty() => SigningKey::read_file("registry", std::path::Path::new(&p))
+            .map(Some)
+            .map_err(|e| format!("WEIR_REGISTRY_KEY: {e}")),
         _ => Ok(None),
     }
 }

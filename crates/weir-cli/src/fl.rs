@@ -52,11 +52,9 @@ impl StoreArgs {
 
 /// A signing key file: read it, or make it (mode 0600) when `create`.
 pub fn key_file(path: &Path, id: &str, create: bool) -> Result<SigningKey> {
-    match std::fs::read(path) {
-        Ok(b) => {
-            SigningKey::from_pkcs8(id, &b).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+    match SigningKey::read_file(id, path) {
+        Ok(k) => Ok(k),
+        Err(_) if create && !path.exists() => {
             let k = SigningKey::generate(id).map_err(|e| anyhow::anyhow!("{e}"))?;
             if let Some(d) = path.parent() {
                 std::fs::create_dir_all(d)?;
@@ -69,7 +67,7 @@ pub fn key_file(path: &Path, id: &str, create: bool) -> Result<SigningKey> {
             );
             Ok(k)
         }
-        Err(e) => Err(e).with_context(|| format!("reading the key {}", path.display())),
+        Err(e) => Err(anyhow::anyhow!("reading the key {e}")),
     }
 }
 

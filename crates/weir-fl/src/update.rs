@@ -71,6 +71,12 @@ impl SigningKey {
         })
     }
 
+    /// A key from a file holding its stored bytes; the error names the file.
+    pub fn read_file(id: &str, path: &std::path::Path) -> Result<Self, KeyError> {
+        let b = std::fs::read(path).map_err(|e| KeyError(format!("{}: {e}", path.display())))?;
+        Self::from_pkcs8(id, &b).map_err(|e| KeyError(format!("{}: {e}", path.display())))
+    }
+
     /// The stored form of the key (keep it secret).
     pub fn to_bytes(&self) -> &[u8] {
         &self.pkcs8
