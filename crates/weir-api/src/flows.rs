@@ -35,6 +35,7 @@ pub struct Flows {
     /// Searches over the store, with the parts read so far kept in memory.
     pub search: Arc<Searcher>,
     model: Mutex<Option<Result<Classifier, String>>>,
+    registry: Mutex<Option<weir_fl::reload::Reloader>>,
 }
 
 /// How much one feature moved a verdict.
@@ -56,17 +57,44 @@ impl Flows {
             store,
             files_beside,
             model: Mutex::new(None),
+            registry: Mutex::new(None),
         }
     }
 
-    /// `f` with the explaining model, loaded on first use (a load that failed says why, each
-    /// time).
-    fn with_model<T>(&self, f: impl FnOnce(&mut Classifier) -> T) -> Result<T, String> {
+    /// Follow a federated-learning registry: uploads are classified, and verdicts explained,
+    /// by its current version, checked by `reloader` before each use (a version that does
+    /// not check out is refused and the running model stays).
+    pub fn following(self, reloader: weir_fl::reload::Reloader) -> Self {
+        *self.registry.lock().unwrap_or_else(|p| p.into_inner()) = Some(reloader);
+        self
+    }
+
+    /// `f` with the current model (the shipped one, or the registry's current version),
+    /// loaded on first use (a load that failed says why, each time). One caller at a time:
+    /// an upload's shards are all classified by one model.
+    pub(crate) fn with_model<T>(&self, f: impl FnOnce(&mut Classifier) -> T) -> Result<T, String> {
         let mut guard = self.model.lock().unwrap_or_else(|p| p.into_inner());
         let model = guard.get_or_insert_with(|| {
             Classifier::shipped_cpu().map_err(|e| format!("the model could not be loaded: {e}"))
         });
-        model.as_mut().map(f).map_err(|e| e.clone())
+        let model = model.as_mut().map_err(|e| e.clone())?;
+        if let Some(r) = self
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            match r.check(model) {
+                weir_fl::reload::Reload::Swapped { from, to, .. } => {
+                    eprintln!("model: switched from {from} to {to} (published to the registry)")
+                }
+                weir_fl::reload::Reload::Refused(why) => eprintln!(
+                    "model: the registry's version was refused, keeping the one running: {why}"
+                ),
+                weir_fl::reload::Reload::Unchanged => {}
+            }
+        }
+        Ok(f(model))
     }
 
     /// The explaining model's classes (loaded if need be), or none when it cannot load.

@@ -19,9 +19,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use weir_classify::Classifier;
 use weir_pipeline::{
-    aggregate, capture_id, classify_shards, mark_failed, split, SplitOptions, Store, UPLOADS,
+    aggregate, capture_id, classify_shards, mark_failed, split, SplitOptions, UPLOADS,
 };
 
 use crate::{ApiError, Flows};
@@ -120,17 +119,19 @@ fn accept(up: &Uploads, name: &str, bytes: Vec<u8>) -> Result<String, ApiError> 
         return Ok(id);
     }
     let gate = up.one_at_a_time.clone();
+    let flows = up.flows.clone();
     std::thread::spawn(move || {
         let _one = gate.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(reason) = analyze(store.as_ref(), &key) {
+        if let Err(reason) = analyze(&flows, &key) {
             let _ = mark_failed(store.as_ref(), &capture_id(&key), None, &reason);
         }
     });
     Ok(id)
 }
 
-/// The pipeline over one upload, in this process.
-fn analyze(store: &dyn Store, key: &str) -> Result<(), String> {
+/// The pipeline over one upload, in this process, with the server's current model.
+fn analyze(flows: &Flows, key: &str) -> Result<(), String> {
+    let store = flows.store.as_ref();
     let mut msgs = Vec::new();
     let report = split(store, key, &SplitOptions::default(), |m| {
         msgs.push(m.clone());
@@ -140,10 +141,12 @@ fn analyze(store: &dyn Store, key: &str) -> Result<(), String> {
     if report.is_none() {
         return Ok(());
     }
-    let mut c = Classifier::shipped_cpu().map_err(|e| e.to_string())?;
-    for r in classify_shards(store, &mut c, &msgs) {
-        r.map_err(|e| e.to_string())?;
-    }
+    flows.with_model(|c| {
+        for r in classify_shards(store, c, &msgs) {
+            r.map_err(|e| e.to_string())?;
+        }
+        Ok::<(), String>(())
+    })??;
     aggregate(store, &capture_id(key)).map_err(|e| e.to_string())?;
     Ok(())
 }

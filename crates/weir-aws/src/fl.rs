@@ -9,8 +9,9 @@
 //!   fedavg), `WEIR_FL_SERVER_CLIP` (5; 0 = none), `WEIR_FL_MEDIAN_CLIP` (true: also clip to the
 //!   round's median update norm), `WEIR_FL_NOISE` (0.01), `WEIR_FL_MOMENTUM`
 //!   (0), `WEIR_FL_BOUND` (7.5), `WEIR_FL_DEADLINE_S` (3600), `WEIR_FL_GATE_MARGIN` (0.02),
-//!   `WEIR_FL_ASYNC_STALENESS` (unset: synchronous rounds), `WEIR_REGISTRY_KEY` (a key file
-//!   the pointer is signed with).
+//!   `WEIR_FL_ASYNC_STALENESS` (unset: synchronous rounds), `WEIR_FL_SCREEN_COSINE` (0: leave
+//!   out updates whose cosine with the server's reference update is below it; `off`: no
+//!   screen), `WEIR_REGISTRY_KEY` (a key file the pointer is signed with).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -49,6 +50,13 @@ pub fn merge_config_from_env() -> Result<MergeConfig, String> {
             noise_multiplier: env("WEIR_FL_NOISE", d.aggregation.noise_multiplier)?,
             momentum: env("WEIR_FL_MOMENTUM", 0.0)?,
             server_lr: 1.0,
+            screen: match std::env::var("WEIR_FL_SCREEN_COSINE") {
+                Ok(v) if v.trim() == "off" => None,
+                _ => Some(weir_fl::screen::Screen {
+                    min_cosine: env("WEIR_FL_SCREEN_COSINE", 0.0)?,
+                    ..weir_fl::screen::Screen::default()
+                }),
+            },
         },
         bound: env("WEIR_FL_BOUND", d.bound)?,
         quorum: env("WEIR_FL_QUORUM", d.quorum)?,

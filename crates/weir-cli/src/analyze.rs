@@ -169,23 +169,7 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
     };
     let mut reloader = match &args.registry {
         Some(dir) => {
-            if !dir.join(weir_fl::registry::LATEST).is_file() {
-                bail!(
-                    "--registry {}: no registry there (no {}; start one with `weir fl init --registry {}`)",
-                    dir.display(),
-                    weir_fl::registry::LATEST,
-                    dir.display()
-                );
-            }
-            let trust = std::env::var("WEIR_REGISTRY_PUBKEY")
-                .ok()
-                .filter(|k| !k.is_empty());
-            let mut r = weir_fl::reload::Reloader::new(
-                std::sync::Arc::new(LocalStore::new(dir)),
-                opts.clone(),
-                std::time::Duration::from_secs(2),
-                trust,
-            );
+            let mut r = registry_reloader(dir, opts.clone())?;
             if let weir_fl::reload::Reload::Refused(why) = r.check(&mut classifier) {
                 bail!(
                     "--registry {}: its current model was refused: {why}",
@@ -438,4 +422,29 @@ fn summary_table(
         js["results"].as_str().unwrap_or_default()
     ));
     s
+}
+
+/// A reloader over the registry directory `dir` (`--registry`), looking every 2 s, trusting
+/// $WEIR_REGISTRY_PUBKEY when set; an error that says how to start one when there is none.
+pub(crate) fn registry_reloader(
+    dir: &std::path::Path,
+    opts: Options,
+) -> Result<weir_fl::reload::Reloader> {
+    if !dir.join(weir_fl::registry::LATEST).is_file() {
+        bail!(
+            "--registry {}: no registry there (no {}; start one with `weir fl init --registry {}`)",
+            dir.display(),
+            weir_fl::registry::LATEST,
+            dir.display()
+        );
+    }
+    let trust = std::env::var("WEIR_REGISTRY_PUBKEY")
+        .ok()
+        .filter(|k| !k.is_empty());
+    Ok(weir_fl::reload::Reloader::new(
+        std::sync::Arc::new(LocalStore::new(dir)),
+        opts,
+        std::time::Duration::from_secs(2),
+        trust,
+    ))
 }

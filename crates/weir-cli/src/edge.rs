@@ -298,6 +298,38 @@ fn detect(
     Ok(s)
 }
 
+/// The flows of labelled captures as training rows (no CIC-IDS2017, no synthetic traffic).
+pub(crate) fn labelled_dataset(corpus: &weir_train::Corpus) -> weir_model::train::Dataset {
+    let recipe = weir_train::Recipe {
+        cic: false,
+        synthetic_weight: 0.0,
+        ..weir_train::Recipe::default()
+    };
+    weir_train::dataset(corpus, |_| true, &recipe)
+}
+
+/// The captures a labels CSV lists (files relative to the CSV's folder), labelled.
+pub(crate) fn labelled_corpus(labels: &Path) -> Result<weir_train::Corpus> {
+    if !labels.is_file() {
+        bail!("{}: no such labels file", labels.display());
+    }
+    let dir = labels.parent().unwrap_or(Path::new("."));
+    labelled_corpus_in(labels, dir)
+}
+
+/// The captures a labels CSV lists (files relative to `dir`), labelled; none when the CSV
+/// is missing.
+fn labelled_corpus_in(labels: &Path, dir: &Path) -> Result<weir_train::Corpus> {
+    let mut captures = Vec::new();
+    for e in &read_labels(labels)? {
+        captures.push(label_capture(dir, e).with_context(|| format!("labelling {}", e.file))?);
+    }
+    Ok(weir_train::Corpus {
+        captures,
+        ..Default::default()
+    })
+}
+
 /// Read labels.csv: file (relative to the watched folder), class, rule.
 fn read_labels(path: &Path) -> Result<Vec<CaptureEntry>> {
     let text = match std::fs::read_to_string(path) {
@@ -342,24 +374,11 @@ fn train_update(
     global: &weir_fl::registry::Loaded,
     labels: &Path,
 ) -> Result<Option<update::Signed>> {
-    let entries = read_labels(labels)?;
-    if entries.is_empty() {
+    let corpus = labelled_corpus_in(labels, &a.watch)?;
+    if corpus.captures.is_empty() {
         return Ok(None);
     }
-    let mut captures = Vec::new();
-    for e in &entries {
-        captures.push(label_capture(&a.watch, e).with_context(|| format!("labelling {}", e.file))?);
-    }
-    let recipe = weir_train::Recipe {
-        cic: false,
-        synthetic_weight: 0.0,
-        ..weir_train::Recipe::default()
-    };
-    let corpus = weir_train::Corpus {
-        captures,
-        ..Default::default()
-    };
-    let d = weir_train::dataset(&corpus, |_| true, &recipe);
+    let d = labelled_dataset(&corpus);
     if d.is_empty() {
         return Ok(None);
     }

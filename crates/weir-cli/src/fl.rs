@@ -114,6 +114,30 @@ pub struct SimulateArgs {
     /// Local DP noise multiplier of honest nodes in the robust runs (0: none).
     #[arg(long, default_value_t = 0.0)]
     pub dp_noise: f32,
+    /// The poisoning runs, each against FedAvg and the robust setting: absent (the
+    /// attackers send nothing: the honest nodes alone, the best a defence can reach),
+    /// sign-flip, label-flip, noise, backdoor.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "absent,sign-flip,label-flip,noise,backdoor",
+        value_name = "ATTACKS"
+    )]
+    pub attacks: Vec<weir_train::federated::Attack>,
+    /// The robust setting's server momentum (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    pub momentum: f32,
+    /// Lower the nodes' learning rate over the rounds (a half cosine down to a tenth).
+    #[arg(long)]
+    pub lr_decay: bool,
+    /// The robust setting's rule after the screen and clipping: fedavg, median or
+    /// trimmed[:SHARE].
+    #[arg(long, default_value = "trimmed:0.2")]
+    pub aggregation: Rule,
+    /// The robust setting's gate on the server's evaluation set: a new version may fall at
+    /// most this far below the current one (macro-F1, 0-1; negative: no gate).
+    #[arg(long, default_value_t = -1.0, allow_negative_numbers = true)]
+    pub gate_margin: f64,
     /// Skip the poisoning runs.
     #[arg(long)]
     pub no_attacks: bool,
@@ -139,7 +163,15 @@ pub fn simulate(a: &SimulateArgs) -> Result<i32> {
         malicious: a.malicious,
         clip: a.clip,
         dp_noise: a.dp_noise,
-        attacks: !a.no_attacks,
+        momentum: a.momentum,
+        lr_decay: a.lr_decay,
+        rule: a.aggregation,
+        gate_margin: a.gate_margin,
+        attacks: if a.no_attacks {
+            Vec::new()
+        } else {
+            a.attacks.clone()
+        },
         clip_used: 0.0,
         seed: a.data.seed,
         threads: 2,
@@ -201,6 +233,13 @@ pub struct MergeArgs {
     /// The candidate may fall at most this far below the current model's macro-F1 (0-1).
     #[arg(long, default_value_t = 0.02)]
     pub gate_margin: f64,
+    /// Leave out updates whose cosine with the server's reference update (the current model
+    /// trained on the evaluation set) is below this; needs an evaluation set in the registry.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub screen_cosine: f32,
+    /// Do not screen updates against the server's reference update.
+    #[arg(long)]
+    pub no_screen: bool,
 }
 
 impl MergeArgs {
@@ -215,6 +254,10 @@ impl MergeArgs {
                 noise_multiplier: self.noise,
                 momentum: self.momentum,
                 server_lr: 1.0,
+                screen: (!self.no_screen).then_some(weir_fl::screen::Screen {
+                    min_cosine: self.screen_cosine,
+                    ..weir_fl::screen::Screen::default()
+                }),
             },
             bound: self.bound,
             quorum: self.quorum,
@@ -251,7 +294,7 @@ pub enum FlCommand {
     ///
     /// Example:
     ///   weir fl init --registry reg --registry-key reg.key
-    ///   weir fl init --bucket weir-captures --eval-set eval.bin
+    ///   weir fl init --bucket weir-captures
     #[command(verbatim_doc_comment)]
     Init {
         #[command(flatten)]
@@ -263,6 +306,22 @@ pub enum FlCommand {
         /// refuse pointers without its signature. Default: $WEIR_REGISTRY_KEY.
         #[arg(long, value_name = "FILE")]
         registry_key: Option<PathBuf>,
+    },
+    /// Give the merge its own labelled evaluation set: the gate compares each candidate with
+    /// the current model on it, and the screen leaves out updates that point away from what
+    /// the current model learns on it. Without one, neither runs.
+    ///
+    /// LABELS is a CSV as an edge node's labels.csv (file,class,rule; files relative to
+    /// the CSV's folder). Use captures no node trains on.
+    ///
+    /// Example:
+    ///   weir fl eval-set server-captures/labels.csv --registry reg
+    #[command(verbatim_doc_comment)]
+    EvalSet {
+        /// The labels CSV.
+        labels: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Register an edge node's public key: only registered nodes' updates are merged.
     ///
@@ -371,6 +430,18 @@ pub fn run(cmd: FlCommand) -> Result<i32> {
                     Some(why) => eprintln!("refused  {}: {why}", v.node),
                 }
             }
+            for e in r.closed.iter().flat_map(|c| &c.screened) {
+                eprintln!("screened {}: {}", e.node, e.reason);
+            }
+            if let Some(m) = r.closed.as_ref().and_then(|c| c.metrics.as_ref()) {
+                eprintln!(
+                    "gate: macro-F1 {:.3} against {:.3} now on {} evaluation rows ({})",
+                    m.macro_f1,
+                    m.base_macro_f1,
+                    m.rows,
+                    if m.passed { "passed" } else { "refused" }
+                );
+            }
             match &r.closed {
                 Some(c) => eprintln!(
                     "round {} closed ({}): {}{}",
@@ -388,6 +459,7 @@ pub fn run(cmd: FlCommand) -> Result<i32> {
             Ok(0)
         }
         FlCommand::Status { store, json } => status(store, json),
+        FlCommand::EvalSet { labels, store } => eval_set(&labels, &store),
         FlCommand::Rollback {
             version,
             store,
@@ -413,5 +485,39 @@ fn status(store: StoreArgs, json: bool) -> Result<i32> {
         return Ok(0);
     }
     print!("{}", view.text());
+    Ok(0)
+}
+
+/// `weir fl eval-set`: label the captures LABELS lists and store them as the merge's
+/// evaluation set.
+fn eval_set(labels: &Path, store: &StoreArgs) -> Result<i32> {
+    let corpus = crate::edge::labelled_corpus(labels)?;
+    if corpus.captures.is_empty() {
+        bail!(
+            "{}: no captures listed (columns: file,class,rule)",
+            labels.display()
+        );
+    }
+    let d = crate::edge::labelled_dataset(&corpus);
+    if d.is_empty() {
+        bail!("{}: the captures it lists hold no flows", labels.display());
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for y in &d.y {
+        *counts
+            .entry(weir_train::CLASSES.get(*y as usize).copied().unwrap_or("?"))
+            .or_insert(0usize) += 1;
+    }
+    let (s, _rt) = store.open()?;
+    s.put(round::EVAL_KEY, &round::encode_eval(&d))
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", round::EVAL_KEY))?;
+    let classes: Vec<String> = counts.iter().map(|(c, n)| format!("{c} {n}")).collect();
+    println!(
+        "evaluation set: {} flows from {} captures ({}) in {}",
+        d.len(),
+        corpus.captures.len(),
+        classes.join(", "),
+        round::EVAL_KEY
+    );
     Ok(0)
 }

@@ -38,6 +38,13 @@ pub struct ServeArgs {
     /// too (better: it stays out of the process list). Needed to listen beyond loopback.
     #[arg(long, value_name = "TOKEN")]
     token: Option<String>,
+    /// Follow a federated-learning registry directory (`weir fl init`): uploads are
+    /// classified by its current version, picked up without a restart (checked: the
+    /// pointer's signature when $WEIR_REGISTRY_PUBKEY is set, the SHA-256, the same features
+    /// and classes). With --bucket the pipeline's functions follow the registry instead
+    /// (WEIR_MODEL_REGISTRY=bucket).
+    #[arg(long, value_name = "DIR", conflicts_with = "bucket")]
+    registry: Option<PathBuf>,
 }
 
 /// The bundle to serve: the one given, else the installed one, if it is there.
@@ -125,7 +132,22 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
                  serving the pages without their browser code"
             );
         }
-        let flows = Arc::new(weir_api::Flows::new(store, beside));
+        let mut flows = weir_api::Flows::new(store, beside);
+        if let Some(reg) = &args.registry {
+            flows = flows.following(crate::analyze::registry_reloader(
+                reg,
+                weir_classify::Options {
+                    device: weir_classify::Device::Cpu,
+                    threads: 1,
+                    ..weir_classify::Options::default()
+                },
+            )?);
+            eprintln!(
+                "weir serve: uploads are classified by the current version of the registry in {}",
+                reg.display()
+            );
+        }
+        let flows = Arc::new(flows);
         let uploads = if args.bucket.is_some() {
             weir_api::Uploads::to_pipeline(flows.clone(), args.max_upload)
         } else {

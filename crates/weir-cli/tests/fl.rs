@@ -221,3 +221,45 @@ fn edge_nodes_merge_publish_and_analyze_follows_the_registry() {
     let out = weir(&["analyze", "--registry", "/nonexistent-reg", s(&cap)]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent-reg: no registry there"));
 }
+
+/// The merge's evaluation set from labelled captures: stored where the screen and the gate
+/// read it; a bad CSV is refused naming the file and line.
+#[test]
+fn the_evaluation_set_comes_from_labelled_captures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = tmp.path().join("reg");
+    let regs = s(&reg);
+    ok(&["fl", "init", "--registry", regs]);
+    let csv = tmp.path().join("eval.csv");
+    let a = shared().join("labeled/attacks/sqlmap/sqlmap.pcap");
+    let b = shared().join("labeled/attacks/doup123/slowloris.pcap");
+    std::fs::write(
+        &csv,
+        format!(
+            "file,class,rule\n{},Web Attack - SQL Injection,all\n{},DoS SlowHTTPTest,all\n",
+            s(&a),
+            s(&b)
+        ),
+    )
+    .unwrap();
+    let out = ok(&["fl", "eval-set", s(&csv), "--registry", regs]);
+    assert!(
+        out.contains("flows from 2 captures") && out.contains("Web Attack - SQL Injection"),
+        "{out}"
+    );
+    let stored = std::fs::read(reg.join("fl/eval/eval.bin")).unwrap();
+    assert!(stored.starts_with(b"WEIREVAL"), "{} bytes", stored.len());
+    // A class weir does not know: refused, naming the file and line.
+    std::fs::write(&csv, format!("file,class,rule\n{},Phishing,all\n", s(&a))).unwrap();
+    let out = weir(&["fl", "eval-set", s(&csv), "--registry", regs]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("eval.csv:2") && err.contains("Phishing"),
+        "{err}"
+    );
+    let missing = tmp.path().join("nope.csv");
+    let out = weir(&["fl", "eval-set", s(&missing), "--registry", regs]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("nope.csv"), "{err}");
+}

@@ -43,6 +43,40 @@ fn get(addr: &str, path: &str) -> (u16, String) {
     (code, body)
 }
 
+/// Start `weir serve` on a free port with `args`: the child, its address, and its log lines
+/// after the first (read all along: a closed pipe would fail the server's next line).
+fn serve<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+) -> (
+    std::process::Child,
+    String,
+    std::sync::mpsc::Receiver<String>,
+) {
+    let mut child = weir()
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("WEIR_REGISTRY_PUBKEY")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut log = BufReader::new(child.stderr.take().unwrap());
+    log.read_line(&mut line).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in log.lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (child, addr, rx)
+}
+
 #[test]
 fn weir_serve_answers_over_http_what_analyze_wrote() {
     let dir = tempfile::tempdir().unwrap();
@@ -54,23 +88,7 @@ fn weir_serve_answers_over_http_what_analyze_wrote() {
         .status()
         .unwrap();
     assert!(st.success());
-    let mut child = weir()
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut log = BufReader::new(child.stderr.take().unwrap());
-    log.read_line(&mut line).unwrap();
-    // Keep reading the log: a closed pipe would fail the server's next line.
-    std::thread::spawn(move || for _ in log.lines() {});
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let (mut child, addr, _log) = serve(&[std::ffi::OsStr::new("--data-dir"), data.as_os_str()]);
     let (code, body) = get(&addr, "/api/captures");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(code, 200, "{body}");
@@ -107,4 +125,139 @@ fn weir_serve_refuses_what_it_cannot_serve_safely() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no-such-dir: no such directory"), "{err}");
+}
+
+/// POST a body over a fresh connection: status code and body.
+fn post(addr: &str, path: &str, body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    (
+        head.split(' ').nth(1).unwrap().parse().unwrap(),
+        body.to_string(),
+    )
+}
+
+/// Upload `bytes` as `name` and wait until it is analyzed: the model versions of its rows.
+fn upload_and_versions(addr: &str, name: &str, bytes: &[u8]) -> Vec<String> {
+    let (code, body) = post(addr, &format!("/api/uploads?name={name}"), bytes);
+    assert_eq!(code, 202, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let id = v["capture"].as_str().unwrap().to_string();
+    for _ in 0..600 {
+        let (_, st) = get(addr, &format!("/api/captures/{id}"));
+        if st.contains("\"done\"") {
+            let (code, rows) = get(addr, &format!("/api/search?capture={id}&limit=10000"));
+            assert_eq!(code, 200, "{rows}");
+            let r: serde_json::Value = serde_json::from_str(&rows).unwrap();
+            let mut out: Vec<String> = r["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|row| row["model_version"].as_str().unwrap().to_string())
+                .collect();
+            out.sort();
+            out.dedup();
+            return out;
+        }
+        assert!(!st.contains("\"failed\""), "{st}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{name} was not analyzed in 60 s");
+}
+
+/// `weir serve --registry`: uploads are classified by the registry's current version, picked
+/// up without a restart; a tampered version is refused and the running one keeps serving.
+#[test]
+fn weir_serve_follows_the_registry_without_a_restart() {
+    use weir_fl::registry::{Card, Registry};
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("reg");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let st = weir()
+        .args(["fl", "init", "--registry"])
+        .arg(&reg)
+        .env_remove("WEIR_REGISTRY_KEY")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (mut child, addr, rx) = serve(&[
+        std::ffi::OsStr::new("--data-dir"),
+        data.as_os_str(),
+        std::ffi::OsStr::new("--registry"),
+        reg.as_os_str(),
+    ]);
+    let pcap = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../samples/loopback.pcapng"
+    ))
+    .unwrap();
+    let v0 = upload_and_versions(&addr, "first.pcapng", &pcap);
+    assert_eq!(v0.len(), 1, "{v0:?}");
+    assert!(!v0[0].contains("+fl."), "{v0:?}");
+    // Publish version 1 (the same graph, other weights) while the server runs.
+    let store = weir_pipeline::LocalStore::new(&reg);
+    let r = Registry::new(&store, None);
+    let cur = r.current(None).unwrap();
+    let p: Vec<f32> = weir_fl::params::flatten(&cur.model)
+        .iter()
+        .map(|x| x * 0.9)
+        .collect();
+    let mut m1 = weir_fl::params::with_params(&cur.model, &p);
+    m1.info.model_version = weir_fl::round::federated_version(&cur.model.info.model_version, 1);
+    let (_, etag) = r.pointer().unwrap().unwrap();
+    let card = Card {
+        version: 1,
+        base_version: Some(0),
+        round: Some(1),
+        made_by: "test".into(),
+        included: Vec::new(),
+        excluded: Vec::new(),
+        samples: 0,
+        metrics: None,
+        created_unix: 0,
+    };
+    r.publish(Some(&etag), 1, 2, &m1, &card, None)
+        .unwrap()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let v1 = upload_and_versions(&addr, "second.pcapng", &pcap);
+    assert_eq!(v1, vec![format!("{}+fl.v1", v0[0])]);
+    // Version 2's file tampered with after publishing: refused, version 1 keeps serving.
+    let (_, etag) = r.pointer().unwrap().unwrap();
+    let mut m2 = m1.clone();
+    m2.info.model_version = weir_fl::round::federated_version(&m1.info.model_version, 2);
+    r.publish(Some(&etag), 2, 3, &m2, &Card { version: 2, ..card }, None)
+        .unwrap()
+        .unwrap();
+    let f = reg.join("registry/v000002/model.onnx");
+    let mut b = std::fs::read(&f).unwrap();
+    let n = b.len();
+    b[n / 2] ^= 0x08;
+    std::fs::write(&f, &b).unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let v2 = upload_and_versions(&addr, "third.pcapng", &pcap);
+    assert_eq!(v2, v1);
+    let _ = child.kill();
+    let _ = child.wait();
+    let log: Vec<String> = rx.try_iter().collect();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("switched") && l.contains("+fl.v1")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.contains("refused") && l.contains("SHA-256")),
+        "{log:?}"
+    );
 }

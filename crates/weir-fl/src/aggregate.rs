@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::params;
+use crate::screen::Screen;
 
 /// How updates are combined.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -86,6 +87,10 @@ pub struct Aggregation {
     pub momentum: f32,
     /// Server learning rate: the global model moves by this times the combined update.
     pub server_lr: f32,
+    /// Leave out updates that point away from the server's reference update on its
+    /// evaluation set (when the registry has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screen: Option<Screen>,
 }
 
 impl Default for Aggregation {
@@ -98,19 +103,22 @@ impl Default for Aggregation {
             noise_multiplier: 0.0,
             momentum: 0.0,
             server_lr: 1.0,
+            screen: None,
         }
     }
 }
 
 impl Aggregation {
-    /// The robust setting the merge function defaults to: trimmed mean over updates clipped
-    /// at `clip`, with a little noise.
+    /// The robust setting the merge function defaults to: updates screened against the
+    /// server's reference, then a trimmed mean over updates clipped at `clip` (and the
+    /// round's median norm), with a little noise.
     pub fn robust(clip: f32) -> Self {
         Aggregation {
             rule: Rule::TrimmedMean { trim: 0.2 },
             server_clip: Some(clip),
             clip_to_median: true,
             noise_multiplier: 0.01,
+            screen: Some(Screen::default()),
             ..Aggregation::default()
         }
     }

@@ -12,7 +12,8 @@
 //! - [`aggregate`]: FedAvg with capped counts, median, trimmed mean, server clipping, noise,
 //!   momentum, staleness.
 //! - [`registry`]: versioned models in a store, the signed pointer, publish-once, rollback.
-//! - [`round`]: the merge step (judge, close at quorum or deadline, gate, publish).
+//! - [`screen`]: each update against the server's reference update on its evaluation set.
+//! - [`round`]: the merge step (judge, close at quorum or deadline, screen, gate, publish).
 //! - [`reload`]: hot reload of a worker's classifier when the registry moves.
 //! - [`status`]: the federation as people see it (versions, rounds, verdicts, nodes).
 #![warn(missing_docs)]
@@ -22,6 +23,7 @@ pub mod params;
 pub mod registry;
 pub mod reload;
 pub mod round;
+pub mod screen;
 pub mod status;
 pub mod update;
 

@@ -127,6 +127,9 @@ pub struct Included {
     pub samples: u64,
     /// Its update's norm.
     pub norm: f32,
+    /// Its cosine with the server's reference update, when screened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cosine: Option<f32>,
 }
 
 /// An update left out, and why.

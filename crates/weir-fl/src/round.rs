@@ -28,6 +28,7 @@ use weir_pipeline::{Condition, Store};
 use crate::aggregate::{self, Aggregation, Contribution};
 use crate::params::{self, Gauss};
 use crate::registry::{Card, Excluded, GateMetrics, Included, Registry, RegistryError};
+use crate::screen;
 use crate::update::{self, now_unix, Checks, Rejection, SigningKey};
 
 /// Where a node's public key is registered.
@@ -187,7 +188,8 @@ pub struct RoundResult {
     pub round: u64,
     /// The model it started from.
     pub base_version: u64,
-    /// "published", "gated" (candidate worse than the margin allows), "raced" (another merge
+    /// "published", "gated" (candidate worse than the margin allows), "screened" (every
+    /// update screened out), "raced" (another merge
     /// published first).
     pub outcome: String,
     /// The version published, if any.
@@ -196,6 +198,9 @@ pub struct RoundResult {
     pub accepted: usize,
     /// Updates refused.
     pub refused: usize,
+    /// Updates that passed verification but were screened out (also in `refused`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub screened: Vec<Excluded>,
     /// Gate figures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<GateMetrics>,
@@ -460,10 +465,13 @@ impl<'a> Merger<'a> {
                 nonce: v.nonce.clone(),
                 samples: m.samples,
                 norm: v.norm,
+                cosine: None,
             });
-            deltas.push((d, m.samples, v.staleness));
+            deltas.push((d, m.samples, v.staleness, v.key.clone()));
         }
-        let excluded: Vec<Excluded> = verdicts
+        let eval = self.eval_set(current)?;
+        let screened = self.screen(current, eval.as_ref(), round, &mut included, &mut deltas);
+        let mut excluded: Vec<Excluded> = verdicts
             .iter()
             .filter(|v| !v.accepted)
             .map(|v| {
@@ -476,9 +484,10 @@ impl<'a> Merger<'a> {
                 }
             })
             .collect();
+        excluded.extend(screened.iter().cloned());
         let contributions: Vec<Contribution<'_>> = deltas
             .iter()
-            .map(|(d, s, st)| Contribution {
+            .map(|(d, s, st, _)| Contribution {
                 delta: d,
                 samples: *s,
                 staleness: *st,
@@ -498,7 +507,7 @@ impl<'a> Merger<'a> {
             .unwrap_or_default();
         let next = aggregate::step(&self.cfg.aggregation, &global, &combined, &mut velocity);
         let mut candidate = params::with_params(current, &next);
-        let metrics = self.gate(current, &candidate)?;
+        let metrics = self.gate(current, &candidate, eval.as_ref());
         let version = self.registry.versions()?.last().map_or(0, |v| v + 1);
         candidate.info.model_version = federated_version(&current.info.model_version, version);
         let mut result = RoundResult {
@@ -508,16 +517,24 @@ impl<'a> Merger<'a> {
             version: None,
             accepted: included.len(),
             refused: excluded.len(),
+            screened,
             metrics: metrics.clone(),
             closed_by,
             closed_unix: now_unix(),
         };
-        if metrics.as_ref().is_some_and(|m| !m.passed) {
-            result.outcome = "gated".into();
+        let why_not = if included.is_empty() {
+            Some(("screened", "every update was screened out"))
+        } else if metrics.as_ref().is_some_and(|m| !m.passed) {
+            Some(("gated", "the gate refused it"))
+        } else {
+            None
+        };
+        if let Some((outcome, why)) = why_not {
+            result.outcome = outcome.into();
             let mut p = pointer.clone();
             p.round += 1;
             p.opened_unix = now_unix();
-            p.reason = format!("round {round} closed without a new version: the gate refused it");
+            p.reason = format!("round {round} closed without a new version: {why}");
             match self.registry.move_pointer(Some(etag), &mut p, self.key) {
                 Ok(()) => {}
                 Err(RegistryError::Raced(_)) => result.outcome = "raced".into(),
@@ -582,26 +599,69 @@ impl<'a> Merger<'a> {
         Ok(())
     }
 
-    /// The gate: macro-F1 of both models on the evaluation set, when the store has one.
-    fn gate(&self, current: &Mlp, candidate: &Mlp) -> Result<Option<GateMetrics>, MergeError> {
+    /// The server's evaluation set, when the store has one that fits the model.
+    fn eval_set(&self, current: &Mlp) -> Result<Option<Dataset>, MergeError> {
         let Ok(bytes) = self.store.get(EVAL_KEY) else {
             return Ok(None);
         };
         let d = decode_eval(&bytes).ok_or_else(|| {
             RegistryError::Refused(format!("{EVAL_KEY} is not an evaluation set"))
         })?;
-        if d.features != current.n_features() || d.is_empty() {
-            return Ok(None);
+        Ok((d.features == current.n_features() && !d.is_empty()).then_some(d))
+    }
+
+    /// Leave out the updates that point away from the server's reference update (see
+    /// [`crate::screen`]); returns them, and records each kept update's cosine.
+    fn screen(
+        &self,
+        current: &Mlp,
+        eval: Option<&Dataset>,
+        round: u64,
+        included: &mut Vec<Included>,
+        deltas: &mut Vec<(Vec<f32>, u64, u64, String)>,
+    ) -> Vec<Excluded> {
+        let (Some(cfg), Some(eval)) = (self.cfg.aggregation.screen, eval) else {
+            return Vec::new();
+        };
+        let reference = screen::reference(current, eval, &cfg, round);
+        let mut out = Vec::new();
+        let mut keep = Vec::new();
+        for (mut inc, d) in included.drain(..).zip(deltas.drain(..)) {
+            let c = screen::cosine(&d.0, &reference);
+            inc.cosine = Some(c);
+            if c < cfg.min_cosine {
+                out.push(Excluded {
+                    node: inc.node,
+                    key: d.3,
+                    tag: "screened".into(),
+                    reason: format!(
+                        "it points away from the server's reference update on the evaluation set (cosine {c:.3} < {})",
+                        cfg.min_cosine
+                    ),
+                });
+            } else {
+                keep.push((inc, d));
+            }
         }
-        let base = macro_f1(current, &d);
-        let cand = macro_f1(candidate, &d);
-        Ok(Some(GateMetrics {
+        for (inc, d) in keep {
+            included.push(inc);
+            deltas.push(d);
+        }
+        out
+    }
+
+    /// The gate: macro-F1 of both models on the evaluation set, when there is one.
+    fn gate(&self, current: &Mlp, candidate: &Mlp, eval: Option<&Dataset>) -> Option<GateMetrics> {
+        let d = eval?;
+        let base = macro_f1(current, d);
+        let cand = macro_f1(candidate, d);
+        Some(GateMetrics {
             rows: d.len(),
             macro_f1: cand,
             base_macro_f1: base,
             margin: self.cfg.gate_margin,
             passed: cand + self.cfg.gate_margin >= base,
-        }))
+        })
     }
 }
 
@@ -891,6 +951,104 @@ mod tests {
         let p = reg.pointer().unwrap().unwrap().0;
         assert_eq!((p.version, p.round), (0, 2));
         assert_eq!(reg.versions().unwrap(), vec![0]);
+    }
+
+    /// Rows labelled by `teacher`.
+    fn taught(teacher: &Mlp, rows: usize, seed: u64) -> Dataset {
+        let mut d = Dataset::new(teacher.n_features());
+        let mut g = Gauss::new(seed);
+        for _ in 0..rows {
+            let row: Vec<f32> = (0..teacher.n_features()).map(|_| 2.0 * g.draw()).collect();
+            d.push(&row, 0, 1.0);
+        }
+        d.y = predict(teacher, &d);
+        d
+    }
+
+    #[test]
+    fn the_screen_leaves_out_an_update_that_points_away_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        let m0 = weir_model::test_model(4, 8, 3, 1);
+        let teacher = weir_model::test_model(4, 8, 3, 7);
+        let reg = Registry::new(&store, None);
+        reg.init(&m0, None).unwrap();
+        store
+            .put(EVAL_KEY, &encode_eval(&taught(&teacher, 400, 3)))
+            .unwrap();
+        let shapes = params::shapes(&m0);
+        let prov = Provenance {
+            base_version: 0,
+            round: 1,
+            samples: 100,
+            class_counts: vec![40, 30, 30],
+        };
+        // Two honest nodes learn the teacher from their own rows; the third sends the
+        // reverse of an honest update (a sign flip), of honest size.
+        let mut honest = Vec::new();
+        for i in 1..=2u8 {
+            let mut local = m0.clone();
+            let cfg = weir_model::train::TrainConfig {
+                epochs: 3,
+                seed: u64::from(i),
+                ..Default::default()
+            };
+            weir_model::train::fit(
+                &mut local,
+                &taught(&teacher, 400, 10 + u64::from(i)),
+                &cfg,
+                |_| {},
+            );
+            honest.push(params::sub(&params::flatten(&local), &params::flatten(&m0)));
+        }
+        let flipped: Vec<f32> = honest[0].iter().map(|x| -x).collect();
+        for (i, d) in [(1u8, &honest[0]), (2, &honest[1]), (3, &flipped)] {
+            register_node(&store, &node(i).id, &node(i).public_hex()).unwrap();
+            let s = update::sign(&node(i), d, &prov, 100.0, None, shapes.clone());
+            upload(&store, &s).unwrap();
+        }
+        let cfg = MergeConfig {
+            quorum: 3,
+            bound: 100.0,
+            gate_margin: 1.0,
+            aggregation: Aggregation {
+                screen: Some(screen::Screen::default()),
+                ..Aggregation::default()
+            },
+            ..MergeConfig::default()
+        };
+        let c = Merger::new(&store, None, cfg)
+            .step(now_unix())
+            .unwrap()
+            .closed
+            .unwrap();
+        assert_eq!(c.outcome, "published", "{c:?}");
+        assert_eq!((c.accepted, c.refused), (2, 1), "{c:?}");
+        assert_eq!(c.screened.len(), 1, "{c:?}");
+        assert_eq!(c.screened[0].node, "edge-3");
+        assert_eq!(c.screened[0].tag, "screened");
+        assert!(
+            c.screened[0].reason.contains("cosine -"),
+            "{}",
+            c.screened[0].reason
+        );
+        let card = reg.card(1).unwrap();
+        assert!(card
+            .excluded
+            .iter()
+            .any(|e| e.node == "edge-3" && e.tag == "screened"));
+        for inc in &card.included {
+            assert!(inc.cosine.unwrap() > 0.0, "{inc:?}");
+        }
+        // Without an evaluation set nothing is screened.
+        let none = Merger::new(&store, None, MergeConfig::default()).screen(
+            &m0,
+            None,
+            1,
+            &mut Vec::new(),
+            &mut Vec::new(),
+        );
+        assert!(none.is_empty());
     }
 
     #[test]

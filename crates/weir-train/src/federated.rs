@@ -32,6 +32,7 @@ use weir_fl::update::{self, Provenance, SigningKey};
 use weir_flow::N_FEATURES;
 use weir_model::train::{Dataset, Pcg, TrainConfig};
 use weir_model::Mlp;
+use weir_pipeline::Store;
 
 use crate::data::{FlowRows, LabelledCapture};
 use crate::eval::Evaluation;
@@ -62,8 +63,18 @@ pub struct SimConfig {
     pub clip: f32,
     /// Local DP noise multiplier of honest nodes (0: none).
     pub dp_noise: f32,
-    /// Run the poisoning scenarios.
-    pub attacks: bool,
+    /// The robust setting's server momentum (0: none).
+    pub momentum: f32,
+    /// Lower the nodes' learning rate over the rounds (a half cosine to a tenth), as
+    /// centralized training lowers it over its epochs.
+    pub lr_decay: bool,
+    /// The robust setting's rule (after the screen and clipping).
+    pub rule: weir_fl::Rule,
+    /// The robust setting's gate: the candidate may fall at most this far below the current
+    /// model on the server's evaluation set (macro-F1, 0-1; negative: no gate).
+    pub gate_margin: f64,
+    /// The poisoning scenarios to run (each against FedAvg and the robust setting).
+    pub attacks: Vec<Attack>,
     /// The robust clip actually used (set by [`simulate`]).
     #[serde(default)]
     pub clip_used: f32,
@@ -86,7 +97,11 @@ impl Default for SimConfig {
             malicious: 0.2,
             clip: 0.0,
             dp_noise: 0.0,
-            attacks: true,
+            momentum: 0.0,
+            lr_decay: false,
+            rule: Aggregation::robust(1.0).rule,
+            gate_margin: -1.0,
+            attacks: Attack::ALL.to_vec(),
             clip_used: 0.0,
             seed: 1,
             threads: 2,
@@ -171,7 +186,8 @@ pub struct SimReport {
 }
 
 /// The attacks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Attack {
     /// No attacker.
     None,
@@ -183,9 +199,21 @@ pub enum Attack {
     Noise,
     /// One node: trained on triggered attack rows labelled Normal, boosted by K.
     Backdoor,
+    /// The would-be attackers send nothing: the federation of the honest nodes alone, what
+    /// a defence that left out exactly the attackers would reach.
+    Absent,
 }
 
 impl Attack {
+    /// Every poisoning attack.
+    pub const ALL: [Attack; 5] = [
+        Attack::Absent,
+        Attack::SignFlip,
+        Attack::LabelFlip,
+        Attack::Noise,
+        Attack::Backdoor,
+    ];
+
     /// Its name in tables.
     pub fn name(self) -> &'static str {
         match self {
@@ -194,6 +222,23 @@ impl Attack {
             Attack::LabelFlip => "label flip (attack -> Normal)",
             Attack::Noise => "Gaussian noise",
             Attack::Backdoor => "backdoor (model replacement, 1 node)",
+            Attack::Absent => "attackers absent (honest nodes only)",
+        }
+    }
+}
+
+impl std::str::FromStr for Attack {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sign-flip" => Ok(Attack::SignFlip),
+            "label-flip" => Ok(Attack::LabelFlip),
+            "noise" => Ok(Attack::Noise),
+            "backdoor" => Ok(Attack::Backdoor),
+            "absent" => Ok(Attack::Absent),
+            _ => Err(format!(
+                "unknown attack {s:?}: use absent, sign-flip, label-flip, noise or backdoor"
+            )),
         }
     }
 }
@@ -216,6 +261,9 @@ pub struct Setup {
     target: u16,
     v0: Mlp,
     recipe: Recipe,
+    /// The server's evaluation set (the robust setting's screen and gate): one CIC-IDS2017
+    /// chunk in ten, which neither the nodes nor the held-out side have.
+    server: Dataset,
 }
 
 fn cic_subset(cic: &FlowRows, rows: &[usize]) -> FlowRows {
@@ -300,6 +348,7 @@ impl Setup {
         let mut node_cic: Vec<Vec<usize>> = vec![Vec::new(); k];
         let mut held_caps = Vec::new();
         let mut held_cic = Vec::new();
+        let mut server_cic = Vec::new();
         let mut by_class: Vec<Vec<(Option<usize>, Vec<usize>)>> = vec![Vec::new(); CLASSES.len()];
         let normal = class_index(NORMAL).unwrap_or(0);
         for (i, c) in corpus.captures.iter().enumerate() {
@@ -317,6 +366,8 @@ impl Setup {
             for (j, chunk) in rows.chunks(500).enumerate() {
                 if j % 5 == 0 {
                     held_cic.extend_from_slice(chunk);
+                } else if j % 10 == 3 {
+                    server_cic.extend_from_slice(chunk);
                 } else {
                     by_class[class as usize].push((None, chunk.to_vec()));
                 }
@@ -400,6 +451,11 @@ impl Setup {
             (row, corpus.cic.y[r])
         });
         let data = unweighted(cap_rows.chain(cic_rows));
+        let server = unweighted(server_cic.iter().map(|&r| {
+            let mut row = [0f32; N_FEATURES];
+            row.copy_from_slice(&corpus.cic.x[r * N_FEATURES..(r + 1) * N_FEATURES]);
+            (row, corpus.cic.y[r])
+        }));
         // The backdoor's target: the attack class the last node (an attacker) has most of.
         let last = node_data.last().map(class_counts).unwrap_or_default();
         let target = (0..CLASSES.len())
@@ -429,6 +485,7 @@ impl Setup {
             target,
             v0,
             recipe,
+            server,
         }
     }
 
@@ -494,6 +551,15 @@ impl Setup {
         }
     }
 
+    /// The nodes' learning rate in round `r` (0-based).
+    fn round_lr(&self, r: usize) -> f32 {
+        if !self.cfg.lr_decay {
+            return self.cfg.learning_rate;
+        }
+        let t = r as f32 / self.cfg.rounds.max(1) as f32;
+        self.cfg.learning_rate * (0.1 + 0.9 * 0.5 * (1.0 + (std::f32::consts::PI * t).cos()))
+    }
+
     /// Each node alone: fine-tuned from version 0 for as many epochs as the federation ran.
     pub fn single_nodes(&self) -> Vec<Score> {
         let idx: Vec<usize> = (0..self.node_data.len()).collect();
@@ -549,27 +615,44 @@ impl Setup {
         for key in &keys {
             round::register_node(&store, &key.id, &key.public_hex())?;
         }
+        let bad = match attack {
+            Attack::None => 0,
+            Attack::Backdoor => 1,
+            _ => ((k as f32 * self.cfg.malicious).round() as usize).max(1),
+        };
         let (aggregation, bound, node_clip) = if robust {
             // The merge function's default setting, at this clip.
-            (Aggregation::robust(clip), clip * 1.5, clip)
+            (
+                Aggregation {
+                    momentum: self.cfg.momentum,
+                    rule: self.cfg.rule,
+                    ..Aggregation::robust(clip)
+                },
+                clip * 1.5,
+                clip,
+            )
         } else {
             (Aggregation::default(), f32::MAX, f32::MAX)
         };
         let cfg = MergeConfig {
             aggregation: aggregation.clone(),
             bound,
-            quorum: k,
+            quorum: if attack == Attack::Absent { k - bad } else { k },
             deadline_s: u64::MAX,
             min_updates: 1,
-            gate_margin: 1.0,
+            gate_margin: if robust && self.cfg.gate_margin >= 0.0 {
+                self.cfg.gate_margin
+            } else {
+                1.0
+            },
             mode: Mode::Sync,
         };
+        if robust {
+            store
+                .put(round::EVAL_KEY, &round::encode_eval(&self.server))
+                .map_err(|e| e.to_string())?;
+        }
         let merger = Merger::new(&store, None, cfg).with_noise_seed(self.cfg.seed);
-        let bad = match attack {
-            Attack::None => 0,
-            Attack::Backdoor => 1,
-            _ => ((k as f32 * self.cfg.malicious).round() as usize).max(1),
-        };
         // The last `bad` nodes are the attackers.
         let malicious = |n: usize| n >= k - bad;
         let mut run = FedRun {
@@ -604,7 +687,10 @@ impl Setup {
                 weir_model::train::fit(
                     &mut local,
                     &data,
-                    &self.local_cfg(self.cfg.local_epochs, seed),
+                    &TrainConfig {
+                        learning_rate: self.round_lr(r),
+                        ..self.local_cfg(self.cfg.local_epochs, seed)
+                    },
                     |_| {},
                 );
                 let mut delta =
@@ -629,7 +715,7 @@ impl Setup {
                         Attack::SignFlip => delta.iter_mut().for_each(|x| *x *= -10.0),
                         Attack::Noise => delta.iter_mut().for_each(|x| *x = g.draw()),
                         Attack::Backdoor => delta.iter_mut().for_each(|x| *x *= k as f32),
-                        Attack::LabelFlip | Attack::None => {}
+                        Attack::LabelFlip | Attack::None | Attack::Absent => {}
                     }
                     // The attacker knows the bound and fits under it.
                     params::clip(&mut delta, bound * 0.99);
@@ -658,7 +744,10 @@ impl Setup {
                 );
                 (s, Some(honest_norm))
             });
-            for (s, norm) in &made {
+            for (n, (s, norm)) in made.iter().enumerate() {
+                if attack == Attack::Absent && malicious(n) {
+                    continue;
+                }
                 round::upload(&store, s).map_err(|e| e.to_string())?;
                 if r == 0 {
                     run.honest_norms.extend(norm);
@@ -671,6 +760,10 @@ impl Setup {
                     .as_ref()
                     .map_or(String::new(), |r| r.to_string());
                 run.refused.push((p.round, v.node.clone(), reason));
+            }
+            for e in rep.closed.iter().flat_map(|c| &c.screened) {
+                run.refused
+                    .push((p.round, e.node.clone(), e.reason.clone()));
             }
             match rep.closed.as_ref().map(|c| c.outcome.as_str()) {
                 Some("published") => run.published += 1,
@@ -736,16 +829,9 @@ pub fn simulate(setup: &Setup, mut progress: impl FnMut(&str)) -> Result<SimRepo
         plain.seconds
     ));
     runs.push(plain);
-    if setup.cfg.attacks {
-        for a in [
-            Attack::SignFlip,
-            Attack::LabelFlip,
-            Attack::Noise,
-            Attack::Backdoor,
-        ] {
-            plan.push(("fedavg", false, a));
-            plan.push(("robust", true, a));
-        }
+    for &a in &setup.cfg.attacks {
+        plan.push(("fedavg", false, a));
+        plan.push(("robust", true, a));
     }
     for (name, robust, attack) in plan {
         let run = setup.federate(name, robust, attack, clip)?;
@@ -871,13 +957,7 @@ impl SimReport {
                 self.backdoor_target.0,
                 self.backdoor_target.1
             );
-            for a in [
-                Attack::None,
-                Attack::SignFlip,
-                Attack::LabelFlip,
-                Attack::Noise,
-                Attack::Backdoor,
-            ] {
+            for a in std::iter::once(Attack::None).chain(Attack::ALL) {
                 if let (Some(f), Some(r)) =
                     (self.run("fedavg", a.name()), self.run("robust", a.name()))
                 {
