@@ -19,7 +19,7 @@ cargo clippy --release --locked --target wasm32-unknown-unknown -p weir-web --li
 # command) is the one the tests link against, and clippy shares its build scripts and macros.
 # The LocalStack and browser tests are behind features (a plain `cargo test` needs no LocalStack).
 # The browser tests too (weir-cli/tests/browser.rs: chromium through chromedriver).
-features=(--features weir-functions/localstack-tests,weir-cli/browser-tests)
+features=(--features weir-functions/localstack-tests,weir-cli/browser-tests,weir-cli/live)
 cargo clippy --release --workspace --all-targets --locked "${features[@]}" -- -D warnings
 cargo test --release --workspace --locked "${features[@]}"
 # A new user's first steps: a fresh clone and HOME, the README's first command, `weir` by name.

@@ -92,6 +92,12 @@ pub struct RunArgs {
     /// One pass, then exit.
     #[arg(long)]
     once: bool,
+    /// Also capture live on this interface (needs CAP_NET_RAW): packets go into --watch as
+    /// one PCAP file per --interval, analyzed like dropped captures (and learnt from once an
+    /// operator labels them). With --once: capture for one interval, then one pass.
+    #[cfg(feature = "live")]
+    #[arg(long, value_name = "IFACE")]
+    interface: Option<String>,
 }
 
 fn default_key(node: &str) -> PathBuf {
@@ -136,7 +142,32 @@ pub fn run(cmd: EdgeCommand) -> Result<i32> {
                 true,
             )?;
             let (store, _rt) = a.store.open()?;
+            #[cfg(feature = "live")]
+            let live = a
+                .interface
+                .clone()
+                .map(|i| crate::live::spawn(i, a.watch.clone(), Duration::from_secs(a.interval)));
+            #[cfg(feature = "live")]
+            let mut live = live;
             loop {
+                #[cfg(feature = "live")]
+                if let Some((stop, t)) = live.take() {
+                    if a.once {
+                        std::thread::sleep(Duration::from_secs(a.interval));
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    if a.once || t.is_finished() {
+                        let c = t
+                            .join()
+                            .map_err(|_| anyhow::anyhow!("the capture thread panicked"))??;
+                        eprintln!(
+                            "edge {}: captured {} packets into {} files",
+                            a.node, c.packets, c.files
+                        );
+                    } else {
+                        live = Some((stop, t));
+                    }
+                }
                 if let Err(e) = pass(&a, &key, store.as_ref()) {
                     if a.once {
                         return Err(e);

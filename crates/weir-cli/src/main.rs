@@ -15,6 +15,8 @@ use weir_records::{FlowWriter, OutputFormat};
 mod analyze;
 mod edge;
 mod fl;
+#[cfg(feature = "live")]
+mod live;
 mod model;
 mod serve;
 mod synth;
@@ -182,11 +184,11 @@ enum Command {
     ///
     /// Edge nodes (`weir edge`) fine-tune the current model on their own traffic and upload
     /// only a clipped, signed parameter difference; the merge (`weir fl merge`, or the merge
-    /// function on AWS) checks each update, combines them robustly, gates the result on a
-    /// server-held evaluation set and publishes the next version to the registry, which
-    /// `weir analyze --registry`, the classifier Lambda and the GPU worker pick up without a
-    /// restart (`weir serve` does not yet: it keeps the model it started with).
-    /// docs/FEDERATED.md says how it fits together.
+    /// function on AWS) checks each update, screens it against what the current model learns
+    /// on a server-held evaluation set (`weir fl eval-set`), combines them robustly, gates the
+    /// result on that set and publishes the next version to the registry, which `weir analyze
+    /// --registry`, `weir serve --registry`, the classifier Lambda and the GPU worker pick up
+    /// without a restart. docs/FEDERATED.md says how it fits together.
     ///
     /// Examples:
     ///   weir fl simulate --markdown models/FL.md

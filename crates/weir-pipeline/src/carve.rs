@@ -69,6 +69,32 @@ impl FlowKey {
 
 const PCAP_NS_MAGIC: u32 = 0xa1b2_3c4d;
 
+/// A PCAP file header (nanosecond timestamps, snap length 256 KiB) for `linktype`.
+pub fn pcap_header(linktype: u32) -> Vec<u8> {
+    let mut h = Vec::with_capacity(24);
+    h.extend_from_slice(&PCAP_NS_MAGIC.to_le_bytes());
+    h.extend_from_slice(&2u16.to_le_bytes());
+    h.extend_from_slice(&4u16.to_le_bytes());
+    h.extend_from_slice(&0i32.to_le_bytes());
+    h.extend_from_slice(&0u32.to_le_bytes());
+    h.extend_from_slice(&262_144u32.to_le_bytes());
+    h.extend_from_slice(&linktype.to_le_bytes());
+    h
+}
+
+/// Append one PCAP record (after [`pcap_header`]): `data` as captured, `orig_len` on the wire.
+pub fn pcap_record(out: &mut Vec<u8>, ts_ns: i64, data: &[u8], orig_len: u32) {
+    let (s, ns) = (
+        ts_ns.div_euclid(1_000_000_000),
+        ts_ns.rem_euclid(1_000_000_000),
+    );
+    out.extend_from_slice(&(s as u32).to_le_bytes());
+    out.extend_from_slice(&(ns as u32).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&orig_len.to_le_bytes());
+    out.extend_from_slice(data);
+}
+
 /// Cut the flow's packets out of a capture read from its start.
 pub fn carve(reader: impl Read + Send, key: &FlowKey) -> Result<Carved, CarveError> {
     let mut r = CaptureReader::new(reader).map_err(|e| CarveError::Read(e.to_string()))?;
@@ -93,25 +119,10 @@ pub fn carve(reader: impl Read + Send, key: &FlowKey) -> Result<Carved, CarveErr
         if !key.holds(&d) || *linktype.get_or_insert(p.linktype) != p.linktype {
             continue;
         }
-        let (s, ns) = (
-            p.ts_ns.div_euclid(1_000_000_000),
-            p.ts_ns.rem_euclid(1_000_000_000),
-        );
-        records.extend_from_slice(&(s as u32).to_le_bytes());
-        records.extend_from_slice(&(ns as u32).to_le_bytes());
-        records.extend_from_slice(&(p.data.len() as u32).to_le_bytes());
-        records.extend_from_slice(&p.orig_len.to_le_bytes());
-        records.extend_from_slice(p.data);
+        pcap_record(&mut records, p.ts_ns, p.data, p.orig_len);
         packets += 1;
     }
-    let mut pcap = Vec::with_capacity(24 + records.len());
-    pcap.extend_from_slice(&PCAP_NS_MAGIC.to_le_bytes());
-    pcap.extend_from_slice(&2u16.to_le_bytes());
-    pcap.extend_from_slice(&4u16.to_le_bytes());
-    pcap.extend_from_slice(&0i32.to_le_bytes());
-    pcap.extend_from_slice(&0u32.to_le_bytes());
-    pcap.extend_from_slice(&262_144u32.to_le_bytes());
-    pcap.extend_from_slice(&linktype.unwrap_or(1).to_le_bytes());
+    let mut pcap = pcap_header(linktype.unwrap_or(1));
     pcap.extend_from_slice(&records);
     Ok(Carved { pcap, packets })
 }

@@ -46,7 +46,9 @@ pub use aggregate::{
     aggregate, flow_text, flows_text, thousands, Alert, AlertGroup, CaptureSummary, Service, Tally,
     TOP,
 };
-pub use carve::{carve, file_hash, open_source, CarveError, Carved, FlowKey, Source};
+pub use carve::{
+    carve, file_hash, open_source, pcap_header, pcap_record, CarveError, Carved, FlowKey, Source,
+};
 pub use classify::{classify_shard, classify_shards};
 pub use error::{PipelineError, StoreFault, StoreIoError};
 pub use layout::{
