@@ -143,12 +143,10 @@ pub fn run(cmd: EdgeCommand) -> Result<i32> {
             )?;
             let (store, _rt) = a.store.open()?;
             #[cfg(feature = "live")]
-            let live = a
+            let mut live = a
                 .interface
                 .clone()
                 .map(|i| crate::live::spawn(i, a.watch.clone(), Duration::from_secs(a.interval)));
-            #[cfg(feature = "live")]
-            let mut live = live;
             loop {
                 #[cfg(feature = "live")]
                 if let Some((stop, t)) = live.take() {

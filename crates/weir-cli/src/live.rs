@@ -7,6 +7,7 @@
 //!
 //! Outgoing packets are skipped (on loopback every packet would otherwise appear twice).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -71,34 +72,32 @@ fn open(interface: &str) -> Result<Socket> {
             std::io::Error::last_os_error()
         );
     }
-    // Room for bursts (4 MiB; the kernel caps it at net.core.rmem_max).
-    let size: libc::c_int = 4 << 20;
-    // SAFETY: size lives across the call and its size is given.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            std::ptr::addr_of!(size).cast(),
-            std::mem::size_of::<libc::c_int>() as u32,
-        )
-    };
-    // Wake every 200 ms to look at the clock and the stop flag.
-    let tv = libc::timeval {
-        tv_sec: 0,
-        tv_usec: 200_000,
-    };
-    // SAFETY: tv lives across the call and its size is given.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            std::ptr::addr_of!(tv).cast(),
-            std::mem::size_of::<libc::timeval>() as u32,
-        )
-    };
+    // Room for bursts (4 MiB; the kernel caps it at net.core.rmem_max), and a wake-up every
+    // 200 ms to look at the clock and the stop flag.
+    set_option(fd, libc::SO_RCVBUF, &((4 << 20) as libc::c_int));
+    set_option(
+        fd,
+        libc::SO_RCVTIMEO,
+        &libc::timeval {
+            tv_sec: 0,
+            tv_usec: 200_000,
+        },
+    );
     Ok(sock)
+}
+
+/// setsockopt(2) at SOL_SOCKET with a plain value.
+fn set_option<T>(fd: libc::c_int, name: libc::c_int, value: &T) {
+    // SAFETY: value lives across the call and its size is given.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            name,
+            std::ptr::from_ref(value).cast(),
+            std::mem::size_of::<T>() as u32,
+        )
+    };
 }
 
 fn now_ns() -> i64 {
@@ -107,11 +106,12 @@ fn now_ns() -> i64 {
         .map_or(0, |d| d.as_nanos() as i64)
 }
 
-/// One file being written.
+/// One file being written, as NAME.pcap.part, opened at its first packet: records go to
+/// the file as they come (an interval on a busy link is never held in memory).
 struct Part {
     path: PathBuf,
-    bytes: Vec<u8>,
-    packets: u64,
+    out: Option<std::io::BufWriter<std::fs::File>>,
+    record: Vec<u8>,
 }
 
 impl Part {
@@ -119,17 +119,37 @@ impl Part {
         let stamp = now_ns();
         Part {
             path: dir.join(format!("live-{interface}-{stamp}.pcap.part")),
-            bytes: weir_pipeline::pcap_header(1),
-            packets: 0,
+            out: None,
+            record: Vec::new(),
         }
     }
 
-    /// Write it out and rename it to .pcap (nothing for a file without packets).
-    fn close(self) -> Result<bool> {
-        if self.packets == 0 {
-            return Ok(false);
+    /// Append one packet (`wire`: its length on the wire).
+    fn write(&mut self, data: &[u8], wire: u32) -> Result<()> {
+        if self.out.is_none() {
+            let f = std::fs::File::create(&self.path)
+                .with_context(|| format!("creating {}", self.path.display()))?;
+            let mut o = std::io::BufWriter::new(f);
+            o.write_all(&weir_pipeline::pcap_header(1))
+                .with_context(|| format!("writing {}", self.path.display()))?;
+            self.out = Some(o);
         }
-        std::fs::write(&self.path, &self.bytes)
+        self.record.clear();
+        weir_pipeline::pcap_record(&mut self.record, now_ns(), data, wire);
+        if let Some(out) = &mut self.out {
+            out.write_all(&self.record)
+                .with_context(|| format!("writing {}", self.path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Finish it and rename it to .pcap; false for a file that never got a packet.
+    fn close(self) -> Result<bool> {
+        let Some(out) = self.out else {
+            return Ok(false);
+        };
+        out.into_inner()
+            .map_err(|e| e.into_error())
             .with_context(|| format!("writing {}", self.path.display()))?;
         let done = self.path.with_extension("");
         std::fs::rename(&self.path, &done)
@@ -174,8 +194,7 @@ pub fn capture(
         if n >= 0 && from.sll_pkttype != libc::PACKET_OUTGOING {
             let wire = n as usize;
             let kept = wire.min(buf.len());
-            weir_pipeline::pcap_record(&mut part.bytes, now_ns(), &buf[..kept], wire as u32);
-            part.packets += 1;
+            part.write(&buf[..kept], wire as u32)?;
             total.packets += 1;
         } else if n < 0 {
             let e = std::io::Error::last_os_error();

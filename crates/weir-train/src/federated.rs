@@ -445,17 +445,13 @@ impl Setup {
                 .zip(&c.labels)
                 .map(|(f, l)| (crate::data::feature_row(f), *l))
         });
-        let cic_rows = held_cic.iter().map(|&r| {
+        let cic_row = |&r: &usize| {
             let mut row = [0f32; N_FEATURES];
             row.copy_from_slice(&corpus.cic.x[r * N_FEATURES..(r + 1) * N_FEATURES]);
             (row, corpus.cic.y[r])
-        });
-        let data = unweighted(cap_rows.chain(cic_rows));
-        let server = unweighted(server_cic.iter().map(|&r| {
-            let mut row = [0f32; N_FEATURES];
-            row.copy_from_slice(&corpus.cic.x[r * N_FEATURES..(r + 1) * N_FEATURES]);
-            (row, corpus.cic.y[r])
-        }));
+        };
+        let data = unweighted(cap_rows.chain(held_cic.iter().map(cic_row)));
+        let server = unweighted(server_cic.iter().map(cic_row));
         // The backdoor's target: the attack class the last node (an attacker) has most of.
         let last = node_data.last().map(class_counts).unwrap_or_default();
         let target = (0..CLASSES.len())
@@ -676,7 +672,10 @@ impl Setup {
         for r in 0..self.cfg.rounds {
             let global = reg.current(None).map_err(|e| e.to_string())?;
             let p = global.pointer.clone();
-            let nodes: Vec<usize> = (0..k).collect();
+            // With the attackers absent, only the honest nodes train and upload.
+            let nodes: Vec<usize> = (0..k)
+                .filter(|n| attack != Attack::Absent || !malicious(*n))
+                .collect();
             let made = crate::par_map(&nodes, self.cfg.threads, |&n| {
                 let seed = self.cfg.seed ^ ((r as u64) << 20) ^ (n as u64) << 4;
                 let mut data = self.node_data[n].clone();
@@ -744,10 +743,7 @@ impl Setup {
                 );
                 (s, Some(honest_norm))
             });
-            for (n, (s, norm)) in made.iter().enumerate() {
-                if attack == Attack::Absent && malicious(n) {
-                    continue;
-                }
+            for (s, norm) in &made {
                 round::upload(&store, s).map_err(|e| e.to_string())?;
                 if r == 0 {
                     run.honest_norms.extend(norm);
