@@ -20,6 +20,15 @@ A message in flight when LocalStack stopped comes back in flight with its visibi
 in progress is not kept (the client sees its upload fail). After a crash (SIGKILL) nothing is
 saved: the next start loads the state of the last clean shutdown.
 
+Lambda without Docker: LocalStack's Lambda service prepares a Docker runtime for every function
+it creates; without Docker the function goes Failed and a CloudFormation stack that holds one
+rolls back. weir's stack (infra/, deployed here by localstack/deploy.py) holds functions, and
+weir-lambda-local runs their real binaries against the queues. So the runtime executor is
+replaced by one that prepares nothing: CreateFunction succeeds and the function is Active,
+its configuration, role, event source mappings (created disabled) and permissions are there
+to inspect, and invoking it through LocalStack fails with a message that says where the
+functions run.
+
 Usage: python persist.py   (WEIR_LOCALSTACK_STATE: the state directory; unset: no persistence)
 """
 
@@ -165,7 +174,36 @@ def load():
     LOG.warning("weir: loaded LocalStack state from %s (%d objects) in %.1f s", STATE, n, time.time() - t0)
 
 
+def _lambda_without_docker():
+    """LocalStack's Lambda service with a runtime executor that prepares nothing (see above)."""
+    from localstack.services.lambda_.invocation import execution_environment, runtime_executor, version_manager
+    from localstack.services.lambda_ import provider
+
+    class NoDocker(runtime_executor.RuntimeExecutor):
+        def __new__(cls, *args, **kwargs):
+            raise runtime_executor.LambdaRuntimeException(
+                "weir: LocalStack runs no Lambda runtime here (no Docker); the functions run "
+                "under weir-lambda-local (bash localstack/ctl.sh start-functions)"
+            )
+
+        @classmethod
+        def prepare_version(cls, function_version):
+            pass
+
+        @classmethod
+        def cleanup_version(cls, function_version):
+            pass
+
+        @classmethod
+        def validate_environment(cls):
+            return True
+
+    for module in (version_manager, execution_environment, provider):
+        module.get_runtime_executor = lambda: NoDocker
+
+
 def main():
+    _lambda_without_docker()
     from localstack.runtime import runtime
     from localstack.runtime.shutdown import SHUTDOWN_HANDLERS
 
