@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# weir on LocalStack, no Docker: LocalStack (S3 + SQS) as a host process on 127.0.0.1:4566
-# (WEIR_LOCALSTACK_PORT: another port, so two stacks on one host do not collide),
-# weir's bucket, queues, dead-letter queues and S3 -> SQS notification, and the real function
-# binaries under weir-lambda-local (the local Lambda service). Everything started is stopped
-# by PID.
+# weir on LocalStack, no Docker: LocalStack as a host process on 127.0.0.1:4566
+# (WEIR_LOCALSTACK_PORT: another port, so two stacks on one host do not collide), weir's CDK
+# stack (infra/) deployed to it through CloudFormation (localstack/deploy.py: the bucket,
+# S3 -> SQS notifications, queues, dead-letter queues, roles, functions with their event
+# source mappings disabled, alarms), and the real function binaries under weir-lambda-local
+# (the local Lambda service), run as the deployed functions are configured (queue, batch
+# size, timeout). Everything started is stopped by PID.
 #
 #   ctl.sh up                 everything (idempotent: what runs is left running)
 #   ctl.sh down               stop the functions, then LocalStack
@@ -18,9 +20,9 @@
 # binaries are; default: scripts/build.sh, the one release build the README's first command
 # made), WEIR_CLASSIFIER (lambda | worker),
 # WEIR_VISIBILITY (seconds before a failed message is delivered again; default: six times
-# the timeout of the function that reads the queue, as AWS recommends for Lambda event
-# sources: a message is never delivered again while an invocation may still work on it;
-# the tests set a few seconds to see redelivery fast),
+# the timeout of the function that reads the queue (infra/settings.json), as AWS recommends
+# for Lambda event sources: a message is never delivered again while an invocation may still
+# work on it; the tests set a few seconds to see redelivery fast),
 # WEIR_MAX_RECEIVES (deliveries before the dead-letter queue; 3), WEIR_LOCALSTACK_PERSIST (1: LocalStack's
 # S3 and SQS state is saved in $WEIR_LOCALSTACK_DIR/state when it stops and loaded when it
 # starts, see persist.py; 0: it starts empty every time, as localstack-core does).
@@ -32,10 +34,6 @@ bucket="${WEIR_BUCKET:-weir}"
 max_receives="${WEIR_MAX_RECEIVES:-3}"
 port="${WEIR_LOCALSTACK_PORT:-4566}"
 endpoint="http://127.0.0.1:$port"
-# Function timeouts (seconds), written once: each queue's visibility timeout follows from its
-# reader's (6x), and weir-lambda-local enforces them.
-declare -A timeout=([uploads]=900 [shards]=300 [aggregate]=300 [fl]=300)
-visibility() { echo "${WEIR_VISIBILITY:-$((6 * ${timeout[$1]}))}"; }
 mkdir -p "$dir"
 
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
@@ -71,7 +69,8 @@ start_localstack() {
   local state=""
   [ "${WEIR_LOCALSTACK_PERSIST:-1}" = 0 ] || state="$dir/state"
   echo "starting LocalStack on $endpoint (log: $dir/localstack.log${state:+; state kept in $state})" >&2
-  GATEWAY_LISTEN=127.0.0.1:$port GATEWAY_SERVER=hypercorn DNS_ADDRESS=0 SERVICES=s3,sqs \
+  GATEWAY_LISTEN=127.0.0.1:$port GATEWAY_SERVER=hypercorn DNS_ADDRESS=0 \
+  SERVICES=s3,sqs,cloudformation,iam,sts,lambda,logs,cloudwatch,events,sns \
   EAGER_SERVICE_LOADING=1 LOCALSTACK_HOST=127.0.0.1:$port SQS_ENDPOINT_STRATEGY=path \
   FILESYSTEM_ROOT="$dir/localstack-fs" DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
   WEIR_LOCALSTACK_STATE="$state" \
@@ -110,23 +109,12 @@ stop_localstack() {
   rm -f "$f"
 }
 
-queue_arn() { aws_ sqs get-queue-attributes --queue-url "$endpoint/000000000000/$1" \
-  --attribute-names QueueArn --query Attributes.QueueArn --output text; }
-
+# The stack (infra/, the one AWS gets) deployed through LocalStack's CloudFormation.
 resources() {
-  aws_ s3api head-bucket --bucket "$bucket" >/dev/null 2>&1 || aws_ s3api create-bucket --bucket "$bucket" >/dev/null
-  for q in uploads shards aggregate fl; do
-    aws_ sqs create-queue --queue-name "weir-$q-dlq" >/dev/null
-    local dlq; dlq="$(queue_arn "weir-$q-dlq")"
-    aws_ sqs create-queue --queue-name "weir-$q" --attributes "{\"VisibilityTimeout\":\"$(visibility "$q")\",\"RedrivePolicy\":\"{\\\"deadLetterTargetArn\\\":\\\"$dlq\\\",\\\"maxReceiveCount\\\":\\\"$max_receives\\\"}\"}" >/dev/null
-  done
-  local arn; arn="$(queue_arn weir-uploads)"
-  local fl; fl="$(queue_arn weir-fl)"
-  # Captures under uploads/ go to the splitter; federated updates' manifests (fl/updates/.../*.json,
-  # written after their payload) to the merge function.
-  aws_ s3api put-bucket-notification-configuration --bucket "$bucket" --notification-configuration \
-    "{\"QueueConfigurations\":[{\"QueueArn\":\"$arn\",\"Events\":[\"s3:ObjectCreated:*\"],\"Filter\":{\"Key\":{\"FilterRules\":[{\"Name\":\"prefix\",\"Value\":\"uploads/\"}]}}},{\"QueueArn\":\"$fl\",\"Events\":[\"s3:ObjectCreated:*\"],\"Filter\":{\"Key\":{\"FilterRules\":[{\"Name\":\"prefix\",\"Value\":\"fl/updates/\"},{\"Name\":\"suffix\",\"Value\":\".json\"}]}}}]}"
-  echo "bucket s3://$bucket (uploads/ -> weir-uploads, fl/updates/*.json -> weir-fl), queues weir-uploads, weir-shards, weir-aggregate, weir-fl (+ -dlq, maxReceiveCount $max_receives)" >&2
+  ensure_venv
+  "$vbin/python" "$here/deploy.py" "$dir/stack" --bucket "$bucket" --max-receives "$max_receives" \
+    ${WEIR_VISIBILITY:+--visibility "$WEIR_VISIBILITY"}
+  echo "bucket s3://$bucket (uploads/ -> weir-uploads, fl/updates/*.json -> weir-fl), queues weir-uploads, weir-shards, weir-aggregate, weir-fl (+ -dlq, maxReceiveCount $max_receives), from the CDK stack" >&2
 }
 
 functions_dir() {
@@ -140,14 +128,28 @@ functions_dir() {
 start_functions() {
   if alive "$dir/functions.pid"; then return 0; fi
   local bin; bin="$(functions_dir)"
-  local classifier="classifier=weir-shards=$bin/weir-classifier,batch=10,concurrency=2,timeout=${timeout[shards]},visibility=$(visibility shards)"
+  # Each deployed function (functions.json, written by deploy.py): its binary, its queue,
+  # batch size and timeout; the classifier in two execution environments.
+  [ -f "$dir/stack/functions.json" ] || { echo "no deployed stack in $dir/stack: run ctl.sh resources first" >&2; exit 1; }
+  local fns=()
+  mapfile -t fns < <(python3 - "$dir/stack/functions.json" "$repo/infra/settings.json" "$bin" "${WEIR_CLASSIFIER:-lambda}" "${WEIR_VISIBILITY:-}" <<'PY'
+import json, sys
+fns, settings, bin_, classifier, visibility = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3], sys.argv[4], sys.argv[5]
+for f in fns:
+    key = f["name"].split("-", 1)[1]
+    if key == "classifier" and classifier != "lambda":
+        continue
+    spec = f"{key}={f['queues'][0]}={bin_}/{settings['functions'][key]['binary']},batch={f['batch']},timeout={f['timeout']}"
+    if key == "classifier":
+        spec += ",concurrency=2"
+    if visibility:
+        spec += f",visibility={visibility}"
+    print("--function"); print(spec)
+PY
+)
   export WEIR_BUCKET="$bucket" WEIR_SHARD_QUEUE=weir-shards WEIR_AGGREGATE_QUEUE=weir-aggregate
   export WEIR_MAX_RECEIVES="$max_receives" WEIR_THREADS="${WEIR_THREADS:-1}"
   export ORT_DYLIB_PATH="${ORT_DYLIB_PATH:-$(bash "$repo/scripts/setup-ort.sh")}"
-  local fns=(--function "splitter=weir-uploads=$bin/weir-splitter,batch=1,timeout=${timeout[uploads]},visibility=$(visibility uploads)"
-             --function "aggregator=weir-aggregate=$bin/weir-aggregator,batch=1,timeout=${timeout[aggregate]},visibility=$(visibility aggregate)"
-             --function "merge=weir-fl=$bin/weir-merge,batch=10,timeout=${timeout[fl]},visibility=$(visibility fl)")
-  [ "${WEIR_CLASSIFIER:-lambda}" = lambda ] && fns+=(--function "$classifier")
   echo "starting the functions (log: $dir/functions.log)" >&2
   setsid nohup "$bin/weir-lambda-local" "${fns[@]}" > "$dir/functions.log" 2>&1 < /dev/null &
   echo $! > "$dir/functions.pid"

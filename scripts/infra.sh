@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# infra/ (the AWS CDK app, TypeScript): its npm packages installed from the committed lockfile
+# (npm ci, once per lockfile), compiled, then:
+#
+#   infra.sh test              template assertions and cdk-nag (node --test), then `cdk synth`
+#                              of the three shapes (Lambda classifier, GPU service, LocalStack)
+#   infra.sh synth [ARGS]      cdk synth (offline: no notices, no telemetry); ARGS go to cdk
+#                              (-c weir:KEY=VALUE settings, -o DIR)
+#   infra.sh deploy [ARGS]     cdk deploy to the account of your AWS credentials
+#   infra.sh destroy [ARGS]    cdk destroy (the capture bucket and its data are kept)
+#   infra.sh cdk ARGS          any cdk command
+#
+# The function zips must be built first (scripts/lambda-zips.sh); -c weir:artifacts=DIR
+# points elsewhere. Settings: docs/DEPLOY.md.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo/infra"
+export CDK_DISABLE_CLI_TELEMETRY=true
+command -v npm >/dev/null || { echo "infra.sh: npm is not installed (Node.js 20 or newer is needed)" >&2; exit 1; }
+if ! cmp -s package-lock.json node_modules/.weir-lockfile 2>/dev/null; then
+  echo "infra.sh: installing the CDK packages (npm ci, from infra/package-lock.json)..." >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+  cp package-lock.json node_modules/.weir-lockfile
+fi
+npx tsc
+cdk() { npx cdk "$@" --no-notices; }
+case "${1:-}" in
+  test)
+    node --test build/test/
+    zips="${WEIR_LAMBDA_ZIPS:-$repo/target/lambda}"
+    if [ ! -f "$zips/weir-classifier.zip" ]; then
+      zips="$(mktemp -d)"; trap 'rm -rf "$zips"' EXIT
+      for b in weir-splitter weir-classifier weir-aggregator weir-merge weir-web; do echo stand-in > "$zips/$b.zip"; done
+      echo "infra.sh: no function zips in ${WEIR_LAMBDA_ZIPS:-target/lambda}: synthesizing with stand-ins" >&2
+    fi
+    for shape in "" "-c weir:gpu=true" "-c weir:target=localstack"; do
+      out="$(mktemp -d)"
+      # shellcheck disable=SC2086
+      cdk synth --quiet -o "$out" -c weir:artifacts="$zips" $shape
+      echo "cdk synth ${shape:-(Lambda classifier)}: $(python3 -c "import json,sys; t=json.load(open(sys.argv[1])); print(len(t['Resources']), 'resources,', len(t.get('Outputs', {})), 'outputs')" "$out/Weir.template.json"), cdk-nag AwsSolutions clean"
+      rm -rf "$out"
+    done ;;
+  synth) shift; cdk synth --quiet "$@" ;;
+  deploy) shift; cdk deploy "$@" ;;
+  destroy) shift; cdk destroy "$@" ;;
+  cdk) shift; cdk "$@" ;;
+  *) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
