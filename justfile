@@ -59,8 +59,29 @@ bench-search:
 synth *ARGS:
     cargo run --release --locked -p weir-cli -- synth {{ARGS}}
 
-# LocalStack (S3 + SQS, no Docker) on 127.0.0.1:4566 with weir's bucket, queues, DLQs and the
-# S3 -> SQS notification, and the real function binaries under weir-lambda-local.
+# The function zips for AWS Lambda (cargo-lambda, x86_64, provided.al2023), sizes and glibc printed.
+lambda-zips:
+    bash scripts/lambda-zips.sh
+
+# The CDK stack (infra/) synthesized offline and checked by cdk-nag, from the zips (docs/DEPLOY.md).
+synth *ARGS: lambda-zips
+    bash scripts/infra.sh synth {{ARGS}}
+
+# Deploy the stack to the AWS account of your credentials (after `bash scripts/infra.sh cdk bootstrap`).
+deploy *ARGS: lambda-zips
+    bash scripts/infra.sh deploy {{ARGS}}
+
+# Remove the stack from AWS (the capture bucket and its data are kept).
+destroy *ARGS:
+    bash scripts/infra.sh destroy {{ARGS}}
+
+# The template assertions and cdk-nag (infra/test), then cdk synth of the three shapes.
+infra-test:
+    bash scripts/infra.sh test
+
+# LocalStack (no Docker) on 127.0.0.1:4566 with weir's CDK stack deployed through its
+# CloudFormation (bucket, notifications, queues, DLQs, functions, alarms), and the real function
+# binaries under weir-lambda-local.
 localstack-up:
     bash localstack/ctl.sh up
 

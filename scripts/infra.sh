@@ -27,11 +27,11 @@ cdk() { npx cdk "$@" --no-notices; }
 case "${1:-}" in
   test)
     node --test build/test/
-    zips="${WEIR_LAMBDA_ZIPS:-$repo/target/lambda}"
+    zips="${WEIR_LAMBDA_ZIPS:-${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}/lambda-zips}"
     if [ ! -f "$zips/weir-classifier.zip" ]; then
       zips="$(mktemp -d)"; trap 'rm -rf "$zips"' EXIT
       for b in weir-splitter weir-classifier weir-aggregator weir-merge weir-web; do echo stand-in > "$zips/$b.zip"; done
-      echo "infra.sh: no function zips in ${WEIR_LAMBDA_ZIPS:-target/lambda}: synthesizing with stand-ins" >&2
+      echo "infra.sh: no function zips (scripts/lambda-zips.sh): synthesizing with stand-ins" >&2
     fi
     for shape in "" "-c weir:gpu=true" "-c weir:target=localstack"; do
       out="$(mktemp -d)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command of the README and of CI: formatting, lints, then every test.
-# Needs only the Rust toolchain, python3 (pip) and ../shared beside the repository (WEIR_SHARED
-# overrides). Fetches the ONNX Runtime library the classifier tests run against.
+# Needs only the Rust toolchain, python3 (pip), Node.js 20+ (npm) and ../shared beside the
+# repository (WEIR_SHARED overrides). Fetches the ONNX Runtime library the classifier tests run against.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Build outside the clone so repeated runs (and CI on the same machine) reuse the artefacts.
@@ -19,8 +19,12 @@ cargo clippy --release --locked --target wasm32-unknown-unknown -p weir-web --li
 # command) is the one the tests link against, and clippy shares its build scripts and macros.
 # The LocalStack and browser tests are behind features (a plain `cargo test` needs no LocalStack).
 # The browser tests too (weir-cli/tests/browser.rs: chromium through chromedriver).
-features=(--features weir-functions/localstack-tests,weir-cli/browser-tests,weir-cli/live)
+features=(--features weir-functions/localstack-tests,weir-functions/lambda-zips-tests,weir-cli/browser-tests,weir-cli/live)
 cargo clippy --release --workspace --all-targets --locked "${features[@]}" -- -D warnings
+# The Lambda zips (cargo-lambda; tests/lambda_zips.rs opens them), then infra/: the template
+# assertions, cdk-nag and `cdk synth` of each shape from those zips (npm ci once per lockfile).
+bash scripts/lambda-zips.sh
+bash scripts/infra.sh test
 cargo test --release --workspace --locked "${features[@]}"
 # A new user's first steps: a fresh clone and HOME, the README's first command, `weir` by name.
 bash scripts/newcomer.sh

@@ -1,6 +1,7 @@
 // The stack's settings: CDK context (`-c weir:KEY=VALUE` or cdk.json), checked, with defaults.
 // One place, so `bin/weir.ts`, the tests and localstack/deploy.py build the same stack.
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import settings from '../settings.json';
 
@@ -9,7 +10,8 @@ export type Target = 'aws' | 'localstack';
 export interface WeirConfig {
   /** `aws` (a real account) or `localstack` (see docs/DEPLOY.md, "LocalStack"). */
   target: Target;
-  /** Directory with the function zips (`<binary>.zip`, `weir-web.zip`): scripts/lambda-zips.sh. */
+  /** Directory with the function zips (`<binary>.zip`, `weir-web.zip`): scripts/lambda-zips.sh
+   * ($WEIR_LAMBDA_ZIPS, else $CARGO_TARGET_DIR/lambda-zips, else ~/.cache/weir/target/lambda-zips). */
   artifacts: string;
   /** Names: the queues are PREFIX-uploads, PREFIX-shards, ...; the functions PREFIX-splitter, ... */
   prefix: string;
@@ -93,7 +95,11 @@ export function fromContext(ctx: Context, infraDir: string): WeirConfig {
     }
   }
   const local = target === 'localstack';
-  const artifacts = path.resolve(infraDir, str(ctx, 'artifacts', '../target/lambda') as string);
+  // where scripts/lambda-zips.sh puts them
+  const zips =
+    process.env.WEIR_LAMBDA_ZIPS ??
+    path.join(process.env.CARGO_TARGET_DIR ?? path.join(os.homedir(), '.cache', 'weir', 'target'), 'lambda-zips');
+  const artifacts = path.resolve(infraDir, str(ctx, 'artifacts', zips) as string);
   return {
     target,
     artifacts,

@@ -335,17 +335,17 @@ export class WeirStack extends Stack {
 
     // ---- edge nodes -----------------------------------------------------------------------
     // One role per node: it writes only under fl/updates/round-NNNNNN/NODE/ (six characters
-    // for the round, so no '*' can reach into another node's prefix), reads the registry and
-    // its own verdicts. The operator registers each node's key (fl/nodes/NODE.pub) with
+    // for the round, so no '*' can reach into another node's prefix) and its alerts under
+    // edge/NODE/, reads the registry and its own verdicts. The operator registers each node's key (fl/nodes/NODE.pub) with
     // weir fl add-node; a node cannot.
     const edgeRoles: Record<string, iam.Role> = {};
     for (const node of cfg.edgeNodes) {
       const role = new iam.Role(this, `Edge${cap(node.replace(/[^A-Za-z0-9]/g, ''))}`, {
         assumedBy: new iam.AccountRootPrincipal(),
-        description: `weir edge node ${node}: pushes updates under fl/updates/*/${node}/ only`,
+        description: `weir edge node ${node}: pushes updates under fl/updates/*/${node}/ and alerts under edge/${node}/ only`,
         maxSessionDuration: Duration.hours(12),
       });
-      objects(role, ['s3:PutObject'], [`fl/updates/round-??????/${node}/*`]);
+      objects(role, ['s3:PutObject'], [`fl/updates/round-??????/${node}/*`, `edge/${node}/*`]);
       objects(role, ['s3:GetObject'], ['registry/*', `fl/rounds/round-??????/verdicts/${node}-*`]);
       listing(role, ['registry/']);
       edgeRoles[node] = role;

@@ -265,11 +265,14 @@ test('each edge node writes only its own prefix', () => {
     const may = (key: string) => puts.some((re) => re.test(key));
     assert.ok(may(`fl/updates/round-000007/${node}/3f2a.json`), `${node} cannot push its update`);
     assert.ok(may(`fl/updates/round-000007/${node}/3f2a.bin`), `${node} cannot push its payload`);
+    assert.ok(may(`edge/${node}/alerts/cap-1.json`), `${node} cannot push its alerts`);
     for (const key of [
       `fl/updates/round-000007/${other}/3f2a.json`,
       `fl/updates/round-000007/${other}/${node}/3f2a.json`,
       `fl/updates/round-0000071/${other}/${node}/x.json`,
       `fl/nodes/${node}.pub`,
+      `edge/${other}/alerts/cap-1.json`,
+      `edge/${other}${node}/x`,
       'registry/latest.json',
       'uploads/x.pcap',
       'captures/x/status.json',
