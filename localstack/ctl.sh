@@ -42,7 +42,6 @@ export AWS_ENDPOINT_URL="$endpoint"
 
 vbin=""
 ensure_venv() { [ -n "$vbin" ] || vbin="$(bash "$here/install.sh")"; }
-aws_() { ensure_venv; "$vbin/aws" --endpoint-url "$endpoint" "$@"; }
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 stop_pid() { # PIDFILE NAME: TERM, then KILL after 10 s

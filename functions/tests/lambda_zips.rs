@@ -43,7 +43,11 @@ fn members(zip: &Path) -> Vec<(String, u32)> {
         .arg(zip)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -104,7 +108,11 @@ fn every_zip_has_an_executable_bootstrap_for_amazon_linux_2023() {
         let m = members(&zip);
         let boot = m.iter().find(|(n, _)| n == "bootstrap");
         let (_, mode) = boot.unwrap_or_else(|| panic!("{name}.zip has no bootstrap: {m:?}"));
-        assert_eq!(mode & 0o111, 0o111, "{name}.zip: bootstrap is not executable");
+        assert_eq!(
+            mode & 0o111,
+            0o111,
+            "{name}.zip: bootstrap is not executable"
+        );
         let with_ort = m.iter().any(|(n, _)| n == ORT_LIB);
         assert_eq!(
             with_ort,
@@ -116,7 +124,12 @@ fn every_zip_has_an_executable_bootstrap_for_amazon_linux_2023() {
         for f in std::fs::read_dir(dir.path()).unwrap() {
             let f = f.unwrap().path();
             let need = newest_glibc(&f);
-            eprintln!("{name}.zip: {} needs GLIBC_{}.{}", f.display(), need.0, need.1);
+            eprintln!(
+                "{name}.zip: {} needs GLIBC_{}.{}",
+                f.display(),
+                need.0,
+                need.1
+            );
             assert!(
                 need <= AL2023_GLIBC,
                 "{name}.zip: {} needs GLIBC_{}.{}, Amazon Linux 2023 has {}.{}",
@@ -149,7 +162,10 @@ fn start_classifier(dir: &Path) -> (Option<String>, String) {
         .env("PATH", "/usr/bin:/bin")
         .env("HOME", home.path())
         .env("LAMBDA_TASK_ROOT", dir)
-        .env("AWS_LAMBDA_RUNTIME_API", api.local_addr().unwrap().to_string())
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            api.local_addr().unwrap().to_string(),
+        )
         .env("AWS_LAMBDA_FUNCTION_NAME", "weir-classifier")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "test")
@@ -211,6 +227,11 @@ fn the_classifier_zip_loads_its_onnx_runtime() {
         "the classifier did not get ready: {log}"
     );
     assert!(log.contains("model loaded"), "{log}");
+    let from_zip = format!("library={}", dir.path().join(ORT_LIB).display());
+    assert!(
+        log.contains(&from_zip),
+        "not loaded from the zip ({from_zip}): {log}"
+    );
     assert!(log.contains("CPUExecutionProvider"), "{log}");
 
     // Without the library in the zip there is nothing else to load: the start fails.

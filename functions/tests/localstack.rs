@@ -619,7 +619,11 @@ fn localstack_outage_mid_run() {
     assert!(stack
         .log("localstack.log")
         .contains("loaded LocalStack state"));
-    eprintln!("LocalStack up again at {:?}", t.elapsed());
+    // What `just localstack-up` does after a down: the CDK stack deployed again (LocalStack
+    // keeps S3 and SQS, not CloudFormation), over the bucket and queues that were kept, their
+    // objects and messages included.
+    stack.ctl("resources");
+    eprintln!("LocalStack up again, stack deployed, at {:?}", t.elapsed());
     let st = stack.wait_final(&id, 300);
     eprintln!("restarted capture {:?} at {:?}", st.state, t.elapsed());
     assert_eq!(st.state, State::Done, "{st:?}");
