@@ -56,7 +56,8 @@ bench-search:
     bash scripts/bench-search.sh
 
 # Labelled synthetic captures into synth/ (one per scenario; `weir synth --help` for more).
-synth *ARGS:
+# (`just synth` is the CDK synth, below.)
+synth-captures *ARGS:
     cargo run --release --locked -p weir-cli -- synth {{ARGS}}
 
 # The function zips for AWS Lambda (cargo-lambda, x86_64, provided.al2023), sizes and glibc printed.
