@@ -55,8 +55,8 @@ bench-gpu:
 bench-search:
     bash scripts/bench-search.sh
 
-# Labelled synthetic captures into synth/ (one per scenario; `weir synth --help` for more).
 # (`just synth` is the CDK synth, below.)
+# Labelled synthetic captures into synth/ (one per scenario; `weir synth --help` for more).
 synth-captures *ARGS:
     cargo run --release --locked -p weir-cli -- synth {{ARGS}}
 
@@ -80,9 +80,8 @@ destroy *ARGS:
 infra-test:
     bash scripts/infra.sh test
 
-# LocalStack (no Docker) on 127.0.0.1:4566 with weir's CDK stack deployed through its
-# CloudFormation (bucket, notifications, queues, DLQs, functions, alarms), and the real function
-# binaries under weir-lambda-local.
+# Through LocalStack's CloudFormation: bucket, notifications, queues, DLQs, functions, alarms.
+# LocalStack (no Docker) on 127.0.0.1:4566, weir's CDK stack deployed to it, the real functions.
 localstack-up:
     bash localstack/ctl.sh up
 
