@@ -15,7 +15,7 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo/infra"
-export CDK_DISABLE_CLI_TELEMETRY=true
+export CDK_DISABLE_CLI_TELEMETRY=true NPM_CONFIG_UPDATE_NOTIFIER=false
 command -v npm >/dev/null || { echo "infra.sh: npm is not installed (Node.js 20 or newer is needed)" >&2; exit 1; }
 if ! cmp -s package-lock.json node_modules/.weir-lockfile 2>/dev/null; then
   echo "infra.sh: installing the CDK packages (npm ci, from infra/package-lock.json)..." >&2
@@ -40,7 +40,26 @@ case "${1:-}" in
       echo "cdk synth ${shape:-(Lambda classifier)}: $(python3 -c "import json,sys; t=json.load(open(sys.argv[1])); print(len(t['Resources']), 'resources,', len(t.get('Outputs', {})), 'outputs')" "$out/Weir.template.json"), cdk-nag AwsSolutions clean"
       rm -rf "$out"
     done ;;
-  synth) shift; cdk synth --quiet "$@" ;;
+  synth)
+    shift
+    cdk synth --quiet "$@"
+    case " $* " in
+      *" -o "*|*" --output "*) ;;
+      *) python3 - "$repo/infra/cdk.out" "$repo" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+for name in sorted(os.listdir(out)):
+    if name.endswith(".template.json"):
+        t = json.load(open(os.path.join(out, name)))
+        kinds = {}
+        for r in t["Resources"].values():
+            kinds[r["Type"]] = kinds.get(r["Type"], 0) + 1
+        main = ", ".join(f"{n} {k.split('::')[-1]}" for k, n in sorted(kinds.items(), key=lambda x: -x[1])[:6])
+        print(f"synthesized {os.path.relpath(os.path.join(out, name), sys.argv[2])}: {len(t['Resources'])} resources ({main}, ...); cdk-nag AwsSolutions: no finding left")
+print("next, with AWS credentials: bash scripts/infra.sh cdk bootstrap (once per account and region), then just deploy (docs/DEPLOY.md)")
+PY
+      ;;
+    esac ;;
   deploy) shift; cdk deploy "$@" ;;
   destroy) shift; cdk destroy "$@" ;;
   cdk) shift; cdk "$@" ;;
