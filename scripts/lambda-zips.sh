@@ -79,7 +79,7 @@ for b in ["weir-splitter", "weir-classifier", "weir-aggregator", "weir-merge"]:
 run_sh = """#!/bin/sh
 # weir's web app on Lambda: the Lambda Web Adapter (a layer) forwards HTTP to this server.
 export HOME=/tmp
-exec "$LAMBDA_TASK_ROOT/weir" serve --bucket "$WEIR_BUCKET" --addr 127.0.0.1:8080 --site "$LAMBDA_TASK_ROOT/site"
+exec "$LAMBDA_TASK_ROOT/weir" serve --bucket "$WEIR_BUCKET" --addr "127.0.0.1:${AWS_LWA_PORT:-8080}" --site "$LAMBDA_TASK_ROOT/site"
 """
 weir = os.path.join(target, "release", "weir")
 dst = os.path.join(out, "weir-web.zip")

@@ -772,6 +772,108 @@ fn the_app_serves_the_bucket() {
     );
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(!store.exists("uploads/notes.txt").unwrap());
+
+    // The web app's Lambda zip, unpacked and started as the Lambda Web Adapter starts it
+    // (run.sh, LAMBDA_TASK_ROOT, the port in AWS_LWA_PORT), serves the same bucket: the token
+    // is required, the capture is there, the browser bundle comes from the zip.
+    #[cfg(feature = "lambda-zips-tests")]
+    web_zip_serves(&id);
+}
+
+/// `weir-web.zip` (scripts/lambda-zips.sh) over the stack's bucket.
+#[cfg(feature = "lambda-zips-tests")]
+fn web_zip_serves(id: &str) {
+    use std::io::{Read, Write};
+    let zips = std::env::var_os("WEIR_LAMBDA_ZIPS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/weir/target")
+                })
+                .join("lambda-zips")
+        });
+    let dir = tempfile::tempdir().unwrap();
+    let zip = zips.join("weir-web.zip");
+    assert!(
+        Command::new("python3")
+            .args(["-m", "zipfile", "-e"])
+            .arg(&zip)
+            .arg(dir.path())
+            .status()
+            .unwrap()
+            .success(),
+        "{} (bash scripts/lambda-zips.sh)",
+        zip.display()
+    );
+    for f in ["run.sh", "weir"] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path().join(f), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+    }
+    let port = free_port();
+    let token = "a-token-for-the-test-0123456789";
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(dir.path().join("run.sh"))
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home.path())
+        .env("LAMBDA_TASK_ROOT", dir.path())
+        .env("AWS_LWA_PORT", port.to_string())
+        .env("WEIR_BUCKET", BUCKET)
+        .env("WEIR_TOKEN", token)
+        .env(
+            "AWS_ENDPOINT_URL",
+            std::env::var("AWS_ENDPOINT_URL").unwrap(),
+        )
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let get = |path: &str, auth: bool| -> Option<(u16, Vec<u8>)> {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        let auth = if auth {
+            format!("Authorization: Bearer {token}\r\n")
+        } else {
+            String::new()
+        };
+        write!(c, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{auth}\r\n").ok()?;
+        let mut res = Vec::new();
+        c.read_to_end(&mut res).ok()?;
+        let head_end = res.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+        let status = std::str::from_utf8(&res[9..12]).ok()?.parse().ok()?;
+        Some((status, res[head_end..].to_vec()))
+    };
+    let t = Instant::now();
+    let first = loop {
+        if let Some(r) = get("/", false) {
+            break r;
+        }
+        let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
+        assert!(child.try_wait().unwrap().is_none(), "run.sh exited: {log}");
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "not listening: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let api = get(&format!("/api/captures/{id}"), true);
+    let wasm = get("/pkg/weir-web_bg.wasm", true);
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
+    assert_eq!(first.0, 401, "without the token: {log}");
+    let (s, body) = api.unwrap();
+    assert_eq!(s, 200, "{}\n{log}", String::from_utf8_lossy(&body));
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["flows"].as_u64(), Some(53));
+    let (s, body) = wasm.unwrap();
+    assert_eq!(s, 200, "{log}");
+    assert_eq!(&body[..4], b"\0asm", "the browser bundle from the zip");
 }
 
 /// Federated learning on LocalStack, end to end: a registry in the bucket (version 0: the
