@@ -195,35 +195,27 @@ export class WeirStack extends Stack {
       },
     ]);
     if (cfg.alarmEmail) this.alarms.addSubscription(new subs.EmailSubscription(cfg.alarmEmail));
-    const alarmOn = (alarm: cw.Alarm) => {
-      alarm.addAlarmAction(new cw_actions.SnsAction(this.alarms));
-      return alarm;
-    };
+    // Every alarm: one period, missing data is fine (no traffic), notifies the topic.
+    const alarm = (id: string, props: Omit<cw.AlarmProps, 'evaluationPeriods' | 'treatMissingData'>) =>
+      new cw.Alarm(this, id, { ...props, evaluationPeriods: 1, treatMissingData: cw.TreatMissingData.NOT_BREACHING })
+        .addAlarmAction(new cw_actions.SnsAction(this.alarms));
     for (const [name, pair] of Object.entries(this.queues)) {
-      alarmOn(
-        new cw.Alarm(this, `${cap(name)}DlqDepth`, {
-          alarmName: `${cfg.prefix}-${name}-dlq-not-empty`,
-          alarmDescription: `Messages in ${pair.dlq.queueName}: work that failed ${cfg.maxReceives} times (see docs/DEPLOY.md, "When an alarm fires").`,
-          metric: pair.dlq.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
-          threshold: 1,
-          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-          evaluationPeriods: 1,
-          treatMissingData: cw.TreatMissingData.NOT_BREACHING,
-        }),
-      );
+      alarm(`${cap(name)}DlqDepth`, {
+        alarmName: `${cfg.prefix}-${name}-dlq-not-empty`,
+        alarmDescription: `Messages in ${pair.dlq.queueName}: work that failed ${cfg.maxReceives} times (see docs/DEPLOY.md, "When an alarm fires").`,
+        metric: pair.dlq.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
+        threshold: 1,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      });
       // Older than two of its reader's timeouts: nothing is taking the work.
       const age = Math.max(2 * pair.readerTimeout, 900);
-      alarmOn(
-        new cw.Alarm(this, `${cap(name)}OldestMessage`, {
-          alarmName: `${cfg.prefix}-${name}-stuck`,
-          alarmDescription: `The oldest message in ${pair.queue.queueName} is older than ${age} s: nothing takes the work.`,
-          metric: pair.queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(5), statistic: 'Maximum' }),
-          threshold: age,
-          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-          evaluationPeriods: 1,
-          treatMissingData: cw.TreatMissingData.NOT_BREACHING,
-        }),
-      );
+      alarm(`${cap(name)}OldestMessage`, {
+        alarmName: `${cfg.prefix}-${name}-stuck`,
+        alarmDescription: `The oldest message in ${pair.queue.queueName} is older than ${age} s: nothing takes the work.`,
+        metric: pair.queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(5), statistic: 'Maximum' }),
+        threshold: age,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      });
     }
 
     // ---- functions ------------------------------------------------------------------------
@@ -234,8 +226,12 @@ export class WeirStack extends Stack {
       WEIR_MAX_RECEIVES: String(cfg.maxReceives),
       RUST_LOG: 'info',
     };
-    const fn = (key: string, extra: Record<string, string> = {}, consume = true): lambda.Function => {
-      const f: FunctionSettings = FUNCTIONS[key];
+    // A function of weir's: its own log group (with retention), its own role (that log group
+    // and nothing else until granted), an alarm on its errors.
+    const lambdaFn = (
+      key: string,
+      props: Omit<lambda.FunctionProps, 'functionName' | 'runtime' | 'architecture' | 'role' | 'logGroup'>,
+    ): lambda.Function => {
       const functionName = `${cfg.prefix}-${key}`;
       const logGroup = new logs.LogGroup(this, `${cap(key)}Logs`, {
         logGroupName: `/aws/lambda/${functionName}`,
@@ -248,39 +244,41 @@ export class WeirStack extends Stack {
       });
       logGroup.grantWrite(role);
       const func = new lambda.Function(this, cap(key), {
+        ...props,
         functionName,
-        description: `weir ${key} (${f.binary}, built by scripts/lambda-zips.sh)`,
         runtime: lambda.Runtime.PROVIDED_AL2023,
         architecture: lambda.Architecture.X86_64,
+        role,
+        logGroup,
+      });
+      alarm(`${cap(key)}Errors`, {
+        alarmName: `${functionName}-errors`,
+        alarmDescription: `${functionName} failed invocations (its log group: ${logGroup.logGroupName}).`,
+        metric: func.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: 1,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      });
+      return func;
+    };
+    // A pipeline function (infra/settings.json), fed by its queue.
+    const fn = (key: string, extra: Record<string, string> = {}): lambda.Function => {
+      const f: FunctionSettings = FUNCTIONS[key];
+      const func = lambdaFn(key, {
+        description: `weir ${key} (${f.binary}, built by scripts/lambda-zips.sh)`,
         handler: 'bootstrap',
         code: lambda.Code.fromAsset(artifact(cfg, f.binary)),
         memorySize: f.memory,
         timeout: Duration.seconds(f.timeout),
-        role,
-        logGroup,
         environment: { ...env, ...extra },
       });
-      if (consume) {
-        // Disabled on LocalStack: weir-lambda-local takes the messages there and runs the
-        // real binaries; LocalStack's own poller must not take them from it.
-        func.addEventSource(
-          new sources.SqsEventSource(q(f.queue), {
-            batchSize: f.batch,
-            maxBatchingWindow: f.batch > 1 ? Duration.seconds(5) : undefined,
-            reportBatchItemFailures: true,
-            enabled: !local,
-          }),
-        );
-      }
-      alarmOn(
-        new cw.Alarm(this, `${cap(key)}Errors`, {
-          alarmName: `${functionName}-errors`,
-          alarmDescription: `${functionName} failed invocations (its log group: ${logGroup.logGroupName}).`,
-          metric: func.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
-          threshold: 1,
-          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-          evaluationPeriods: 1,
-          treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+      // Disabled on LocalStack: weir-lambda-local takes the messages there and runs the
+      // real binaries; LocalStack's own poller must not take them from it.
+      func.addEventSource(
+        new sources.SqsEventSource(q(f.queue), {
+          batchSize: f.batch,
+          maxBatchingWindow: f.batch > 1 ? Duration.seconds(5) : undefined,
+          reportBatchItemFailures: true,
+          enabled: !local,
         }),
       );
       this.functions[key] = func;
@@ -338,9 +336,9 @@ export class WeirStack extends Stack {
     // for the round, so no '*' can reach into another node's prefix) and its alerts under
     // edge/NODE/, reads the registry and its own verdicts. The operator registers each node's key (fl/nodes/NODE.pub) with
     // weir fl add-node; a node cannot.
-    const edgeRoles: Record<string, iam.Role> = {};
     for (const node of cfg.edgeNodes) {
-      const role = new iam.Role(this, `Edge${cap(node.replace(/[^A-Za-z0-9]/g, ''))}`, {
+      const id = cap(node.replace(/[^A-Za-z0-9]/g, ''));
+      const role = new iam.Role(this, `Edge${id}`, {
         assumedBy: new iam.AccountRootPrincipal(),
         description: `weir edge node ${node}: pushes updates under fl/updates/*/${node}/ and alerts under edge/${node}/ only`,
         maxSessionDuration: Duration.hours(12),
@@ -348,8 +346,7 @@ export class WeirStack extends Stack {
       objects(role, ['s3:PutObject'], [`fl/updates/round-??????/${node}/*`, `edge/${node}/*`]);
       objects(role, ['s3:GetObject'], ['registry/*', `fl/rounds/round-??????/verdicts/${node}-*`]);
       listing(role, ['registry/']);
-      edgeRoles[node] = role;
-      new CfnOutput(this, `EdgeRole${cap(node.replace(/[^A-Za-z0-9]/g, ''))}`, {
+      new CfnOutput(this, `EdgeRole${id}`, {
         description: `Role edge node ${node} assumes (aws sts assume-role) to push its updates`,
         value: role.roleArn,
       });
@@ -371,21 +368,8 @@ export class WeirStack extends Stack {
             'The token is read into the web function at deploy; rotating it means a redeploy (docs/DEPLOY.md says how). Automatic rotation would silently lock analysts out until then.',
         },
       ]);
-      const logGroup = new logs.LogGroup(this, 'WebLogs', {
-        logGroupName: `/aws/lambda/${cfg.prefix}-web`,
-        retention,
-        removalPolicy: RemovalPolicy.DESTROY,
-      });
-      const role = new iam.Role(this, 'WebRole', {
-        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-        description: 'weir web app: reads captures/ and registry/, writes uploads/',
-      });
-      logGroup.grantWrite(role);
-      const web = new lambda.Function(this, 'Web', {
-        functionName: `${cfg.prefix}-web`,
+      const web = lambdaFn('web', {
         description: 'weir serve --bucket behind the Lambda Web Adapter (scripts/lambda-zips.sh builds weir-web.zip)',
-        runtime: lambda.Runtime.PROVIDED_AL2023,
-        architecture: lambda.Architecture.X86_64,
         handler: 'run.sh',
         code: lambda.Code.fromAsset(artifact(cfg, 'weir-web')),
         layers: [
@@ -397,8 +381,6 @@ export class WeirStack extends Stack {
         ],
         memorySize: 2048,
         timeout: Duration.seconds(30),
-        role,
-        logGroup,
         environment: {
           AWS_LAMBDA_EXEC_WRAPPER: '/opt/bootstrap',
           AWS_LWA_PORT: '8080',
@@ -413,16 +395,6 @@ export class WeirStack extends Stack {
       listing(web, ['uploads/', 'captures/', 'registry/']);
       // Public URL, every request checked against the bearer token by weir serve itself.
       const url = web.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
-      alarmOn(
-        new cw.Alarm(this, 'WebErrors', {
-          alarmName: `${cfg.prefix}-web-errors`,
-          metric: web.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
-          threshold: 1,
-          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-          evaluationPeriods: 1,
-          treatMissingData: cw.TreatMissingData.NOT_BREACHING,
-        }),
-      );
       new CfnOutput(this, 'WebUrl', { description: 'The web app (open once with ?token=TOKEN)', value: url.url });
       new CfnOutput(this, 'WebTokenCommand', {
         description: 'Prints the web app token',
