@@ -17,7 +17,8 @@ bench-flows:
 features-doc:
     cargo run -q --release --locked -p weir-cli -- features --markdown > docs/FEATURES.md
 
-# Fuzz the reader, decoder and flow table (TARGET: capture or packets), seeded from ../shared.
+# Fuzz the reader, decoder and flow table (TARGET: capture or packets) or the query language
+# (query: parser, canonical text, evaluator), seeded from ../shared and the documented queries.
 fuzz target="capture" seconds="600":
     bash scripts/fuzz.sh {{target}} {{seconds}}
 

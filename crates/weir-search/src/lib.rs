@@ -29,7 +29,9 @@ use weir_pipeline::{PipelineError, Store, SEARCH_COLUMNS};
 
 pub use eval::matches;
 pub use overview::{overview, Bin, Overview, Profile, BINS, TOP, TOP_FIELDS};
-pub use query::{Expr, Field, Op, ParseError, Query, Term, Value};
+pub use query::{
+    Expr, Field, Op, ParseError, Query, Term, Value, MAX_NESTING, MAX_QUERY_BYTES, MAX_TERMS,
+};
 
 /// Most rows one page may hold.
 pub const MAX_LIMIT: usize = 10_000;

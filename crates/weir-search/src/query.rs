@@ -27,6 +27,13 @@
 //!
 //! A mistake is a [`ParseError`] that says where it is ([`ParseError::pointed`] draws a
 //! caret under it), never a guess.
+//!
+//! A query comes from anybody who can send a request, so its size is bounded: at most
+//! [`MAX_QUERY_BYTES`] bytes, [`MAX_TERMS`] terms and [`MAX_NESTING`] nested parentheses, each
+//! refused with an error that names the limit. Nothing recurses on the query's length: `and`
+//! and `or` are n-ary (a 10,000-term IOC list is one node with 10,000 children, which the
+//! evaluator decides as set membership), a run of `not` is decided by its parity, and only
+//! parentheses nest.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -38,17 +45,68 @@ pub struct Query {
     pub expr: Option<Expr>,
 }
 
-/// A boolean expression over terms.
+/// The longest query text taken, in bytes (a 10,000-address IOC list is ~200 KB).
+pub const MAX_QUERY_BYTES: usize = 1 << 20;
+
+/// The most terms one query may hold.
+pub const MAX_TERMS: usize = 20_000;
+
+/// The deepest nesting of parentheses.
+pub const MAX_NESTING: usize = 64;
+
+/// A boolean expression over terms, in the form the parser builds: `And` and `Or` hold two
+/// or more children and never a child of their own kind (`a and (b and c)` is one `And` of
+/// three), and `Not` never holds a `Not`. [`Expr::all`], [`Expr::any`] and [`Expr::negate`]
+/// keep that form; printing then parsing gives the same expression back.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Expr {
-    /// Both.
-    And(Box<Expr>, Box<Expr>),
-    /// Either.
-    Or(Box<Expr>, Box<Expr>),
+    /// Every one.
+    And(Vec<Expr>),
+    /// Any one.
+    Or(Vec<Expr>),
     /// Not.
     Not(Box<Expr>),
     /// One condition.
     Term(Term),
+}
+
+impl Expr {
+    /// Every one of `items` (flattened; one item is itself). Panics on none.
+    pub fn all(items: Vec<Expr>) -> Expr {
+        Expr::joined(items, true)
+    }
+
+    /// Any one of `items` (flattened; one item is itself). Panics on none.
+    pub fn any(items: Vec<Expr>) -> Expr {
+        Expr::joined(items, false)
+    }
+
+    fn joined(items: Vec<Expr>, and: bool) -> Expr {
+        let mut out = Vec::with_capacity(items.len());
+        for e in items {
+            match (e, and) {
+                (Expr::And(v), true) | (Expr::Or(v), false) => out.extend(v),
+                (e, _) => out.push(e),
+            }
+        }
+        assert!(!out.is_empty(), "an expression of no terms");
+        if out.len() == 1 {
+            return out.pop().expect("one item");
+        }
+        if and {
+            Expr::And(out)
+        } else {
+            Expr::Or(out)
+        }
+    }
+
+    /// Not `e` (`not not e` is `e`).
+    pub fn negate(e: Expr) -> Expr {
+        match e {
+            Expr::Not(inner) => *inner,
+            e => Expr::Not(Box::new(e)),
+        }
+    }
 }
 
 /// One condition on one field.
@@ -400,6 +458,10 @@ struct Parser<'a> {
     src: &'a str,
     toks: Vec<Token>,
     pos: usize,
+    /// Parentheses open at this point.
+    depth: usize,
+    /// Terms read so far.
+    terms: usize,
 }
 
 impl Parser<'_> {
@@ -420,16 +482,16 @@ impl Parser<'_> {
     }
 
     fn or(&mut self) -> Result<Expr, ParseError> {
-        let mut e = self.and()?;
+        let mut items = vec![self.and()?];
         while self.keyword("or") {
             self.pos += 1;
-            e = Expr::Or(Box::new(e), Box::new(self.and()?));
+            items.push(self.and()?);
         }
-        Ok(e)
+        Ok(Expr::any(items))
     }
 
     fn and(&mut self) -> Result<Expr, ParseError> {
-        let mut e = self.not()?;
+        let mut items = vec![self.not()?];
         loop {
             if self.keyword("and") {
                 self.pos += 1;
@@ -443,15 +505,17 @@ impl Parser<'_> {
                     })
                 )
             {
-                return Ok(e);
+                return Ok(Expr::all(items));
             }
             // Two terms side by side: `and`.
-            e = Expr::And(Box::new(e), Box::new(self.not()?));
+            items.push(self.not()?);
         }
     }
 
+    /// A run of `not` (or `-`) is decided by its parity, without recursing on its length.
     fn not(&mut self) -> Result<Expr, ParseError> {
-        if self.keyword("not")
+        let mut negate = false;
+        while self.keyword("not")
             || matches!(
                 self.peek(),
                 Some(Token {
@@ -461,9 +525,10 @@ impl Parser<'_> {
             )
         {
             self.pos += 1;
-            return Ok(Expr::Not(Box::new(self.not()?)));
+            negate = !negate;
         }
-        self.atom()
+        let e = self.atom()?;
+        Ok(if negate { Expr::negate(e) } else { e })
     }
 
     fn atom(&mut self) -> Result<Expr, ParseError> {
@@ -472,8 +537,19 @@ impl Parser<'_> {
         };
         match &t.tok {
             Tok::Open => {
+                if self.depth >= MAX_NESTING {
+                    return Err(ParseError {
+                        at: t.at,
+                        len: 1,
+                        message: format!(
+                            "more than {MAX_NESTING} nested `(`: the limit is {MAX_NESTING} levels"
+                        ),
+                    });
+                }
                 self.pos += 1;
+                self.depth += 1;
                 let e = self.or()?;
+                self.depth -= 1;
                 match self.peek() {
                     Some(Token {
                         tok: Tok::Close, ..
@@ -505,6 +581,16 @@ impl Parser<'_> {
                         ),
                     });
                 };
+                self.terms += 1;
+                if self.terms > MAX_TERMS {
+                    return Err(ParseError {
+                        at: t.at,
+                        len: t.len,
+                        message: format!(
+                            "more than {MAX_TERMS} terms: the limit is {MAX_TERMS} terms per query"
+                        ),
+                    });
+                }
                 self.pos += 1;
                 let op = match self.peek().map(|t| t.tok.clone()) {
                     Some(Tok::Op(op)) => {
@@ -637,6 +723,16 @@ fn net(s: &str) -> Result<Value, String> {
 impl Query {
     /// Parse what an analyst typed. Whitespace only is the empty query.
     pub fn parse(s: &str) -> Result<Query, ParseError> {
+        if s.len() > MAX_QUERY_BYTES {
+            return Err(ParseError {
+                at: 0,
+                len: s.len(),
+                message: format!(
+                    "the query is {} bytes: the limit is {MAX_QUERY_BYTES} bytes",
+                    s.len()
+                ),
+            });
+        }
         let toks = lex(s)?;
         if toks.is_empty() {
             return Ok(Query::default());
@@ -645,6 +741,8 @@ impl Query {
             src: s,
             toks,
             pos: 0,
+            depth: 0,
+            terms: 0,
         };
         let e = p.or()?;
         if let Some(t) = p.peek() {
@@ -664,14 +762,14 @@ impl Query {
 
     /// This query and not `term` (clicking a value to exclude it).
     pub fn and_not(&self, term: Term) -> Query {
-        self.with(Expr::Not(Box::new(Expr::Term(term))))
+        self.with(Expr::negate(Expr::Term(term)))
     }
 
     fn with(&self, e: Expr) -> Query {
         Query {
             expr: Some(match &self.expr {
                 None => e,
-                Some(cur) => Expr::And(Box::new(cur.clone()), Box::new(e)),
+                Some(cur) => Expr::all(vec![cur.clone(), e]),
             }),
         }
     }
@@ -712,20 +810,30 @@ impl fmt::Display for Term {
 
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let joined = |f: &mut fmt::Formatter<'_>, items: &[Expr], word: &str| {
+            for (i, e) in items.iter().enumerate() {
+                if i > 0 {
+                    write!(f, " {word} ")?;
+                }
+                // `and` binds tighter than `or`: an `or` inside an `and` keeps its parentheses
+                // (and so does anything that would flatten into its parent when read back).
+                match (e, word) {
+                    (Expr::Or(_), "and") | (Expr::And(_), "and") | (Expr::Or(_), "or") => {
+                        write!(f, "({e})")?
+                    }
+                    _ => write!(f, "{e}")?,
+                }
+            }
+            Ok(())
+        };
         match self {
             Expr::Term(t) => write!(f, "{t}"),
             Expr::Not(e) => match **e {
-                Expr::Term(_) | Expr::Not(_) => write!(f, "not {e}"),
+                Expr::Term(_) => write!(f, "not {e}"),
                 _ => write!(f, "not ({e})"),
             },
-            Expr::And(a, b) => {
-                let side = |e: &Expr| match e {
-                    Expr::Or(..) => format!("({e})"),
-                    _ => e.to_string(),
-                };
-                write!(f, "{} and {}", side(a), side(b))
-            }
-            Expr::Or(a, b) => write!(f, "{a} or {b}"),
+            Expr::And(items) => joined(f, items, "and"),
+            Expr::Or(items) => joined(f, items, "or"),
         }
     }
 }
@@ -849,5 +957,160 @@ mod tests {
             "(class DDoS or class \"DoS Hulk\") and dst 10.0.0.5"
         );
         assert_eq!(Query::default().and_not(t).to_string(), "not dst 10.0.0.5");
+    }
+
+    /// What a request could send to crash a server built on recursion: each is refused with a
+    /// limit named, or parsed without recursing on its length.
+    #[test]
+    fn hostile_queries_are_bounded_and_never_overflow() {
+        let deep = format!("{}port 1{}", "(".repeat(2_000), ")".repeat(2_000));
+        let e = Query::parse(&deep).unwrap_err();
+        assert!(e.message.contains("the limit is 64"), "{}", e.message);
+        assert_eq!(e.at, MAX_NESTING);
+        let ok = format!("{}port 1{}", "(".repeat(64), ")".repeat(64));
+        assert_eq!(p(&ok).to_string(), "port 1");
+
+        let nots = format!("{}class DDoS", "not ".repeat(10_000));
+        assert_eq!(p(&nots).to_string(), "class DDoS");
+        let odd = format!("{}class DDoS", "not ".repeat(10_001));
+        assert_eq!(p(&odd).to_string(), "not class DDoS");
+        let minus = format!("{}-class DDoS", "-not ".repeat(4_999));
+        assert_eq!(p(&minus).to_string(), "not class DDoS");
+
+        let ioc: Vec<String> = (0..10_000)
+            .map(|i| format!("ip 10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256))
+            .collect();
+        let q = p(&ioc.join(" or "));
+        match &q.expr {
+            Some(Expr::Or(items)) => assert_eq!(items.len(), 10_000),
+            other => panic!("not one n-ary or: {other:?}"),
+        }
+        assert_eq!(q.to_string(), ioc.join(" or "));
+        let e = Query::parse(&vec!["port 1"; MAX_TERMS + 1].join(" or ")).unwrap_err();
+        assert!(
+            e.message.contains("the limit is 20000 terms"),
+            "{}",
+            e.message
+        );
+        let e = Query::parse(&" ".repeat(MAX_QUERY_BYTES + 1)).unwrap_err();
+        assert!(e.message.contains("bytes: the limit is"), "{}", e.message);
+        // Flattened: parentheses that change nothing are gone in the canonical text.
+        assert_eq!(
+            p("(port 1 and (port 2 and port 3)) or ((port 4 or port 5))").to_string(),
+            "port 1 and port 2 and port 3 or port 4 or port 5"
+        );
+        assert_eq!(
+            p("not (not (port 1 or port 2))").to_string(),
+            "port 1 or port 2"
+        );
+    }
+
+    /// A small deterministic generator (xorshift), so the property runs without a crate and
+    /// the same way every time.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    fn random_term(r: &mut Rng) -> Term {
+        let ops = [Op::Eq, Op::Ne, Op::Lt, Op::Le, Op::Gt, Op::Ge];
+        let field = Field::ALL[r.below(Field::ALL.len() as u64) as usize].0;
+        let op = if field.ordered() {
+            ops[r.below(6) as usize]
+        } else {
+            ops[r.below(2) as usize]
+        };
+        let texts = [
+            "DDoS",
+            "Port Scan",
+            "and",
+            "a\"b",
+            "x\\y",
+            "1:abc+/=",
+            "",
+            "ünï",
+        ];
+        let value = match field {
+            Field::Src | Field::Dst | Field::Ip => {
+                if r.below(2) == 0 {
+                    let a = std::net::Ipv4Addr::from(r.next() as u32);
+                    let bits = r.below(33) as u8;
+                    Value::Net(IpAddr::V4(a), bits)
+                } else {
+                    let a = std::net::Ipv6Addr::from(u128::from(r.next()) << 64 | 1);
+                    Value::Net(IpAddr::V6(a), r.below(129) as u8)
+                }
+            }
+            Field::Sport | Field::Dport | Field::Port => Value::Number(r.below(65536) as f64),
+            Field::Proto => Value::Number(r.below(256) as f64),
+            Field::Probability => Value::Number(r.below(1001) as f64 / 1000.0),
+            Field::Percentile => Value::Number(r.below(10001) as f64 / 100.0),
+            Field::Anomaly => Value::Number((r.below(20001) as f64 - 10000.0) / 7.0),
+            Field::Alert => Value::Bool(r.below(2) == 0),
+            Field::Class | Field::CommunityId | Field::Model => {
+                Value::Text(texts[r.below(texts.len() as u64) as usize].to_string())
+            }
+        };
+        Term { field, op, value }
+    }
+
+    fn random_expr(r: &mut Rng, depth: u32) -> Expr {
+        match if depth == 0 { 0 } else { r.below(4) } {
+            0 => Expr::Term(random_term(r)),
+            1 => Expr::negate(random_expr(r, depth - 1)),
+            k => {
+                let n = 1 + r.below(4) as usize;
+                let items = (0..n).map(|_| random_expr(r, depth - 1)).collect();
+                if k == 2 {
+                    Expr::all(items)
+                } else {
+                    Expr::any(items)
+                }
+            }
+        }
+    }
+
+    /// Random queries, printed then parsed, come back the same; random text never panics,
+    /// and what parses prints to a canonical text that parses to the same query.
+    #[test]
+    fn random_queries_round_trip_and_random_text_never_panics() {
+        let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..20_000 {
+            let q = Query {
+                expr: Some(random_expr(&mut r, 5)),
+            };
+            let text = q.to_string();
+            let back = Query::parse(&text).unwrap_or_else(|e| panic!("{}", e.pointed(&text)));
+            assert_eq!(back, q, "{text}");
+        }
+        let pieces = [
+            "(", ")", " ", "and", "or", "not", "-", "\"", "'", "=", "!=", "<", ">=", ":", "src",
+            "ip", "port", "class", "10.0.0.1", "::1/64", "/", "0.5", "-3", "DDoS", "é", "\\",
+            "alert", "true", "p", "cid", "x",
+        ];
+        for _ in 0..50_000 {
+            let n = r.below(12) as usize;
+            let text: String = (0..n)
+                .map(|_| pieces[r.below(pieces.len() as u64) as usize])
+                .collect::<Vec<_>>()
+                .join(if r.below(3) == 0 { "" } else { " " });
+            if let Ok(q) = Query::parse(&text) {
+                let canonical = q.to_string();
+                let again = Query::parse(&canonical)
+                    .unwrap_or_else(|e| panic!("{text:?} -> {}", e.pointed(&canonical)));
+                assert_eq!(again, q, "{text:?} -> {canonical:?}");
+            } else if let Err(e) = Query::parse(&text) {
+                let _ = e.pointed(&text);
+            }
+        }
     }
 }
