@@ -726,6 +726,7 @@ fn the_app_serves_the_bucket() {
     let json = |b: &[u8]| -> serde_json::Value { serde_json::from_slice(b).unwrap() };
 
     let sample = std::fs::read(repo().join("samples/loopback.pcapng")).unwrap();
+    let key = weir_api::content_key("loopback.pcapng", &weir_api::content_digest(&sample)).unwrap();
     let (s, body) = call(
         Request::post("/api/uploads?name=loopback.pcapng")
             .body(Body::from(sample))
@@ -738,7 +739,7 @@ fn the_app_serves_the_bucket() {
         String::from_utf8_lossy(&body)
     );
     let id = json(&body)["capture"].as_str().unwrap().to_string();
-    assert_eq!(id, capture_id("uploads/loopback.pcapng"));
+    assert_eq!(id, capture_id(&key), "the key carries the content's hash");
     let st = stack.wait_final(&id, 180);
     assert_eq!(st.state, State::Done, "{st:?}");
 

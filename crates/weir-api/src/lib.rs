@@ -11,6 +11,7 @@
 //! | `GET /api/search?q=&capture=&from=&to=&sort=&desc=&offset=&limit=` | one page of flows |
 //! | `GET /api/export?...&format=csv\|jsonl` | every matching flow, not capped, as a download |
 //! | `GET /api/alerts.eve?...` | the alerts among them as Suricata EVE JSON lines |
+//! | `POST` to any of these three | the same, the parameters as a JSON object (`application/json`): for a query longer than an address can carry (an IOC list of 10,000 addresses) |
 //! | `GET /api/openapi.json` | this API as an OpenAPI 3.1 document ([`OPENAPI`]) |
 //!
 //! Every error is JSON `{"error": "..."}` with a 4xx status that says what to change (a
@@ -21,14 +22,19 @@
 use std::sync::Arc;
 
 mod flows;
+pub mod listen;
 mod ops;
 mod uploads;
 pub use flows::{Attribution, Flows, EXPLAINED};
 pub use ops::{operated, Ops};
-pub use uploads::{router as uploads_router, upload_key, Uploads, MAX_UPLOAD};
+pub use uploads::{
+    content_digest, content_key, router as uploads_router, upload_key, Uploads, MAX_CONCURRENT,
+    MAX_UPLOAD,
+};
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query as QueryParams, State};
+use axum::extract::{DefaultBodyLimit, Path, Query as QueryParams, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -54,9 +60,13 @@ pub fn router(store: Shared) -> Router {
 pub fn router_with(flows: Arc<Flows>) -> Router {
     let store = flows.store.clone();
     let searches = Router::new()
-        .route("/api/search", get(find))
-        .route("/api/export", get(export))
-        .route("/api/alerts.eve", get(alerts_eve))
+        .route("/api/search", get(find).post(find_posted))
+        .route("/api/export", get(export).post(export_posted))
+        .route("/api/alerts.eve", get(alerts_eve).post(alerts_eve_posted))
+        // A posted search is a query of at most MAX_QUERY_BYTES and its few parameters.
+        .layer(DefaultBodyLimit::max(
+            weir_search::MAX_QUERY_BYTES + 64 * 1024,
+        ))
         .with_state(flows.search.clone());
     let flows = flows::router(flows);
     Router::new()
@@ -98,7 +108,7 @@ impl ApiError {
     }
 
     /// The server's own failure (the store, an unreadable object): a 500.
-    fn internal(message: impl ToString) -> Self {
+    pub(crate) fn internal(message: impl ToString) -> Self {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
 }
@@ -281,7 +291,33 @@ async fn find(
     State(searcher): State<Arc<Searcher>>,
     params: Result<QueryParams<SearchParams>, QueryRejection>,
 ) -> Result<Json<Js>, ApiError> {
-    let (query, req) = request(params)?;
+    let QueryParams(p) = params.map_err(|e| ApiError::bad(e.body_text()))?;
+    page_json(searcher, &p).await
+}
+
+/// `POST /api/search`: the parameters as a JSON object.
+async fn find_posted(
+    State(searcher): State<Arc<Searcher>>,
+    params: Result<Json<SearchParams>, JsonRejection>,
+) -> Result<Json<Js>, ApiError> {
+    let Json(p) = params.map_err(json_rejected)?;
+    page_json(searcher, &p).await
+}
+
+/// A JSON body that cannot be read: what to send instead.
+fn json_rejected(e: JsonRejection) -> ApiError {
+    ApiError::new(
+        e.status(),
+        format!(
+            "{} (send the parameters as a JSON object with Content-Type: application/json, \
+             such as {{\"q\": \"ip 10.0.0.1 or ip 10.0.0.2\", \"limit\": 100}})",
+            e.body_text()
+        ),
+    )
+}
+
+async fn page_json(searcher: Arc<Searcher>, p: &SearchParams) -> Result<Json<Js>, ApiError> {
+    let (query, req) = search_request(p)?;
     let page = blocking(move || Ok(searcher.search(&req)?)).await?;
     let rows = rows_json(&page.rows).map_err(ApiError::internal)?;
     let histogram: Vec<Js> = page
@@ -322,6 +358,17 @@ async fn find(
 /// `format` of `GET /api/export`.
 #[derive(Debug, Default, Deserialize)]
 pub struct ExportParams {
+    /// `csv` (default) or `jsonl`.
+    #[serde(default)]
+    pub format: String,
+}
+
+/// The body of `POST /api/export`: the search and the format.
+#[derive(Debug, Default, Deserialize)]
+pub struct ExportBody {
+    /// The search.
+    #[serde(flatten)]
+    pub search: SearchParams,
     /// `csv` (default) or `jsonl`.
     #[serde(default)]
     pub format: String,
@@ -436,12 +483,28 @@ async fn export(
     format: Result<QueryParams<ExportParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let QueryParams(f) = format.map_err(|e| ApiError::bad(e.body_text()))?;
-    let csv = match f.format.as_str() {
+    exported(searcher, request(params)?, &f.format).await
+}
+
+/// `POST /api/export`: the search and the format as a JSON object.
+async fn export_posted(
+    State(searcher): State<Arc<Searcher>>,
+    body: Result<Json<ExportBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(b) = body.map_err(json_rejected)?;
+    exported(searcher, search_request(&b.search)?, &b.format).await
+}
+
+async fn exported(
+    searcher: Arc<Searcher>,
+    (_, req): (Query, Search),
+    format: &str,
+) -> Result<Response, ApiError> {
+    let csv = match format {
         "" | "csv" => true,
         "jsonl" | "ndjson" => false,
         other => return Err(ApiError::bad(format!("format {other:?}: csv or jsonl"))),
     };
-    let (_, req) = request(params)?;
     let (df, rows) = every_row(searcher, req).await?;
     let mut out = String::new();
     if csv {
@@ -515,7 +578,22 @@ async fn alerts_eve(
     State(searcher): State<Arc<Searcher>>,
     params: Result<QueryParams<SearchParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let (query, mut req) = request(params)?;
+    eve(searcher, request(params)?).await
+}
+
+/// `POST /api/alerts.eve`: the search as a JSON object.
+async fn alerts_eve_posted(
+    State(searcher): State<Arc<Searcher>>,
+    params: Result<Json<SearchParams>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(p) = params.map_err(json_rejected)?;
+    eve(searcher, search_request(&p)?).await
+}
+
+async fn eve(
+    searcher: Arc<Searcher>,
+    (query, mut req): (Query, Search),
+) -> Result<Response, ApiError> {
     req.query = query.and(weir_search::Term {
         field: weir_search::Field::Alert,
         op: weir_search::Op::Eq,

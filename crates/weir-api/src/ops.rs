@@ -6,6 +6,18 @@
 //! With a token, a request must carry `Authorization: Bearer TOKEN`, or the `weir_token`
 //! cookie a browser gets by opening any page once with `?token=TOKEN` (HttpOnly,
 //! SameSite=Strict); anything else is a 401. `/metrics` is behind the same token.
+//!
+//! Before that, what a web page elsewhere could make a browser send is refused:
+//! - a request whose `Host` is not one this server answers to, when no token is required
+//!   (403; DNS rebinding: a page whose name now points at 127.0.0.1 would otherwise read every
+//!   flow). The names are the loopback ones (`localhost`, `*.localhost`, `127.0.0.0/8`,
+//!   `[::1]`), the address listened on and any given with [`Ops::allow_hosts`];
+//! - a state-changing request (anything but `GET`, `HEAD`, `OPTIONS`) from another origin: a
+//!   browser says so in `Sec-Fetch-Site` (`cross-site`, `same-site`) or in an `Origin` that
+//!   is not this server's (403). A client that sends neither (curl, scripts) is not a page;
+//! - a `POST` to `/api/` with a content type a cross-site form may send without asking
+//!   (`text/plain`, `application/x-www-form-urlencoded`, `multipart/form-data`): 415, naming
+//!   the type to send.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -36,6 +48,8 @@ struct Series {
 /// Auth and metrics state.
 pub struct Ops {
     token: Option<String>,
+    /// The `Host` names answered without a token (`None`: any).
+    hosts: Option<Vec<String>>,
     store: Shared,
     series: Mutex<BTreeMap<(String, String, u16), Series>>,
 }
@@ -45,9 +59,43 @@ impl Ops {
     pub fn new(store: Shared, token: Option<String>) -> Self {
         Ops {
             token: token.filter(|t| !t.is_empty()),
+            hosts: Some(Vec::new()),
             store,
             series: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Answer requests for these `Host` names (a name or address, without the port) as well
+    /// as the loopback names; `None`: for any name (behind a proxy that checks it).
+    pub fn allow_hosts(mut self, hosts: Option<Vec<String>>) -> Self {
+        self.hosts = hosts.map(|h| h.into_iter().map(|n| n.to_ascii_lowercase()).collect());
+        self
+    }
+
+    /// Why a request's `Host` is not answered, if it is not (only without a token: with one,
+    /// a page elsewhere has no token to send whatever name it uses).
+    fn wrong_host(&self, req: &Request) -> Option<String> {
+        let allowed = self.hosts.as_ref()?;
+        if self.token.is_some() {
+            return None;
+        }
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+            .or_else(|| req.uri().authority().map(|a| a.to_string()));
+        // A browser always names the host: a request without one is not a page's.
+        let host = host?;
+        let name = host_name(&host).to_ascii_lowercase();
+        if is_loopback_name(&name) || allowed.contains(&name) {
+            return None;
+        }
+        Some(format!(
+            "Host {host:?} is not a name this weir serve answers to without a token (a page \
+             elsewhere whose name now points here would read every flow): open it as \
+             http://localhost:PORT/, or start weir serve with --allow-host {name}"
+        ))
     }
 
     fn allowed(&self, req: &Request) -> bool {
@@ -170,6 +218,89 @@ impl Ops {
     }
 }
 
+/// The name of a `Host` value, without its port (`[::1]:8080` is `[::1]`).
+fn host_name(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_inclusive(']').next().unwrap_or(host);
+    }
+    host.rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(name, _)| name)
+}
+
+/// `localhost`, `*.localhost`, an address in 127.0.0.0/8, `[::1]`.
+fn is_loopback_name(name: &str) -> bool {
+    let name = name.trim_end_matches('.');
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name == "[::1]"
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|a| a.is_loopback())
+}
+
+/// Why a request that changes something came from a page of another origin, if it did.
+fn cross_origin(req: &Request) -> Option<String> {
+    let m = req.method();
+    if m == axum::http::Method::GET
+        || m == axum::http::Method::HEAD
+        || m == axum::http::Method::OPTIONS
+    {
+        return None;
+    }
+    let h = req.headers();
+    let text = |name| h.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    if let Some(site) = text("sec-fetch-site") {
+        if !matches!(site, "same-origin" | "none") {
+            return Some(format!(
+                "a {m} from another site (Sec-Fetch-Site: {site}) is refused: weir serve takes \
+                 uploads and changes only from its own pages"
+            ));
+        }
+    }
+    if let Some(origin) = text("origin") {
+        let host = text("host").unwrap_or_default();
+        let authority = origin.split_once("://").map(|(_, a)| a);
+        if authority.is_none_or(|a| !a.eq_ignore_ascii_case(host)) {
+            return Some(format!(
+                "a {m} from origin {origin:?} is refused: weir serve takes uploads and changes \
+                 only from its own pages (http://{host})"
+            ));
+        }
+    }
+    None
+}
+
+/// Why a `POST` to the API has a content type a cross-site form could send, if it has.
+fn simple_api_post(req: &Request) -> Option<String> {
+    if req.method() != axum::http::Method::POST || !req.uri().path().starts_with("/api/") {
+        return None;
+    }
+    let kind = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let simple = [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ];
+    simple.contains(&kind.as_str()).then(|| {
+        let want = if req.uri().path() == "/api/uploads" {
+            "application/octet-stream (curl: -H 'Content-Type: application/octet-stream' --data-binary @FILE)"
+        } else {
+            "application/json"
+        };
+        format!("Content-Type {kind} is refused on the API (a page elsewhere could send it): send {want}")
+    })
+}
+
 /// Constant-time comparison (the token's length is not secret).
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -219,7 +350,17 @@ async fn guard(State(ops): State<Arc<Ops>>, req: Request, next: Next) -> Respons
     let method = req.method().to_string();
     let route = route_of(req.uri().path());
     let from_query = ops.token.is_some() && query_token(&req).is_some();
-    let mut res = if ops.allowed(&req) {
+    let refused = if let Some(why) = ops.wrong_host(&req) {
+        Some((StatusCode::FORBIDDEN, why))
+    } else if let Some(why) = cross_origin(&req) {
+        Some((StatusCode::FORBIDDEN, why))
+    } else {
+        simple_api_post(&req).map(|why| (StatusCode::UNSUPPORTED_MEDIA_TYPE, why))
+    };
+    let mut res = if let Some((status, why)) = refused {
+        tracing::warn!(%method, %route, reason = %why, "refused");
+        ApiError::new(status, why).into_response()
+    } else if ops.allowed(&req) {
         next.run(req).await
     } else {
         ApiError::new(
@@ -237,11 +378,31 @@ async fn guard(State(ops): State<Arc<Ops>>, req: Request, next: Next) -> Respons
             }
         }
     }
+    protect(res.headers_mut());
     let status = res.status().as_u16();
     let secs = t0.elapsed().as_secs_f64();
     ops.record(&method, route.clone(), status, secs);
     tracing::info!(%method, %route, status, ms = secs * 1e3, "request");
     res
+}
+
+/// The headers every answer carries: no framing by another site, no guessing of content
+/// types, no address (with a query in it) sent on as a Referer, no plugins, forms only to
+/// this server.
+fn protect(h: &mut axum::http::HeaderMap) {
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        (
+            "content-security-policy",
+            "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
+        ),
+    ] {
+        if !h.contains_key(name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
+    }
 }
 
 async fn metrics(State(ops): State<Arc<Ops>>) -> Response {
@@ -281,5 +442,36 @@ mod tests {
         assert_eq!(route_of("/"), "/");
         assert_eq!(route_of("/api/se\"arch"), "/api/search");
         assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"ab", b"abc"));
+    }
+
+    #[test]
+    fn host_names_and_loopback() {
+        for (host, name) in [
+            ("localhost:8080", "localhost"),
+            ("[::1]:8080", "[::1]"),
+            ("[::1]", "[::1]"),
+            ("127.0.0.1", "127.0.0.1"),
+            ("evil.example:80", "evil.example"),
+        ] {
+            assert_eq!(host_name(host), name);
+        }
+        for yes in [
+            "localhost",
+            "app.localhost",
+            "127.0.0.1",
+            "127.1.2.3",
+            "[::1]",
+        ] {
+            assert!(is_loopback_name(yes), "{yes}");
+        }
+        for no in [
+            "evil.example",
+            "localhost.evil.example",
+            "10.0.0.1",
+            "[::2]",
+            "",
+        ] {
+            assert!(!is_loopback_name(no), "{no}");
+        }
     }
 }

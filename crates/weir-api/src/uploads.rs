@@ -4,19 +4,32 @@
 //!
 //! | endpoint | does |
 //! |---|---|
-//! | `POST /api/uploads?name=FILE` | the body is the capture: 202 `{capture, status}` |
+//! | `POST /api/uploads?name=FILE` | the body is the capture (`application/octet-stream`): 202 `{capture, status}`; 200 with `duplicate: true` when these bytes were uploaded before |
 //! | `POST /upload` | the same from an HTML form (multipart field `capture`): 303 to the captures page |
 //!
-//! A body over the limit is a 413; a file that is not PCAP or PCAPNG a 400 that says so;
-//! nothing is stored for either.
+//! A body is never held in memory: it streams to a file in the incoming directory while its
+//! BLAKE3 hash is computed, then into the store under a key made from its name and that hash
+//! (`uploads/NAME-HASH12.pcap`), so its capture id comes from its content, as `weir analyze`
+//! names what it reads: different bytes under a name already used are another capture (the
+//! earlier one and its `uploads/` object are never replaced), and the same bytes uploaded
+//! again, under any name, are the capture they already are (nothing stored or analyzed twice).
+//! At most [`MAX_CONCURRENT`] uploads stream at once (503 beyond, saying so). A body over the
+//! limit is a 413 that names the limit (refused from its `Content-Length` before it is read
+//! when it says so); a file that is not PCAP or PCAPNG a 400 that says so; nothing is stored
+//! for either.
 
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Query as QueryParams, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::json;
 use weir_pipeline::{
@@ -28,12 +41,18 @@ use crate::{ApiError, Flows};
 /// The largest upload taken by default (`weir serve --max-upload`).
 pub const MAX_UPLOAD: usize = 1 << 30;
 
+/// Uploads streaming at once; another gets a 503 that says to retry.
+pub const MAX_CONCURRENT: usize = 4;
+
 /// What uploads need: where they go and how large they may be.
 pub struct Uploads {
     flows: Arc<Flows>,
     max_bytes: usize,
     analyze_here: bool,
     one_at_a_time: Arc<Mutex<()>>,
+    /// Where bodies stream to before they have their key.
+    incoming: PathBuf,
+    streaming: AtomicUsize,
 }
 
 impl Uploads {
@@ -44,6 +63,8 @@ impl Uploads {
             max_bytes,
             analyze_here: true,
             one_at_a_time: Arc::new(Mutex::new(())),
+            incoming: std::env::temp_dir(),
+            streaming: AtomicUsize::new(0),
         }
     }
 
@@ -55,10 +76,71 @@ impl Uploads {
             ..Uploads::new(flows, max_bytes)
         }
     }
+
+    /// Stream bodies into files in `dir` (default: the system's temporary directory) before
+    /// they are stored: it needs room for [`MAX_CONCURRENT`] uploads of the largest size.
+    pub fn incoming(mut self, dir: PathBuf) -> Self {
+        self.incoming = dir;
+        self
+    }
+
+    fn too_large(&self, name: &str, bytes: Option<u64>) -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{name}: too large ({}the limit is {} bytes, {}; weir serve --max-upload \
+                 raises it, or analyze it with `weir analyze FILE`)",
+                bytes.map_or(String::new(), |b| format!("{b} bytes: ")),
+                self.max_bytes,
+                human(self.max_bytes as u64)
+            ),
+        )
+    }
+
+    /// A slot to stream one upload in, or a 503 when all are taken.
+    fn slot(self: &Arc<Self>) -> Result<Slot, ApiError> {
+        let n = self.streaming.fetch_add(1, Ordering::SeqCst);
+        let slot = Slot(self.clone());
+        if n >= MAX_CONCURRENT {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "{MAX_CONCURRENT} uploads are arriving already (the limit at once): retry \
+                     when one has finished"
+                ),
+            ));
+        }
+        Ok(slot)
+    }
 }
 
-/// The key an upload named `name` is stored under: `uploads/` and the file name cut to
-/// `[A-Za-z0-9._-]` (no directories, no `..`).
+/// One of the [`MAX_CONCURRENT`] upload slots, given back when dropped.
+struct Slot(Arc<Uploads>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.streaming.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// `n` bytes for a person: `1 GiB`, `200 KiB`.
+fn human(n: u64) -> String {
+    const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if v.fract() == 0.0 {
+        format!("{v:.0} {}", UNITS[u])
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// The key an upload named `name` is stored under before its content is known: `uploads/` and
+/// the file name cut to `[A-Za-z0-9._-]` (no directories, no `..`).
 pub fn upload_key(name: &str) -> Result<String, ApiError> {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
     let clean: String = base
@@ -81,8 +163,42 @@ pub fn upload_key(name: &str) -> Result<String, ApiError> {
     Ok(format!("{UPLOADS}{clean}"))
 }
 
-/// Whether `bytes` start like a capture (PCAP in either byte order and resolution, PCAPNG).
-fn looks_like_capture(bytes: &[u8]) -> bool {
+/// The hex BLAKE3 of an upload's bytes, as [`content_key`] takes it.
+pub fn content_digest(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
+/// The key of an upload from its name and the hex BLAKE3 of its bytes: the name's stem, the
+/// first 12 hex digits, its extension (`uploads/traffic-0123456789ab.pcap`).
+pub fn content_key(name: &str, digest_hex: &str) -> Result<String, ApiError> {
+    let key = upload_key(name)?;
+    let digest: String = digest_hex.chars().take(12).collect();
+    Ok(match key.rsplit_once('.') {
+        Some((stem, ext)) if stem.len() > UPLOADS.len() => format!("{stem}-{digest}.{ext}"),
+        _ => format!("{key}-{digest}"),
+    })
+}
+
+/// The upload of these bytes already in the store, under any name: the key that ends in
+/// `-HASH12` before its extension.
+fn uploaded_before(
+    store: &dyn weir_pipeline::Store,
+    digest_hex: &str,
+) -> Result<Option<String>, ApiError> {
+    let tag = format!("-{}", &digest_hex[..12.min(digest_hex.len())]);
+    Ok(store.list(UPLOADS)?.into_iter().find(|k| {
+        let name = &k[UPLOADS.len()..];
+        !name.contains('/')
+            && name
+                .rsplit_once('.')
+                .map_or(name, |(stem, _)| stem)
+                .ends_with(&tag)
+    }))
+}
+
+/// Whether a body of `len` bytes starting with `bytes` looks like a capture (PCAP in either
+/// byte order and resolution, PCAPNG).
+fn looks_like_capture(bytes: &[u8], len: u64) -> bool {
     const MAGIC: [[u8; 4]; 5] = [
         [0xd4, 0xc3, 0xb2, 0xa1],
         [0xa1, 0xb2, 0xc3, 0xd4],
@@ -90,33 +206,126 @@ fn looks_like_capture(bytes: &[u8]) -> bool {
         [0xa1, 0xb2, 0x3c, 0x4d],
         [0x0a, 0x0d, 0x0d, 0x0a],
     ];
-    bytes.len() >= 24 && MAGIC.iter().any(|m| bytes.starts_with(m))
+    len >= 24 && MAGIC.iter().any(|m| bytes.starts_with(m))
 }
 
-/// Store an upload and start its analysis; its capture id.
-fn accept(up: &Uploads, name: &str, bytes: Vec<u8>) -> Result<String, ApiError> {
-    if bytes.len() > up.max_bytes {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "{name}: {} bytes is over the upload limit of {} bytes",
-                bytes.len(),
-                up.max_bytes
-            ),
-        ));
+/// A body streamed to a file as it arrived: its size, hash and first bytes.
+struct Spooled {
+    file: tempfile::TempPath,
+    bytes: u64,
+    digest: String,
+    head: Vec<u8>,
+}
+
+/// Writes a body to a file in the incoming directory as it arrives, a megabyte at a time
+/// off the async threads, hashing it and counting it against the limit.
+struct Spool {
+    file: Option<std::fs::File>,
+    path: tempfile::TempPath,
+    hasher: blake3::Hasher,
+    bytes: u64,
+    head: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+const SPOOL_BUF: usize = 1 << 20;
+
+impl Spool {
+    fn new(up: &Uploads) -> Result<Spool, ApiError> {
+        let f = tempfile::Builder::new()
+            .prefix(".weir-upload-")
+            .tempfile_in(&up.incoming)
+            .map_err(|e| {
+                ApiError::internal(format!(
+                    "cannot write the upload to {}: {e}",
+                    up.incoming.display()
+                ))
+            })?;
+        let (file, path) = f.into_parts();
+        Ok(Spool {
+            file: Some(file),
+            path,
+            hasher: blake3::Hasher::new(),
+            bytes: 0,
+            head: Vec::new(),
+            buf: Vec::with_capacity(SPOOL_BUF),
+        })
     }
-    if !looks_like_capture(&bytes) {
+
+    async fn push(&mut self, up: &Uploads, name: &str, chunk: &[u8]) -> Result<(), ApiError> {
+        self.bytes += chunk.len() as u64;
+        if self.bytes > up.max_bytes as u64 {
+            return Err(up.too_large(name, None));
+        }
+        if self.head.len() < 64 {
+            let take = (64 - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        self.hasher.update(chunk);
+        self.buf.extend_from_slice(chunk);
+        if self.buf.len() >= SPOOL_BUF {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), ApiError> {
+        let (Some(mut file), mut buf) = (self.file.take(), std::mem::take(&mut self.buf)) else {
+            return Ok(());
+        };
+        let (file, mut buf) = tokio::task::spawn_blocking(move || {
+            let r = file.write_all(&buf);
+            buf.clear();
+            r.map(|()| (file, buf))
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("the upload's writer failed: {e}")))?
+        .map_err(|e| ApiError::internal(format!("cannot write the upload: {e}")))?;
+        self.file = Some(file);
+        std::mem::swap(&mut self.buf, &mut buf);
+        Ok(())
+    }
+
+    async fn done(mut self) -> Result<Spooled, ApiError> {
+        self.flush().await?;
+        Ok(Spooled {
+            file: self.path,
+            bytes: self.bytes,
+            digest: self.hasher.finalize().to_hex().to_string(),
+            head: self.head,
+        })
+    }
+}
+
+/// What became of an upload: its capture, and whether these bytes were there already.
+struct Accepted {
+    id: String,
+    duplicate: bool,
+}
+
+/// Store a streamed upload under its content key and start its analysis.
+fn accept(up: &Uploads, name: &str, body: Spooled) -> Result<Accepted, ApiError> {
+    if !looks_like_capture(&body.head, body.bytes) {
         return Err(ApiError::bad(format!(
             "{name} is not a capture: weir reads PCAP and PCAPNG files (this one starts {:02x?})",
-            &bytes[..bytes.len().min(4)]
+            &body.head[..body.head.len().min(4)]
         )));
     }
-    let key = upload_key(name)?;
-    let id = capture_id(&key);
+    let key = content_key(name, &body.digest)?;
     let store = up.flows.store.clone();
-    store.put(&key, &bytes)?;
+    if let Some(before) = uploaded_before(store.as_ref(), &body.digest)? {
+        return Ok(Accepted {
+            id: capture_id(&before),
+            duplicate: true,
+        });
+    }
+    let id = capture_id(&key);
+    store.put_file(&key, &body.file)?;
     if !up.analyze_here {
-        return Ok(id);
+        return Ok(Accepted {
+            id,
+            duplicate: false,
+        });
     }
     let gate = up.one_at_a_time.clone();
     let flows = up.flows.clone();
@@ -126,7 +335,10 @@ fn accept(up: &Uploads, name: &str, bytes: Vec<u8>) -> Result<String, ApiError> 
             let _ = mark_failed(store.as_ref(), &capture_id(&key), None, &reason);
         }
     });
-    Ok(id)
+    Ok(Accepted {
+        id,
+        duplicate: false,
+    })
 }
 
 /// The pipeline over one upload, in this process, with the server's current model.
@@ -157,34 +369,66 @@ struct Named {
     name: String,
 }
 
+/// A `Content-Length` over the limit: refused before a byte is read.
+fn declared_too_large(up: &Uploads, name: &str, headers: &HeaderMap) -> Result<(), ApiError> {
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > up.max_bytes as u64 + FORM_ROOM => Err(up.too_large(name, Some(n))),
+        _ => Ok(()),
+    }
+}
+
+/// What a multipart form adds around the file: its boundaries and part headers.
+const FORM_ROOM: u64 = 64 * 1024;
+
 async fn raw(
     State(up): State<Arc<Uploads>>,
     QueryParams(n): QueryParams<Named>,
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|e| {
-        ApiError::new(
-            e.status(),
-            format!(
-                "{}: {} (the limit is {} bytes)",
-                n.name,
-                e.body_text(),
-                up.max_bytes
-            ),
-        )
-    })?;
-    let id = accepted(up, n.name, body.to_vec()).await?;
+    upload_key(&n.name)?;
+    declared_too_large(&up, &n.name, &headers)?;
+    let _slot = up.slot()?;
+    let mut spool = Spool::new(&up)?;
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::bad(format!("{}: the upload did not arrive whole: {e}", n.name))
+        })?;
+        if let Ok(data) = frame.into_data() {
+            spool.push(&up, &n.name, &data).await?;
+        }
+    }
+    let a = accepted(up.clone(), n.name, spool.done().await?).await?;
+    let id = &a.id;
+    let status = if a.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
     Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "capture": id, "status": format!("/api/captures/{id}") })),
+        status,
+        Json(json!({
+            "capture": id,
+            "status": format!("/api/captures/{id}"),
+            "duplicate": a.duplicate,
+        })),
     )
         .into_response())
 }
 
 /// A form post answers with the captures page either way: the new capture, or why not.
-async fn form(State(up): State<Arc<Uploads>>, parts: Multipart) -> Response {
-    match form_upload(&up, parts).await {
-        Ok(id) => Redirect::to(&format!("/?uploaded={id}")).into_response(),
+async fn form(State(up): State<Arc<Uploads>>, headers: HeaderMap, parts: Multipart) -> Response {
+    let r = match declared_too_large(&up, "the capture", &headers) {
+        Ok(()) => form_upload(&up, parts).await,
+        Err(e) => Err(e),
+    };
+    match r {
+        Ok(a) => Redirect::to(&format!("/?uploaded={}", a.id)).into_response(),
         Err(e) => {
             let message = e.body["error"]
                 .as_str()
@@ -207,12 +451,13 @@ fn encode(s: &str) -> String {
 }
 
 /// [`accept`] off the async threads (the store may block).
-async fn accepted(up: Arc<Uploads>, name: String, bytes: Vec<u8>) -> Result<String, ApiError> {
-    crate::blocking(move || accept(&up, &name, bytes)).await
+async fn accepted(up: Arc<Uploads>, name: String, body: Spooled) -> Result<Accepted, ApiError> {
+    crate::blocking(move || accept(&up, &name, body)).await
 }
 
-async fn form_upload(up: &Arc<Uploads>, mut parts: Multipart) -> Result<String, ApiError> {
-    while let Some(field) = parts
+async fn form_upload(up: &Arc<Uploads>, mut parts: Multipart) -> Result<Accepted, ApiError> {
+    let _slot = up.slot()?;
+    while let Some(mut field) = parts
         .next_field()
         .await
         .map_err(|e| ApiError::bad(format!("the upload did not arrive whole: {e}")))?
@@ -221,24 +466,28 @@ async fn form_upload(up: &Arc<Uploads>, mut parts: Multipart) -> Result<String, 
             continue;
         }
         let name = field.file_name().unwrap_or("").to_string();
-        let bytes = field
-            .bytes()
+        upload_key(&name)?;
+        let mut spool = Spool::new(up)?;
+        while let Some(chunk) = field
+            .chunk()
             .await
-            .map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("{name}: {e}")))?;
-        return accepted(up.clone(), name, bytes.to_vec()).await;
+            .map_err(|e| ApiError::bad(format!("{name}: the upload did not arrive whole: {e}")))?
+        {
+            spool.push(up, &name, &chunk).await?;
+        }
+        return accepted(up.clone(), name, spool.done().await?).await;
     }
     Err(ApiError::bad(
         "no file in the form: choose a capture (field `capture`)",
     ))
 }
 
-/// The upload routes.
+/// The upload routes. Bodies are counted as they stream (the limit is the upload's own, with
+/// a message that names it), not by the framework's buffer limit.
 pub fn router(up: Arc<Uploads>) -> Router {
-    // The multipart form adds its boundaries and headers: a little room over the limit.
-    let limit = up.max_bytes.saturating_add(64 * 1024);
     Router::new()
         .route("/api/uploads", post(raw))
         .route("/upload", post(form))
-        .layer(DefaultBodyLimit::max(limit))
+        .layer(DefaultBodyLimit::disable())
         .with_state(up)
 }

@@ -598,10 +598,12 @@ async fn uploads_are_analyzed_and_bad_ones_refused() {
     assert_eq!(s, StatusCode::ACCEPTED, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
     let id = v["capture"].as_str().unwrap().to_string();
+    let digest = weir_api::content_digest(&sample);
+    let key = format!("uploads/sample-{}.pcapng", &digest[..12]);
     assert_eq!(
         id,
-        capture_id("uploads/sample.pcapng"),
-        "the name is cut to a file name"
+        capture_id(&key),
+        "the name is cut to a file name, the key carries the content's hash"
     );
     let t0 = std::time::Instant::now();
     loop {
@@ -622,9 +624,20 @@ async fn uploads_are_analyzed_and_bad_ones_refused() {
     assert!(body.contains("notes.txt is not a capture"), "{body}");
     let (s, _, body) = call(&app, post("big.pcap", vec![0xd4; 300_000])).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
-    assert!(body.contains("limit is 200000 bytes"), "{body}");
-    assert_eq!(
-        store.list("uploads/").unwrap(),
-        vec!["uploads/sample.pcapng".to_string()]
+    assert!(
+        body.contains("too large (the limit is 200000 bytes, 195.3 KiB"),
+        "{body}"
     );
+    assert_eq!(store.list("uploads/").unwrap(), vec![key.clone()]);
+    // The same bytes again, under any name: the capture they are, nothing stored twice.
+    for name in ["sample.pcapng", "again.pcapng"] {
+        let (s, _, body) = call(&app, post(name, sample.clone())).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (v["capture"].as_str(), v["duplicate"].as_bool()),
+            (Some(id.as_str()), Some(true))
+        );
+    }
+    assert_eq!(store.list("uploads/").unwrap(), vec![key.clone()]);
 }

@@ -342,6 +342,27 @@ impl Store for S3Store {
             .map(|_| ())
     }
 
+    fn put_file(&self, key: &str, path: &std::path::Path) -> Result<(), PipelineError> {
+        self.rt.block_on(async {
+            let body = ByteStream::from_path(path).await.map_err(|e| {
+                PipelineError::store(
+                    key,
+                    StoreFault::Permanent,
+                    format!("{}: {e}", path.display()),
+                )
+            })?;
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .body(body)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| store_err(key, format!("PUT s3://{}/{key}", self.bucket), e))
+        })
+    }
+
     fn put_many(&self, objects: Vec<(String, Vec<u8>)>) -> Result<(), PipelineError> {
         // Up to this many PUTs in flight (a classifier writes a search part per day).
         const IN_FLIGHT: usize = 16;

@@ -38,6 +38,20 @@ pub struct ServeArgs {
     /// too (better: it stays out of the process list). Needed to listen beyond loopback.
     #[arg(long, value_name = "TOKEN")]
     token: Option<String>,
+    /// Also answer requests for this host name (repeatable), e.g. a name in /etc/hosts for
+    /// this machine. Without a token weir serve answers only to the loopback names
+    /// (localhost, 127.0.0.1, [::1]) and the address it listens on, so that a web page
+    /// elsewhere whose name is made to point here (DNS rebinding) reads nothing.
+    #[arg(long, value_name = "NAME")]
+    allow_host: Vec<String>,
+    /// Serve HTTPS with this certificate chain (PEM; with --tls-key). Anything beyond
+    /// loopback should: the token and the session cookie then never cross the network in
+    /// clear, and the cookie is marked Secure.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Follow a federated-learning registry directory (`weir fl init`): uploads are
     /// classified by its current version, picked up without a restart (checked: the
     /// pointer's signature when $WEIR_REGISTRY_PUBKEY is set, the SHA-256, the same features
@@ -86,6 +100,11 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
              one anybody who reaches {addr} reads and uploads captures; or listen on 127.0.0.1:PORT"
         );
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => Some(weir_api::listen::tls_config(c, k).map_err(anyhow::Error::msg)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let site = site(args.site.clone());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -124,7 +143,7 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
             .with_context(|| format!("cannot listen on {addr} (in use? try --addr 127.0.0.1:0)"))?;
         let at = listener.local_addr()?;
         eprintln!(
-            "weir serve: the results in {place} at http://{at}/ (JSON API: http://{at}/api/openapi.json); Ctrl-C stops it"
+            "weir serve: the results in {place} at {scheme}://{at}/ (JSON API: {scheme}://{at}/api/openapi.json); Ctrl-C stops it"
         );
         if site.is_none() {
             eprintln!(
@@ -153,18 +172,24 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
         } else {
             weir_api::Uploads::new(flows.clone(), args.max_upload)
         };
-        let ops = Arc::new(weir_api::Ops::new(flows.store.clone(), token.clone()));
+        let mut hosts = args.allow_host.clone();
+        hosts.push(match at.ip() {
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        });
+        let ops = Arc::new(
+            weir_api::Ops::new(flows.store.clone(), token.clone()).allow_hosts(Some(hosts)),
+        );
         let app = weir_web::server::router(flows, Some(Arc::new(uploads)), site);
         let app = weir_api::operated(app, ops);
         if token.is_some() {
-            eprintln!("weir serve: every request needs the token: open http://{at}/?token=TOKEN once in a browser, or send `Authorization: Bearer TOKEN`");
+            eprintln!("weir serve: every request needs the token: open {scheme}://{at}/?token=TOKEN once in a browser, or send `Authorization: Bearer TOKEN`");
         }
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .context("serving")
+        weir_api::listen::serve(listener, app, tls, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("serving")
     })?;
     Ok(0)
 }

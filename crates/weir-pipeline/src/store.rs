@@ -2,7 +2,7 @@
 //! directory (the embedded default); the S3 store of the functions implements the same trait.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::error::{from_io, StoreIoError};
 use crate::{PipelineError, StoreFault};
@@ -52,6 +52,13 @@ pub trait Store: Send + Sync {
     fn put_if(&self, key: &str, bytes: &[u8], cond: &Condition) -> Result<bool, PipelineError>;
     /// Write an object whole, replacing any object of that key (readers never see half of it).
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), PipelineError>;
+    /// Write an object from a file, replacing any object of that key, streamed where the
+    /// store can (a directory copies it, S3 sends it from the file): an upload of a gigabyte
+    /// is never a gigabyte in memory. The default reads it whole.
+    fn put_file(&self, key: &str, path: &Path) -> Result<(), PipelineError> {
+        let bytes = std::fs::read(path).map_err(|e| from_io(key, &e))?;
+        self.put(key, &bytes)
+    }
     /// Write several objects (each as [`Store::put`]). Stores override it to write them
     /// concurrently (S3: many small PUTs are bound by round trips, not bandwidth). All are
     /// attempted; the first error is returned.
@@ -252,6 +259,21 @@ impl Store for LocalStore {
             std::process::id()
         ));
         std::fs::write(&tmp, bytes).map_err(err)?;
+        std::fs::rename(&tmp, &p).map_err(err)
+    }
+
+    fn put_file(&self, key: &str, path: &Path) -> Result<(), PipelineError> {
+        let p = self.path(key)?;
+        let err = |e: std::io::Error| from_io(key, &e);
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        let tmp = p.with_file_name(format!(
+            ".{}.{}.tmp",
+            p.file_name().and_then(|n| n.to_str()).unwrap_or("object"),
+            std::process::id()
+        ));
+        std::fs::copy(path, &tmp).map_err(err)?;
         std::fs::rename(&tmp, &p).map_err(err)
     }
 

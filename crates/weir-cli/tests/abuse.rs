@@ -1,0 +1,334 @@
+//! `weir serve` against hostile and heavy users (issue 29): the real binary on a real socket,
+//! sent what a page elsewhere, a script or a careless paste can send. One test per kind of
+//! abuse; each failed on the server before its fix (a crash, an upload taken, a capture
+//! overwritten).
+
+mod common;
+use common::{get, request, serve, weir};
+
+/// A data directory with the shipped sample analyzed into it.
+fn analyzed() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/loopback.pcapng");
+    let st = weir()
+        .args(["analyze", "-q", sample, "--data-dir"])
+        .arg(&data)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    (dir, data)
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+/// Still up: a plain request is answered.
+fn alive(addr: &str, after: &str) {
+    let (code, body) = get(addr, "/api/captures");
+    assert_eq!(code, 200, "after {after}: {body}");
+}
+
+fn post_json(addr: &str, path: &str, v: &serde_json::Value) -> (u16, String) {
+    let body = v.to_string();
+    let head = format!(
+        "Host: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    let (code, _, body) = request(addr, "POST", path, &head, body.as_bytes());
+    (code, String::from_utf8_lossy(&body).to_string())
+}
+
+/// Item 1: nested parentheses, a run of `not`, a long `or` list (an analyst's IOC list) over
+/// every route that parses a query; before, each overflowed the stack and aborted the server.
+#[test]
+fn no_query_crashes_the_server_and_an_ioc_list_of_10000_works() {
+    let (_d, data) = analyzed();
+    let (mut child, addr, _log) = serve(&[std::ffi::OsStr::new("--data-dir"), data.as_os_str()]);
+    let deep = format!("{}proto%20udp{}", "(".repeat(2_000), ")".repeat(2_000));
+    for route in ["/api/search", "/api/export", "/api/alerts.eve"] {
+        let (code, body) = get(&addr, &format!("{route}?q={}", deep.replace('(', "%28")));
+        assert_eq!(code, 400, "{route}: {body}");
+        assert!(body.contains("the limit is 64"), "{route}: {body}");
+        alive(&addr, route);
+    }
+    let (code, body) = get(&addr, &format!("/search?q={deep}"));
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("the limit is 64"), "{body}");
+    alive(&addr, "/search");
+
+    let (code, body) = get(&addr, "/api/search?q=proto+udp&limit=1");
+    assert_eq!(code, 200, "{body}");
+    let udp = json(&body)["total"].as_u64().unwrap();
+    assert!(udp > 0);
+    let nots = format!("{}proto+udp", "not+".repeat(10_000));
+    let (code, body) = get(&addr, &format!("/api/search?limit=1&q={nots}"));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(json(&body)["total"], udp);
+
+    let ports: Vec<String> = (1..=4_000).map(|p| format!("port+{p}")).collect();
+    let (code, body) = get(
+        &addr,
+        &format!("/api/search?limit=1&q={}", ports.join("+or+")),
+    );
+    assert_eq!(code, 200, "{body}");
+
+    // 10,000 addresses, two of them the sample's: too long for an address line, so posted.
+    let (code, body) = get(&addr, "/api/search?limit=1&q=ip+127.0.0.1+or+ip+::1");
+    assert_eq!(code, 200, "{body}");
+    let want = json(&body)["total"].as_u64().unwrap();
+    assert!(want > 0);
+    let mut ioc: Vec<String> = (0..9_998)
+        .map(|i| format!("ip 10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256))
+        .collect();
+    ioc.insert(4_000, "ip 127.0.0.1".into());
+    ioc.push("ip ::1".into());
+    let q = ioc.join(" or ");
+    let (code, body) = post_json(
+        &addr,
+        "/api/search",
+        &serde_json::json!({ "q": q, "limit": 5 }),
+    );
+    assert_eq!(code, 200, "{}", &body[..body.len().min(500)]);
+    assert_eq!(json(&body)["total"], want);
+    let (code, body) = post_json(
+        &addr,
+        "/api/export",
+        &serde_json::json!({ "q": q, "format": "jsonl" }),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body.lines().count() as u64, want);
+    // A posted body of the wrong type says what to send.
+    let (code, _, body) = request(
+        &addr,
+        "POST",
+        "/api/search",
+        &format!("Host: {addr}\r\nContent-Type: application/json\r\nContent-Length: 7\r\n"),
+        b"[1,2,3]",
+    );
+    assert_eq!(code, 422, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("JSON object"));
+    alive(&addr, "the IOC list");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Item 2: without a token, a page elsewhere can neither upload (cross-site form, or a
+/// `text/plain` POST that needs no preflight) nor read through a rebound name.
+#[test]
+fn pages_elsewhere_cannot_upload_or_read() {
+    let (_d, data) = analyzed();
+    let (mut child, addr, _log) = serve(&[std::ffi::OsStr::new("--data-dir"), data.as_os_str()]);
+    let pcap = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../samples/loopback.pcapng"
+    ))
+    .unwrap();
+    let uploads = || -> Vec<String> {
+        std::fs::read_dir(data.join("uploads"))
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let upload = |extra: &str, kind: &str| {
+        let head = format!(
+            "Host: {addr}\r\n{extra}Content-Type: {kind}\r\nContent-Length: {}\r\n",
+            pcap.len()
+        );
+        let (code, _, body) = request(&addr, "POST", "/api/uploads?name=x.pcapng", &head, &pcap);
+        (code, String::from_utf8_lossy(&body).to_string())
+    };
+    let octets = "application/octet-stream";
+    let (code, body) = upload("Origin: http://evil.example\r\n", octets);
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("evil.example"), "{body}");
+    let (code, body) = upload("Sec-Fetch-Site: cross-site\r\n", octets);
+    assert_eq!(code, 403, "{body}");
+    let (code, body) = upload("Origin: null\r\n", octets);
+    assert_eq!(code, 403, "{body}");
+    // What a cross-site fetch() may send without a preflight, even with no Origin seen.
+    let (code, body) = upload("", "text/plain");
+    assert_eq!(code, 415, "{body}");
+    assert!(body.contains("application/octet-stream"), "{body}");
+    // The HTML form from another site.
+    let boundary = "XyZ";
+    let mut form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"capture\"; filename=\"x.pcapng\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    form.extend_from_slice(&pcap);
+    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let head = format!(
+        "Host: {addr}\r\nOrigin: http://evil.example\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n",
+        form.len()
+    );
+    let (code, _, _) = request(&addr, "POST", "/upload", &head, &form);
+    assert_eq!(code, 403);
+    assert!(uploads().is_empty(), "{:?}", uploads());
+
+    // DNS rebinding: the same socket, asked for by another name.
+    let port = addr.rsplit(':').next().unwrap();
+    for host in [format!("evil.example:{port}"), "attacker.test".into()] {
+        let (code, _, body) = request(
+            &addr,
+            "GET",
+            "/api/search?q=",
+            &format!("Host: {host}\r\n"),
+            b"",
+        );
+        assert_eq!(code, 403, "{host}: {}", String::from_utf8_lossy(&body));
+    }
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        "LOCALHOST".into(),
+    ] {
+        let (code, _, _) = request(
+            &addr,
+            "GET",
+            "/api/captures",
+            &format!("Host: {host}\r\n"),
+            b"",
+        );
+        assert_eq!(code, 200, "{host}");
+    }
+    // The page itself, same origin: taken.
+    let (code, body) = upload(
+        &format!("Origin: http://{addr}\r\nSec-Fetch-Site: same-origin\r\n"),
+        octets,
+    );
+    assert_eq!(code, 202, "{body}");
+    assert_eq!(uploads().len(), 1, "{:?}", uploads());
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // --allow-host adds a name; with a token any name is answered (a page elsewhere has no
+    // token to send), the token still required.
+    let (mut child, addr, _log) = serve(&[
+        std::ffi::OsStr::new("--data-dir"),
+        data.as_os_str(),
+        std::ffi::OsStr::new("--allow-host"),
+        std::ffi::OsStr::new("weir.lan"),
+    ]);
+    let (code, _, _) = request(
+        &addr,
+        "GET",
+        "/api/captures",
+        "Host: weir.lan:8080\r\n",
+        b"",
+    );
+    assert_eq!(code, 200);
+    let _ = child.kill();
+    let _ = child.wait();
+    let token = "a-long-enough-token-for-the-test-0123456789";
+    let (mut child, addr, _log) = serve(&[
+        std::ffi::OsStr::new("--data-dir"),
+        data.as_os_str(),
+        std::ffi::OsStr::new("--token"),
+        std::ffi::OsStr::new(token),
+    ]);
+    let (code, _, _) = request(&addr, "GET", "/api/captures", "Host: weir.example\r\n", b"");
+    assert_eq!(code, 401);
+    let (code, _, _) = request(
+        &addr,
+        "GET",
+        "/api/captures",
+        &format!("Host: weir.example\r\nAuthorization: Bearer {token}\r\n"),
+        b"",
+    );
+    assert_eq!(code, 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn shared() -> std::path::PathBuf {
+    std::env::var_os("WEIR_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+        })
+}
+
+/// Upload `bytes` as `name` through the API: status and the answer.
+fn upload(addr: &str, name: &str, bytes: &[u8]) -> (u16, serde_json::Value) {
+    let head = format!(
+        "Host: {addr}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n",
+        bytes.len()
+    );
+    let (code, _, body) = request(
+        addr,
+        "POST",
+        &format!("/api/uploads?name={name}"),
+        &head,
+        bytes,
+    );
+    (code, json(&String::from_utf8_lossy(&body)))
+}
+
+fn wait_done(addr: &str, id: &str) -> serde_json::Value {
+    for _ in 0..600 {
+        let (_, st) = get(addr, &format!("/api/captures/{id}"));
+        let v = json(&st);
+        if v["state"] == "done" {
+            return v;
+        }
+        assert_ne!(v["state"], "failed", "{v}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{id} was not analyzed in 60 s");
+}
+
+/// Item 3: an upload's capture id comes from its bytes. Other bytes under a name already
+/// used are another capture (the first keeps its results and its uploaded object); the same
+/// bytes again, under any name, are the capture they already are.
+#[test]
+fn an_upload_never_replaces_another_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let (mut child, addr, _log) = serve(&[std::ffi::OsStr::new("--data-dir"), data.as_os_str()]);
+    let sample = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../samples/loopback.pcapng"
+    ))
+    .unwrap();
+    let other = std::fs::read(shared().join("corpus/realistic/ndpi/NTPv3.pcap")).unwrap();
+    let (code, v) = upload(&addr, "evidence.pcap", &sample);
+    assert_eq!(code, 202, "{v}");
+    let first = v["capture"].as_str().unwrap().to_string();
+    assert_eq!(wait_done(&addr, &first)["flows"], 53);
+    let stored = |id: &str| -> Vec<u8> {
+        let st = json(&get(&addr, &format!("/api/captures/{id}")).1);
+        std::fs::read(data.join(st["source"].as_str().unwrap())).unwrap()
+    };
+    assert_eq!(stored(&first), sample);
+
+    let (code, v) = upload(&addr, "evidence.pcap", &other);
+    assert_eq!(code, 202, "{v}");
+    let second = v["capture"].as_str().unwrap().to_string();
+    assert_ne!(second, first);
+    let done = wait_done(&addr, &second);
+    assert_ne!(done["flows"], 53, "{done}");
+    assert_eq!(
+        wait_done(&addr, &first)["flows"],
+        53,
+        "the first is untouched"
+    );
+    assert_eq!(stored(&first), sample);
+    assert_eq!(stored(&second), other);
+
+    for name in ["evidence.pcap", "copy.pcap", "copy.pcap"] {
+        let (code, v) = upload(&addr, name, &sample);
+        assert_eq!(code, 200, "{v}");
+        assert_eq!(v["capture"], first.as_str(), "{v}");
+        assert_eq!(v["duplicate"], true, "{v}");
+    }
+    let (_, all) = get(&addr, "/api/captures");
+    assert_eq!(json(&all).as_array().unwrap().len(), 2, "{all}");
+    assert_eq!(std::fs::read_dir(data.join("uploads")).unwrap().count(), 2);
+    let _ = child.kill();
+    let _ = child.wait();
+}
