@@ -505,32 +505,39 @@ async fn exported(
         "jsonl" | "ndjson" => false,
         other => return Err(ApiError::bad(format!("format {other:?}: csv or jsonl"))),
     };
-    let (df, rows) = every_row(searcher, req).await?;
-    let mut out = String::new();
-    if csv {
-        let names: Vec<String> = df
-            .get_column_names()
-            .iter()
-            .map(|n| n.to_string())
-            .collect();
-        out.push_str(&names.join(","));
-        out.push('\n');
-        for r in &rows {
-            let cells: Vec<String> = names.iter().map(|n| csv_cell(&r[n.as_str()])).collect();
-            out.push_str(&cells.join(","));
-            out.push('\n');
-        }
-    } else {
-        for r in &rows {
-            out.push_str(&r.to_string());
-            out.push('\n');
-        }
-    }
     let (kind, name) = if csv {
         ("text/csv; charset=utf-8", "weir-flows.csv")
     } else {
         ("application/x-ndjson", "weir-flows.jsonl")
     };
+    let mut names: Option<Vec<String>> = None;
+    let body = streamed(searcher, req, move |df, out| {
+        let rows = rows_json(df)?;
+        if !csv {
+            for r in &rows {
+                out.extend_from_slice(r.to_string().as_bytes());
+                out.push(b'\n');
+            }
+            return Ok(());
+        }
+        let names = names.get_or_insert_with(|| {
+            let n: Vec<String> = df
+                .get_column_names()
+                .iter()
+                .map(|n| n.to_string())
+                .collect();
+            out.extend_from_slice(n.join(",").as_bytes());
+            out.push(b'\n');
+            n
+        });
+        for r in &rows {
+            let cells: Vec<String> = names.iter().map(|n| csv_cell(&r[n.as_str()])).collect();
+            out.extend_from_slice(cells.join(",").as_bytes());
+            out.push(b'\n');
+        }
+        Ok(())
+    })
+    .await?;
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, kind.to_string()),
@@ -539,16 +546,60 @@ async fn exported(
                 format!("attachment; filename=\"{name}\""),
             ),
         ],
-        out,
+        body,
     )
         .into_response())
 }
 
-/// Every row a search matches (export, alerts), as a frame and as JSON.
-async fn every_row(searcher: Arc<Searcher>, req: Search) -> Result<(DataFrame, Vec<Js>), ApiError> {
-    let df = blocking(move || Ok(searcher.search_all(&req)?)).await?;
-    let rows = rows_json(&df).map_err(ApiError::internal)?;
-    Ok((df, rows))
+/// Rows an export renders at a time: what it holds in memory, whatever the total.
+const EXPORT_PAGE: usize = 2_000;
+
+/// A body fed from a channel as pages are rendered.
+struct ChannelBody(tokio::sync::mpsc::Receiver<Result<axum::body::Bytes, std::io::Error>>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = axum::body::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|o| o.map(|r| r.map(hyper::body::Frame::data)))
+    }
+}
+
+/// Every row a search matches (export, alerts), streamed: the matches are found first (a bad
+/// request is a 400 before anything is sent), then each page of [`EXPORT_PAGE`] rows is
+/// rendered by `render` off the async threads and sent while the next is cut, at most two
+/// pages ahead of the client. A client that goes away stops it; a failure after the first
+/// byte ends the body early (the download is then incomplete, and the log says why).
+async fn streamed(
+    searcher: Arc<Searcher>,
+    req: Search,
+    mut render: impl FnMut(&DataFrame, &mut Vec<u8>) -> PolarsResult<()> + Send + 'static,
+) -> Result<axum::body::Body, ApiError> {
+    let mut pages = blocking(move || Ok(searcher.pages(&req)?)).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    tokio::task::spawn_blocking(move || {
+        while let Some(page) = pages.next_page(EXPORT_PAGE) {
+            let mut out = Vec::new();
+            let r = page
+                .map_err(|e| e.to_string())
+                .and_then(|df| render(&df, &mut out).map_err(|e| e.to_string()));
+            let chunk = r.map(|()| axum::body::Bytes::from(out)).map_err(|e| {
+                tracing::warn!(error = %e, "an export stopped early");
+                std::io::Error::other(e)
+            });
+            let failed = chunk.is_err();
+            if tx.blocking_send(chunk).is_err() || failed {
+                break;
+            }
+        }
+    });
+    Ok(axum::body::Body::new(ChannelBody(rx)))
 }
 
 /// Suricata's name for an IP protocol number.
@@ -599,53 +650,60 @@ async fn eve(
         op: weir_search::Op::Eq,
         value: weir_search::Value::Bool(true),
     });
-    let (_, rows) = every_row(searcher, req).await?;
-    let mut out = String::new();
-    for r in &rows {
-        let class = r["class"].as_str().unwrap_or_default();
-        let p = r["class_probability"].as_f64().unwrap_or(0.0);
-        let severity = if p >= 0.99 {
-            1
-        } else if p >= 0.9 {
-            2
-        } else {
-            3
-        };
-        let eve = json!({
-            "timestamp": r["first_ts"],
-            "event_type": "alert",
-            "src_ip": r["src_ip"],
-            "src_port": r["src_port"],
-            "dest_ip": r["dst_ip"],
-            "dest_port": r["dst_port"],
-            "proto": proto_name(r["proto"].as_u64().unwrap_or(0)),
-            "community_id": r["community_id"],
-            "alert": {
-                "action": "allowed",
-                "gid": 1,
-                "signature_id": signature_id(class),
-                "rev": 1,
-                "signature": format!("weir {class}"),
-                "category": class,
-                "severity": severity,
-            },
-            "weir": {
-                "capture": r["capture"],
-                "probability": p,
-                "anomaly": r["anomaly"],
-                "anomaly_percentile": r["anomaly_percentile"],
-                "model_version": r["model_version"],
-                "last_ts": r["last_ts"],
-            },
-        });
-        out.push_str(&eve.to_string());
-        out.push('\n');
-    }
+    let body = streamed(searcher, req, move |df, out| {
+        for r in &rows_json(df)? {
+            eve_line(r, out);
+        }
+        Ok(())
+    })
+    .await?;
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
-        out,
+        body,
     )
         .into_response())
+}
+
+/// One alert as a Suricata EVE JSON line.
+fn eve_line(r: &Js, out: &mut Vec<u8>) {
+    let class = r["class"].as_str().unwrap_or_default();
+    let p = r["class_probability"].as_f64().unwrap_or(0.0);
+    let severity = if p >= 0.99 {
+        1
+    } else if p >= 0.9 {
+        2
+    } else {
+        3
+    };
+    let eve = json!({
+        "timestamp": r["first_ts"],
+        "event_type": "alert",
+        "src_ip": r["src_ip"],
+        "src_port": r["src_port"],
+        "dest_ip": r["dst_ip"],
+        "dest_port": r["dst_port"],
+        "proto": proto_name(r["proto"].as_u64().unwrap_or(0)),
+        "community_id": r["community_id"],
+        "alert": {
+            "action": "allowed",
+            "gid": 1,
+            "signature_id": signature_id(class),
+            "rev": 1,
+            "signature": format!("weir {class}"),
+            "category": class,
+            "severity": severity,
+        },
+        "weir": {
+            "capture": r["capture"],
+            "probability": p,
+            "anomaly": r["anomaly"],
+            "anomaly_percentile": r["anomaly_percentile"],
+            "model_version": r["model_version"],
+            "last_ts": r["last_ts"],
+        },
+    });
+    out.extend_from_slice(eve.to_string().as_bytes());
+    out.push(b'\n');
 }
 
 #[cfg(test)]

@@ -200,6 +200,18 @@ impl Searcher {
         run.page(&d, 0, run.total())
     }
 
+    /// Every matching row in pages, in the order asked (`offset` and `limit` ignored): what
+    /// an export streams, one page in memory at a time. The matches are found here (a bad
+    /// request fails now, before anything is sent); each page is cut when asked for.
+    pub fn pages(self: &Arc<Self>, req: &Search) -> Result<Pages, SearchError> {
+        let run = self.hits(req)?;
+        Ok(Pages {
+            searcher: self.clone(),
+            run,
+            offset: 0,
+        })
+    }
+
     /// The parts a search reads and the rows of each that match.
     fn hits(&self, req: &Search) -> Result<Run, SearchError> {
         let (sort, desc) = req
@@ -268,6 +280,31 @@ impl Searcher {
             }
         };
         Ok(Run { found, sort, desc })
+    }
+}
+
+/// The pages of a search's matches ([`Searcher::pages`]).
+pub struct Pages {
+    searcher: Arc<Searcher>,
+    run: Run,
+    offset: usize,
+}
+
+impl Pages {
+    /// Rows matched in all.
+    pub fn total(&self) -> usize {
+        self.run.total()
+    }
+
+    /// The next `rows` rows, `None` after the last.
+    pub fn next_page(&mut self, rows: usize) -> Option<Result<DataFrame, SearchError>> {
+        if self.offset >= self.run.total() || rows == 0 {
+            return None;
+        }
+        let d = self.searcher.cache.dicts();
+        let page = self.run.page(&d, self.offset, rows);
+        self.offset += rows;
+        Some(page)
     }
 }
 
