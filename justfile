@@ -56,6 +56,11 @@ bench-gpu:
 bench-search:
     bash scripts/bench-search.sh
 
+# weir serve under a heavy user: a 10,000-address IOC query, 50 searches at once, a 1M-row
+# export and a 1 GiB upload, with the server's peak RSS against issue 29's targets.
+bench-abuse:
+    bash scripts/bench-abuse.sh
+
 # (`just synth` is the CDK synth, below.)
 # Labelled synthetic captures into synth/ (one per scenario; `weir synth --help` for more).
 synth-captures *ARGS:

@@ -26,7 +26,7 @@ pub mod listen;
 mod ops;
 mod uploads;
 pub use flows::{Attribution, Flows, EXPLAINED};
-pub use ops::{operated, Ops};
+pub use ops::{check_token, operated, Ops, MIN_TOKEN, SESSION_TTL};
 pub use uploads::{
     content_digest, content_key, router as uploads_router, upload_key, Uploads, MAX_CONCURRENT,
     MAX_UPLOAD,

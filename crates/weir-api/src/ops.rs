@@ -19,7 +19,8 @@
 //!   (`text/plain`, `application/x-www-form-urlencoded`, `multipart/form-data`): 415, naming
 //!   the type to send.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -50,6 +51,12 @@ pub struct Ops {
     token: Option<String>,
     /// The `Host` names answered without a token (`None`: any).
     hosts: Option<Vec<String>>,
+    /// Sessions a token was exchanged for: id → when it ends.
+    sessions: Mutex<HashMap<String, Instant>>,
+    /// Served over TLS: the session cookie is `Secure`.
+    tls: bool,
+    /// Who did what, one JSON line per request (`weir serve --access-log`).
+    access_log: Option<Mutex<std::fs::File>>,
     store: Shared,
     series: Mutex<BTreeMap<(String, String, u16), Series>>,
 }
@@ -60,6 +67,9 @@ impl Ops {
         Ops {
             token: token.filter(|t| !t.is_empty()),
             hosts: Some(Vec::new()),
+            sessions: Mutex::new(HashMap::new()),
+            tls: false,
+            access_log: None,
             store,
             series: Mutex::new(BTreeMap::new()),
         }
@@ -70,6 +80,51 @@ impl Ops {
     pub fn allow_hosts(mut self, hosts: Option<Vec<String>>) -> Self {
         self.hosts = hosts.map(|h| h.into_iter().map(|n| n.to_ascii_lowercase()).collect());
         self
+    }
+
+    /// Mark the session cookie `Secure` (the server speaks TLS).
+    pub fn tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Append one JSON line per request to `file`: when, who (`bearer`, `session:ID8`, or
+    /// `open` without a token), the method, the path and query (a token in it blanked), the
+    /// status and the milliseconds. What an operator keeps to know who searched and exported
+    /// what.
+    pub fn access_log(mut self, file: std::fs::File) -> Self {
+        self.access_log = Some(Mutex::new(file));
+        self
+    }
+
+    /// A new session for a browser that proved it has the token.
+    fn new_session(&self) -> String {
+        let mut id = [0u8; 32];
+        getrandom::fill(&mut id).expect("the system's random source");
+        let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let now = Instant::now();
+        let mut all = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        all.retain(|_, end| *end > now);
+        if all.len() >= MAX_SESSIONS {
+            // The oldest goes: a flood of logins costs the flooder its own sessions.
+            if let Some(oldest) = all
+                .iter()
+                .min_by_key(|(_, end)| **end)
+                .map(|(k, _)| k.clone())
+            {
+                all.remove(&oldest);
+            }
+        }
+        all.insert(id.clone(), now + SESSION_TTL);
+        id
+    }
+
+    fn session_cookie(&self, id: &str, max_age: u64) -> HeaderValue {
+        let secure = if self.tls { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
+        ))
+        .expect("a cookie of hex digits")
     }
 
     /// Why a request's `Host` is not answered, if it is not (only without a token: with one,
@@ -98,27 +153,32 @@ impl Ops {
         ))
     }
 
-    fn allowed(&self, req: &Request) -> bool {
+    /// Who the request is, or `None` when it may not pass.
+    fn who(&self, req: &Request) -> Option<Who> {
         let Some(token) = &self.token else {
-            return true;
+            return Some(Who::Open);
         };
         let bearer = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let cookie = req
-            .headers()
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|c| c.trim().strip_prefix("weir_token="))
-            .next();
-        [bearer, cookie, query_token(req).as_deref()]
-            .into_iter()
-            .flatten()
-            .any(|t| same(t.as_bytes(), token.as_bytes()))
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim());
+        if bearer.is_some_and(|t| same(t.as_bytes(), token.as_bytes())) {
+            return Some(Who::Bearer);
+        }
+        if let Some(id) = session_of(req) {
+            let now = Instant::now();
+            let all = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            if all.get(&id).is_some_and(|end| *end > now) {
+                return Some(Who::Session(id));
+            }
+        }
+        if query_token(req).is_some_and(|t| same(t.as_bytes(), token.as_bytes())) {
+            return Some(Who::Query);
+        }
+        None
     }
 
     fn record(&self, method: &str, route: String, status: u16, secs: f64) {
@@ -301,6 +361,219 @@ fn simple_api_post(req: &Request) -> Option<String> {
     })
 }
 
+/// How long a session lasts after the token was given.
+pub const SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
+
+/// Sessions kept at once (the oldest goes first).
+const MAX_SESSIONS: usize = 10_000;
+
+/// The session cookie's name.
+const SESSION_COOKIE: &str = "weir_session";
+
+/// The shortest token taken: 16 characters (`openssl rand -hex 16` gives 32).
+pub const MIN_TOKEN: usize = 16;
+
+/// Whether `token` may guard a server: at least [`MIN_TOKEN`] characters, printable ASCII
+/// without spaces (it travels in a header and a URL).
+pub fn check_token(token: &str) -> Result<(), String> {
+    if token.len() < MIN_TOKEN {
+        return Err(format!(
+            "the token is {} characters: at least {MIN_TOKEN} are needed (`openssl rand -hex 16` \
+             makes one)",
+            token.len()
+        ));
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(
+            "the token has spaces or characters a header cannot carry: use letters, \
+                    digits and punctuation (`openssl rand -hex 16` makes one)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Who a request is.
+enum Who {
+    /// No token is required.
+    Open,
+    /// `Authorization: Bearer TOKEN`.
+    Bearer,
+    /// A session cookie.
+    Session(String),
+    /// `?token=TOKEN` in the address: exchanged for a session.
+    Query,
+}
+
+impl Who {
+    fn name(&self) -> String {
+        match self {
+            Who::Open => "open".into(),
+            Who::Bearer => "bearer".into(),
+            Who::Session(id) => format!("session:{}", &id[..8.min(id.len())]),
+            Who::Query => "token-in-address".into(),
+        }
+    }
+}
+
+/// The session id of the request's cookie.
+fn session_of(req: &Request) -> Option<String> {
+    let prefix = format!("{SESSION_COOKIE}=");
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix(prefix.as_str()).map(String::from))
+}
+
+/// Percent-decoding of a query value (`+` is a space).
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The path and query of a request with any `token=` blanked: what logs and redirects keep.
+fn without_token(req: &Request) -> String {
+    let path = req.uri().path();
+    let kept: Vec<&str> = req
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !kv.starts_with("token="))
+        .collect();
+    if kept.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    }
+}
+
+/// Whether a browser navigates (it asks for HTML).
+fn wants_html(req: &Request) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+/// The page where a browser gives the token once (POSTed, so it stays out of the address bar
+/// and history), then goes on to `next`.
+fn login_page(next: &str, failed: bool) -> Response {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let note = if failed {
+        "<p class=\"error\" role=\"alert\">That is not this server's token.</p>"
+    } else {
+        ""
+    };
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>weir: sign in</title>\
+         <link rel=\"stylesheet\" href=\"/weir.css\"></head><body><main><h1>weir</h1>\
+         <p>This weir serve needs its token (the one it was started with: --token or WEIR_TOKEN).</p>{note}\
+         <form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"next\" value=\"{}\">\
+         <input type=\"password\" name=\"token\" id=\"token\" autocomplete=\"current-password\" required autofocus>\
+         <button type=\"submit\" id=\"sign-in\">Sign in</button></form></main></body></html>",
+        esc(next)
+    );
+    let status = if failed {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response()
+}
+
+/// A local path to go on to (never another site: `//host` and `/\\host` are refused).
+fn local_next(next: &str) -> String {
+    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
+        next.to_string()
+    } else {
+        "/".into()
+    }
+}
+
+/// `/login` and `/logout`, answered before the token is asked for.
+async fn sign(ops: &Ops, req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    if path == "/logout" {
+        if let Some(id) = session_of(&req) {
+            ops.sessions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+        }
+        let mut res = axum::response::Redirect::to("/login").into_response();
+        res.headers_mut()
+            .append(header::SET_COOKIE, ops.session_cookie("", 0));
+        return res;
+    }
+    let next_of = |q: &str| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("next="))
+            .map(decode)
+            .unwrap_or_else(|| "/".into())
+    };
+    if req.method() != axum::http::Method::POST {
+        return login_page(
+            &local_next(&next_of(req.uri().query().unwrap_or(""))),
+            false,
+        );
+    }
+    let Ok(body) = axum::body::to_bytes(req.into_body(), 8 * 1024).await else {
+        return ApiError::bad("the sign-in form is at most 8 KiB").into_response();
+    };
+    let form = String::from_utf8_lossy(&body);
+    let token = form
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("token="))
+        .map(decode)
+        .unwrap_or_default();
+    let next = local_next(&next_of(&form));
+    match &ops.token {
+        Some(t) if same(token.as_bytes(), t.as_bytes()) => {
+            let id = ops.new_session();
+            let mut res = axum::response::Redirect::to(&next).into_response();
+            res.headers_mut().append(
+                header::SET_COOKIE,
+                ops.session_cookie(&id, SESSION_TTL.as_secs()),
+            );
+            res
+        }
+        Some(_) => login_page(&next, true),
+        None => axum::response::Redirect::to(&next).into_response(),
+    }
+}
+
 /// Constant-time comparison (the token's length is not secret).
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -310,7 +583,7 @@ fn query_token(req: &Request) -> Option<String> {
     req.uri()
         .query()?
         .split('&')
-        .find_map(|kv| kv.strip_prefix("token=").map(|t| t.to_string()))
+        .find_map(|kv| kv.strip_prefix("token=").map(decode))
 }
 
 /// The route a path is counted under: fixed words only (ids and file names left out).
@@ -349,7 +622,7 @@ async fn guard(State(ops): State<Arc<Ops>>, req: Request, next: Next) -> Respons
     let t0 = Instant::now();
     let method = req.method().to_string();
     let route = route_of(req.uri().path());
-    let from_query = ops.token.is_some() && query_token(&req).is_some();
+    let shown = without_token(&req);
     let refused = if let Some(why) = ops.wrong_host(&req) {
         Some((StatusCode::FORBIDDEN, why))
     } else if let Some(why) = cross_origin(&req) {
@@ -357,32 +630,69 @@ async fn guard(State(ops): State<Arc<Ops>>, req: Request, next: Next) -> Respons
     } else {
         simple_api_post(&req).map(|why| (StatusCode::UNSUPPORTED_MEDIA_TYPE, why))
     };
+    let who = ops.who(&req);
+    let signing = matches!(req.uri().path(), "/login" | "/logout");
     let mut res = if let Some((status, why)) = refused {
         tracing::warn!(%method, %route, reason = %why, "refused");
         ApiError::new(status, why).into_response()
-    } else if ops.allowed(&req) {
-        next.run(req).await
+    } else if signing {
+        sign(&ops, req).await
     } else {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "this weir serve needs its token: send `Authorization: Bearer TOKEN`, or open a page once with ?token=TOKEN",
-        )
-        .into_response()
-    };
-    if from_query && res.status() != StatusCode::UNAUTHORIZED {
-        if let Some(t) = &ops.token {
-            if let Ok(v) = HeaderValue::from_str(&format!(
-                "weir_token={t}; HttpOnly; SameSite=Strict; Path=/"
-            )) {
-                res.headers_mut().append(header::SET_COOKIE, v);
+        match &who {
+            // A browser that came with ?token=: a session instead, and the token out of
+            // the address bar (and so out of history and any Referer).
+            Some(Who::Query) if wants_html(&req) && req.method() == axum::http::Method::GET => {
+                let id = ops.new_session();
+                let mut res = axum::response::Redirect::to(&shown).into_response();
+                res.headers_mut().append(
+                    header::SET_COOKIE,
+                    ops.session_cookie(&id, SESSION_TTL.as_secs()),
+                );
+                res
             }
+            Some(Who::Query) => {
+                let id = ops.new_session();
+                let mut res = next.run(req).await;
+                res.headers_mut().append(
+                    header::SET_COOKIE,
+                    ops.session_cookie(&id, SESSION_TTL.as_secs()),
+                );
+                res
+            }
+            Some(_) => next.run(req).await,
+            None if wants_html(&req) && req.method() == axum::http::Method::GET => {
+                let to = format!("/login?next={}", crate::uploads::encode(&shown));
+                axum::response::Redirect::to(&to).into_response()
+            }
+            None => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "this weir serve needs its token: send `Authorization: Bearer TOKEN`, or sign in \
+                 at /login in a browser",
+            )
+            .into_response(),
         }
-    }
+    };
     protect(res.headers_mut());
     let status = res.status().as_u16();
     let secs = t0.elapsed().as_secs_f64();
     ops.record(&method, route.clone(), status, secs);
-    tracing::info!(%method, %route, status, ms = secs * 1e3, "request");
+    let who = who.map_or_else(|| "anonymous".to_string(), |w| w.name());
+    tracing::info!(%method, %route, status, %who, ms = secs * 1e3, "request");
+    if let Some(log) = &ops.access_log {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64);
+        let line = serde_json::json!({
+            "time": weir_pipeline::rfc3339(now),
+            "who": who,
+            "method": method,
+            "path": shown,
+            "status": status,
+            "ms": (secs * 1e3 * 10.0).round() / 10.0,
+        });
+        let mut f = log.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(f, "{line}");
+    }
     res
 }
 

@@ -439,7 +439,7 @@ async fn form(State(up): State<Arc<Uploads>>, headers: HeaderMap, parts: Multipa
     }
 }
 
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

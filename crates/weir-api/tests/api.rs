@@ -531,10 +531,11 @@ async fn a_token_guards_everything_and_metrics_count_what_was_served() {
             .unwrap();
         assert_eq!(call(&guarded, right).await.0, StatusCode::OK, "{uri}");
     }
-    // A browser: ?token= once sets the cookie, which is then enough.
+    // ?token= once (percent-encoded as a browser may send it) is exchanged for a session
+    // cookie, which is then enough; the raw token as a cookie is not.
     let (s, h, _) = call(
         &guarded,
-        Request::get("/api/captures?token=s3cret-token")
+        Request::get("/api/captures?token=s3cret%2Dtoken")
             .body(Body::empty())
             .unwrap(),
     )
@@ -542,14 +543,24 @@ async fn a_token_guards_everything_and_metrics_count_what_was_served() {
     assert_eq!(s, StatusCode::OK);
     let cookie = h["set-cookie"].to_str().unwrap().to_string();
     assert!(
-        cookie.starts_with("weir_token=s3cret-token;") && cookie.contains("HttpOnly"),
+        cookie.starts_with("weir_session=")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+            && cookie.contains("Max-Age=43200")
+            && !cookie.contains("s3cret"),
         "{cookie}"
     );
+    let session = cookie.split(';').next().unwrap().to_string();
     let with_cookie = Request::get("/api/captures")
-        .header("cookie", "a=b; weir_token=s3cret-token")
+        .header("cookie", format!("a=b; {session}"))
         .body(Body::empty())
         .unwrap();
     assert_eq!(call(&guarded, with_cookie).await.0, StatusCode::OK);
+    let raw = Request::get("/api/captures")
+        .header("cookie", "weir_token=s3cret-token")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(&guarded, raw).await.0, StatusCode::UNAUTHORIZED);
 
     // Metrics: the requests above, by route and status, and the captures by state.
     let m = Request::get("/metrics")
@@ -563,7 +574,7 @@ async fn a_token_guards_everything_and_metrics_count_what_was_served() {
         .unwrap()
         .starts_with("text/plain; version=0.0.4"));
     for line in [
-        "weir_http_requests_total{method=\"GET\",route=\"/api/captures\",status=\"401\"} 2",
+        "weir_http_requests_total{method=\"GET\",route=\"/api/captures\",status=\"401\"} 3",
         "weir_http_requests_total{method=\"GET\",route=\"/api/captures\",status=\"200\"} 3",
         "weir_captures{state=\"done\"} 1",
         "weir_captures{state=\"queued\"} 1",

@@ -33,9 +33,11 @@ pub struct ServeArgs {
     /// are stored under DIR/uploads/ and analyzed in this process.
     #[arg(long, default_value_t = weir_api::MAX_UPLOAD, value_name = "BYTES")]
     max_upload: usize,
-    /// Require this bearer token on every request (`Authorization: Bearer TOKEN`; a browser
-    /// opens any page once with ?token=TOKEN and keeps it as a cookie). $WEIR_TOKEN gives it
-    /// too (better: it stays out of the process list). Needed to listen beyond loopback.
+    /// Require this bearer token on every request (`Authorization: Bearer TOKEN`). A browser
+    /// signs in once at /login (or opens a page with ?token=TOKEN, taken out of the address at
+    /// once) and gets a session cookie for 12 hours; /logout ends it. At least 16 characters
+    /// (`openssl rand -hex 16`). $WEIR_TOKEN gives it too (better: it stays out of the
+    /// process list). Needed to listen beyond loopback.
     #[arg(long, value_name = "TOKEN")]
     token: Option<String>,
     /// Also answer requests for this host name (repeatable), e.g. a name in /etc/hosts for
@@ -52,6 +54,10 @@ pub struct ServeArgs {
     /// The private key of --tls-cert (PEM).
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Append who did what to FILE, one JSON line per request (time, who: bearer, session or
+    /// open, method, path and query with any token blanked, status, ms): an access log to keep.
+    #[arg(long, value_name = "FILE")]
+    access_log: Option<PathBuf>,
     /// Follow a federated-learning registry directory (`weir fl init`): uploads are
     /// classified by its current version, picked up without a restart (checked: the
     /// pointer's signature when $WEIR_REGISTRY_PUBKEY is set, the SHA-256, the same features
@@ -89,11 +95,19 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
             dir.display()
         );
     }
-    let token = args
-        .token
-        .clone()
-        .or_else(|| std::env::var("WEIR_TOKEN").ok())
-        .filter(|t| !t.is_empty());
+    let token = match (args.token.clone(), std::env::var("WEIR_TOKEN")) {
+        (Some(t), _) => Some(t),
+        (None, Ok(t)) if t.is_empty() => bail!(
+            "WEIR_TOKEN is set but empty: give the token (at least {} characters; \
+             `openssl rand -hex 16` makes one), or unset WEIR_TOKEN to serve loopback without one",
+            weir_api::MIN_TOKEN
+        ),
+        (None, Ok(t)) => Some(t),
+        (None, Err(_)) => None,
+    };
+    if let Some(t) = &token {
+        weir_api::check_token(t).map_err(|e| anyhow::anyhow!("weir serve: {e}"))?;
+    }
     if !addr.ip().is_loopback() && token.is_none() {
         bail!(
             "{addr}: beyond loopback weir serve needs a token (--token or WEIR_TOKEN): without \
@@ -104,7 +118,8 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
         (Some(c), Some(k)) => Some(weir_api::listen::tls_config(c, k).map_err(anyhow::Error::msg)?),
         _ => None,
     };
-    let scheme = if tls.is_some() { "https" } else { "http" };
+    let tls_on = tls.is_some();
+    let scheme = if tls_on { "https" } else { "http" };
     let site = site(args.site.clone());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -177,13 +192,22 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
             std::net::IpAddr::V6(ip) => format!("[{ip}]"),
             ip => ip.to_string(),
         });
-        let ops = Arc::new(
-            weir_api::Ops::new(flows.store.clone(), token.clone()).allow_hosts(Some(hosts)),
-        );
+        let mut ops = weir_api::Ops::new(flows.store.clone(), token.clone())
+            .allow_hosts(Some(hosts))
+            .tls(tls_on);
+        if let Some(path) = &args.access_log {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot append to the access log {}", path.display()))?;
+            ops = ops.access_log(f);
+        }
+        let ops = Arc::new(ops);
         let app = weir_web::server::router(flows, Some(Arc::new(uploads)), site);
         let app = weir_api::operated(app, ops);
         if token.is_some() {
-            eprintln!("weir serve: every request needs the token: open {scheme}://{at}/?token=TOKEN once in a browser, or send `Authorization: Bearer TOKEN`");
+            eprintln!("weir serve: every request needs the token: sign in at {scheme}://{at}/login in a browser (or open any page once with ?token=TOKEN), or send `Authorization: Bearer TOKEN`");
         }
         weir_api::listen::serve(listener, app, tls, async {
             let _ = tokio::signal::ctrl_c().await;

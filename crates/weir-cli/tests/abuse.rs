@@ -405,3 +405,150 @@ fn uploads_and_exports_stream() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Item 5: weak tokens are refused at start; a browser's token becomes a session (out of the
+/// address bar at once, HttpOnly, expiring, ended by /logout); a browser without one is sent
+/// to a sign-in page, not shown raw JSON; `bearer` in any case; the access log says who did
+/// what, never the token.
+#[test]
+fn tokens_become_sessions_and_weak_ones_are_refused() {
+    let (dir, data) = analyzed();
+    for (token, env, says) in [
+        (Some("short"), None, "at least 16"),
+        (Some("with a space in it, long enough"), None, "spaces"),
+        (None, Some(""), "WEIR_TOKEN is set but empty"),
+    ] {
+        let mut cmd = weir();
+        cmd.args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(&data);
+        if let Some(t) = token {
+            cmd.args(["--token", t]);
+        }
+        match env {
+            Some(v) => cmd.env("WEIR_TOKEN", v),
+            None => cmd.env_remove("WEIR_TOKEN"),
+        };
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{token:?} {env:?}: {err}");
+        assert!(err.contains(says), "{token:?} {env:?}: {err}");
+    }
+    let token = "Tok-0123456789abcdef/+=";
+    let log = dir.path().join("access.jsonl");
+    let (mut child, addr, _log) = serve(&[
+        std::ffi::OsStr::new("--data-dir"),
+        data.as_os_str(),
+        std::ffi::OsStr::new("--token"),
+        std::ffi::OsStr::new(token),
+        std::ffi::OsStr::new("--access-log"),
+        log.as_os_str(),
+    ]);
+    let html = format!("Host: {addr}\r\nAccept: text/html\r\n");
+    // A browser without the token: the sign-in page, not JSON.
+    let (code, head, _) = request(&addr, "GET", "/search?q=alert%20true", &html, b"");
+    assert_eq!(code, 303, "{head}");
+    assert!(
+        head.contains("location: /login?next=%2Fsearch%3Fq%3Dalert%2520true"),
+        "{head}"
+    );
+    let (code, _, body) = request(&addr, "GET", "/login?next=%2Fsearch", &html, b"");
+    assert_eq!(code, 200);
+    assert!(String::from_utf8_lossy(&body).contains("name=\"token\""));
+    // ?token= (percent-encoded): a session, and the address without it.
+    let enc: String = token.bytes().map(|b| format!("%{b:02X}")).collect();
+    let (code, head, _) = request(
+        &addr,
+        "GET",
+        &format!("/search?token={enc}&q=proto%20udp"),
+        &html,
+        b"",
+    );
+    assert_eq!(code, 303, "{head}");
+    assert!(
+        head.contains("location: /search?q=proto%20udp\r\n"),
+        "{head}"
+    );
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .unwrap_or_else(|| panic!("no cookie: {head}"))
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("Max-Age=43200"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains(token), "{cookie}");
+    let session = cookie.split(';').next().unwrap().to_string();
+    let with = |s: &str| format!("Host: {addr}\r\nCookie: {s}\r\n");
+    assert_eq!(
+        request(&addr, "GET", "/api/captures", &with(&session), b"").0,
+        200
+    );
+    assert_eq!(
+        request(
+            &addr,
+            "GET",
+            "/api/captures",
+            &with(&format!("weir_token={token}")),
+            b""
+        )
+        .0,
+        401
+    );
+    // The form: the token posted, a session, on to `next` (never to another site).
+    let form = format!("token={enc}&next=%2F%2Fevil.example");
+    let (code, head, _) = request(
+        &addr,
+        "POST",
+        "/login",
+        &format!(
+            "Host: {addr}\r\nOrigin: http://{addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            form.len()
+        ),
+        form.as_bytes(),
+    );
+    assert_eq!(code, 303, "{head}");
+    assert!(head.contains("location: /\r\n"), "{head}");
+    // bearer, any case.
+    let (code, _, _) = request(
+        &addr,
+        "GET",
+        "/api/captures",
+        &format!("Host: {addr}\r\nAuthorization: bearer {token}\r\n"),
+        b"",
+    );
+    assert_eq!(code, 200);
+    // Logout ends the session.
+    let (code, head, _) = request(
+        &addr,
+        "POST",
+        "/logout",
+        &format!(
+            "Host: {addr}\r\nOrigin: http://{addr}\r\nCookie: {session}\r\nContent-Length: 0\r\n"
+        ),
+        b"",
+    );
+    assert_eq!(code, 303, "{head}");
+    assert!(head.contains("Max-Age=0"), "{head}");
+    assert_eq!(
+        request(&addr, "GET", "/api/captures", &with(&session), b"").0,
+        401
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let lines = std::fs::read_to_string(&log).unwrap();
+    assert!(!lines.contains(token) && !lines.contains(&enc), "{lines}");
+    let entries: Vec<serde_json::Value> = lines.lines().map(json).collect();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["who"] == "bearer" && e["path"] == "/api/captures" && e["status"] == 200),
+        "{lines}"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["who"] == "token-in-address" && e["path"] == "/search?q=proto%20udp"),
+        "{lines}"
+    );
+}
