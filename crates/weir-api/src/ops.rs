@@ -310,13 +310,17 @@ fn cross_origin(req: &Request) -> Option<String> {
     }
     let h = req.headers();
     let text = |name| h.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    // A browser that says where a request comes from (Sec-Fetch-Site, which no page can set)
+    // is believed; `Origin` decides only for one that does not (it is `null` on a form post
+    // from a page whose referrer policy hides the referrer).
     if let Some(site) = text("sec-fetch-site") {
-        if !matches!(site, "same-origin" | "none") {
-            return Some(format!(
-                "a {m} from another site (Sec-Fetch-Site: {site}) is refused: weir serve takes \
-                 uploads and changes only from its own pages"
-            ));
+        if matches!(site, "same-origin" | "none") {
+            return None;
         }
+        return Some(format!(
+            "a {m} from another site (Sec-Fetch-Site: {site}) is refused: weir serve takes \
+             uploads and changes only from its own pages"
+        ));
     }
     if let Some(origin) = text("origin") {
         let host = text("host").unwrap_or_default();
@@ -697,13 +701,15 @@ async fn guard(State(ops): State<Arc<Ops>>, req: Request, next: Next) -> Respons
 }
 
 /// The headers every answer carries: no framing by another site, no guessing of content
-/// types, no address (with a query in it) sent on as a Referer, no plugins, forms only to
-/// this server.
+/// types, no address (with a query in it) sent to another site as a Referer, no plugins,
+/// forms only to this server.
 fn protect(h: &mut axum::http::HeaderMap) {
     for (name, value) in [
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
-        ("referrer-policy", "no-referrer"),
+        // Its own pages keep their origin (a form post's `Origin`); no other site is told an
+        // address of this one.
+        ("referrer-policy", "same-origin"),
         (
             "content-security-policy",
             "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
