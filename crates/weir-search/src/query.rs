@@ -785,9 +785,12 @@ impl fmt::Display for Value {
             Value::Number(n) => write!(f, "{n}"),
             Value::Bool(b) => write!(f, "{b}"),
             Value::Text(t) => {
+                // Unquoted only where it reads back as this word: not a keyword, and not
+                // starting with `-` (which reads as `not`; found by the fuzz target).
                 if !t.is_empty()
                     && t.chars()
                         .all(|c| c.is_alphanumeric() || "._-+:/".contains(c))
+                    && !t.starts_with('-')
                     && !["and", "or", "not"].contains(&t.to_ascii_lowercase().as_str())
                 {
                     write!(f, "{t}")
@@ -1003,6 +1006,10 @@ mod tests {
             p("not (not (port 1 or port 2))").to_string(),
             "port 1 or port 2"
         );
+        // A value that starts with `-` is quoted, or it would read back as `not`.
+        let q = p("cid \"-Lsperc\"");
+        assert_eq!(q.to_string(), "cid \"-Lsperc\"");
+        assert_eq!(p(&q.to_string()), q);
     }
 
     /// A small deterministic generator (xorshift), so the property runs without a crate and
@@ -1038,6 +1045,9 @@ mod tests {
             "1:abc+/=",
             "",
             "ünï",
+            "-Lsperc",
+            "-(x",
+            "-1",
         ];
         let value = match field {
             Field::Src | Field::Dst | Field::Ip => {
