@@ -26,6 +26,9 @@ export interface WeirConfig {
   webAdapterLayerVersion: number;
   /** Edge nodes of federated learning: one role each, writing only its own prefix. */
   edgeNodes: string[];
+  /** The registry key's public half (hex, `weir fl init` prints it): the classifiers, the GPU
+   * worker and the web app refuse registry pointers it did not sign. */
+  registryPublicKey?: string;
   /** Alarms go to an SNS topic; this address is subscribed to it when given. */
   alarmEmail?: string;
   logRetentionDays: number;
@@ -94,6 +97,12 @@ export function fromContext(ctx: Context, infraDir: string): WeirConfig {
       throw new Error(`weir:edgeNodes: ${JSON.stringify(n)} is not a node name (letters, digits, '-', '_')`);
     }
   }
+  const registryPublicKey = str(ctx, 'registryPublicKey');
+  if (registryPublicKey !== undefined && !/^[0-9a-f]{64}$/.test(registryPublicKey)) {
+    throw new Error(
+      `weir:registryPublicKey=${registryPublicKey}: expected 64 hex digits (an Ed25519 public key, as weir fl init prints it)`,
+    );
+  }
   const local = target === 'localstack';
   // where scripts/lambda-zips.sh puts them
   const zips =
@@ -112,6 +121,7 @@ export function fromContext(ctx: Context, infraDir: string): WeirConfig {
     web: !local && bool(ctx, 'web', true),
     webAdapterLayerVersion: int(ctx, 'webAdapterLayerVersion', 27, 1) as number,
     edgeNodes,
+    registryPublicKey,
     alarmEmail: str(ctx, 'alarmEmail'),
     logRetentionDays: int(ctx, 'logRetentionDays', 30, 1) as number,
     rawCaptureDays: int(ctx, 'rawCaptureDays', 365, 31) as number,

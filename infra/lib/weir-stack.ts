@@ -60,6 +60,7 @@ export class WeirStack extends Stack {
     const cfg = props.config;
     const local = cfg.target === 'localstack';
     const retention = logRetention(cfg.logRetentionDays);
+    const trust = registryTrust(cfg);
 
     // ---- storage --------------------------------------------------------------------------
     const accessLogs = new s3.Bucket(this, 'AccessLogs', {
@@ -225,6 +226,7 @@ export class WeirStack extends Stack {
       WEIR_AGGREGATE_QUEUE: q('aggregate').queueUrl,
       WEIR_MAX_RECEIVES: String(cfg.maxReceives),
       RUST_LOG: 'info',
+      ...trust,
     };
     // A function of weir's: its own log group (with retention), its own role (that log group
     // and nothing else until granted), an alarm on its errors.
@@ -344,7 +346,7 @@ export class WeirStack extends Stack {
         maxSessionDuration: Duration.hours(12),
       });
       objects(role, ['s3:PutObject'], [`fl/updates/round-??????/${node}/*`, `edge/${node}/*`]);
-      objects(role, ['s3:GetObject'], ['registry/*', `fl/rounds/round-??????/verdicts/${node}-*`]);
+      objects(role, ['s3:GetObject'], ['registry/*', `fl/rounds/round-??????/verdicts/${node}/*`]);
       listing(role, ['registry/']);
       new CfnOutput(this, `EdgeRole${id}`, {
         description: `Role edge node ${node} assumes (aws sts assume-role) to push its updates`,
@@ -388,6 +390,7 @@ export class WeirStack extends Stack {
           // resolved by CloudFormation at deploy (a dynamic reference), not written in the template
           WEIR_TOKEN: token.secretValue.unsafeUnwrap(),
           RUST_LOG: 'info',
+          ...trust,
         },
       });
       objects(web, ['s3:GetObject'], ['captures/*', 'registry/*']);
@@ -430,6 +433,7 @@ export class WeirStack extends Stack {
     retention: logs.RetentionDays,
   ) {
     const shards = this.queues['shards'].queue;
+    const trust = registryTrust(cfg);
     // Public subnets and no NAT gateway (about $32/month each): the hosts reach S3, SQS and
     // ECS over the internet gateway; nothing can connect to them (no inbound rule).
     const vpc = new ec2.Vpc(this, 'GpuVpc', {
@@ -493,6 +497,7 @@ export class WeirStack extends Stack {
         WEIR_DEVICE: 'cuda',
         WEIR_MODEL_REGISTRY: 'bucket',
         RUST_LOG: 'info',
+        ...trust,
       },
       logging: ecs.LogDrivers.awsLogs({
         streamPrefix: 'gpu-worker',
@@ -572,4 +577,10 @@ function logRetention(days: number): logs.RetentionDays {
   const best = allowed.filter((v) => v >= days).sort((a, b) => a - b)[0];
   if (best === undefined) throw new Error(`weir:logRetentionDays=${days}: more than CloudWatch Logs keeps`);
   return best as logs.RetentionDays;
+}
+
+/** What every reader of the model registry is told to trust: pointers the registry key signed
+ * (the merge function signs with its key, fl/keys/registry.key, which only it may read). */
+function registryTrust(cfg: WeirConfig): Record<string, string> {
+  return cfg.registryPublicKey ? { WEIR_REGISTRY_PUBKEY: cfg.registryPublicKey } : {};
 }

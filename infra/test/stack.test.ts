@@ -279,8 +279,25 @@ test('each edge node writes only its own prefix', () => {
     ]) {
       assert.ok(!may(key), `${node} may write ${key}`);
     }
-    assert.deepEqual(got.objects['s3:GetObject'], [`fl/rounds/round-??????/verdicts/${node}-*`, 'registry/*'].sort());
+    assert.deepEqual(got.objects['s3:GetObject'], [`fl/rounds/round-??????/verdicts/${node}/*`, 'registry/*'].sort());
   }
+});
+
+test('every reader of the registry trusts the registry key when one is given', () => {
+  const key = 'ab'.repeat(32);
+  for (const s of [synth({ 'weir:registryPublicKey': key }), synth({ 'weir:registryPublicKey': key, 'weir:gpu': 'true' })]) {
+    const envs = [
+      ...resources(s, 'AWS::Lambda::Function').map(([, f]) => f.Properties.Environment?.Variables ?? {}),
+      ...resources(s, 'AWS::ECS::TaskDefinition').flatMap(([, t]) =>
+        list<any>(t.Properties.ContainerDefinitions).map((c) =>
+          Object.fromEntries(list<any>(c.Environment).map((e) => [e.Name, e.Value])),
+        ),
+      ),
+    ].filter((v: any) => v.WEIR_BUCKET !== undefined);
+    assert.ok(envs.length >= 4, `${envs.length} weir functions`);
+    for (const v of envs) assert.equal(v.WEIR_REGISTRY_PUBKEY, key, JSON.stringify(v));
+  }
+  assert.throws(() => synth({ 'weir:registryPublicKey': 'abc' }), /64 hex digits/);
 });
 
 test('the GPU service scales on the shard backlog, down to zero', () => {

@@ -11,7 +11,9 @@
 //!   (0), `WEIR_FL_BOUND` (7.5), `WEIR_FL_DEADLINE_S` (3600), `WEIR_FL_GATE_MARGIN` (0.02),
 //!   `WEIR_FL_ASYNC_STALENESS` (unset: synchronous rounds), `WEIR_FL_SCREEN_COSINE` (0: leave
 //!   out updates whose cosine with the server's reference update is below it; `off`: no
-//!   screen), `WEIR_REGISTRY_KEY` (a key file the pointer is signed with).
+//!   screen), `WEIR_REGISTRY_KEY` (a key file the pointer is signed with; without it, the key
+//!   `weir fl init` keeps in the bucket at `fl/keys/registry.key`). The merge refuses to run
+//!   without a key: every pointer it publishes is signed.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -119,7 +121,21 @@ pub async fn merge(ctx: Arc<MergeCtx>, event: SqsEvent) -> SqsBatchResponse {
         .collect();
     let c = ctx.clone();
     let r = tokio::task::spawn_blocking(move || {
-        Merger::new(&c.store, c.key.as_ref(), c.cfg.clone()).step(weir_fl::update::now_unix())
+        let stored;
+        let key = match &c.key {
+            Some(k) => k,
+            None => {
+                stored = weir_fl::registry::stored_key(&c.store, false)?;
+                stored.as_ref().ok_or_else(|| {
+                    weir_fl::RegistryError::Refused(format!(
+                        "no registry key: the merge signs every pointer it publishes; set WEIR_REGISTRY_KEY (a key file) or make one in the bucket with `weir fl init --bucket {}` ({})",
+                        c.store.bucket(),
+                        weir_fl::registry::KEY_OBJECT
+                    ))
+                })?
+            }
+        };
+        Merger::new(&c.store, Some(key), c.cfg.clone()).step(weir_fl::update::now_unix())
     })
     .await;
     match r {

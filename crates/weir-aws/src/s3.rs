@@ -119,11 +119,6 @@ impl S3Store {
         }
     }
 
-    /// Object size, or None when there is no such object.
-    pub fn size(&self, key: &str) -> Result<Option<u64>, PipelineError> {
-        Ok(self.head(key)?.map(|(n, _)| n))
-    }
-
     /// Bytes `[start, end)` of an object, only of version `etag` (`If-Match`); a body cut off
     /// in transfer is fetched again (3 tries) on top of the SDK's own retries of the request.
     fn range(
@@ -395,7 +390,11 @@ impl Store for S3Store {
     }
 
     fn exists(&self, key: &str) -> Result<bool, PipelineError> {
-        Ok(self.size(key)?.is_some())
+        Ok(self.head(key)?.is_some())
+    }
+
+    fn size(&self, key: &str) -> Result<Option<u64>, PipelineError> {
+        Ok(self.head(key)?.map(|(n, _)| n))
     }
 
     fn delete(&self, key: &str) -> Result<(), PipelineError> {

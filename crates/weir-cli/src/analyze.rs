@@ -122,6 +122,12 @@ impl Store for Local {
     fn exists(&self, key: &str) -> Result<bool, PipelineError> {
         Ok(key == self.key || self.store.exists(key)?)
     }
+    fn size(&self, key: &str) -> Result<Option<u64>, PipelineError> {
+        if key != self.key {
+            return self.store.size(key);
+        }
+        Ok(std::fs::metadata(&self.path).ok().map(|m| m.len()))
+    }
     fn list(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {
         self.store.list(prefix)
     }

@@ -271,12 +271,20 @@ impl MergeArgs {
     }
 }
 
-/// The registry key: `--registry-key FILE`, else $WEIR_REGISTRY_KEY (a file).
-fn registry_key(path: Option<&Path>, create: bool) -> Result<Option<SigningKey>> {
+/// The registry key: `--registry-key FILE`, else $WEIR_REGISTRY_KEY (a file), else the one
+/// the registry keeps in its store (`fl/keys/registry.key`; `create`: made there when missing).
+fn registry_key(
+    path: Option<&Path>,
+    store: &dyn weir_pipeline::Store,
+    create: bool,
+) -> Result<Option<SigningKey>> {
     let p = path
         .map(Path::to_path_buf)
         .or_else(|| std::env::var_os("WEIR_REGISTRY_KEY").map(PathBuf::from));
-    p.map(|p| key_file(&p, "registry", create)).transpose()
+    match p {
+        Some(p) => key_file(&p, "registry", create).map(Some),
+        None => Ok(weir_fl::registry::stored_key(store, create)?),
+    }
 }
 
 /// `weir fl …`
@@ -303,7 +311,9 @@ pub enum FlCommand {
         #[arg(long, value_name = "ONNX")]
         model: Option<PathBuf>,
         /// Sign pointers with this key (made if missing); workers that trust its public key
-        /// refuse pointers without its signature. Default: $WEIR_REGISTRY_KEY.
+        /// refuse pointers without its signature. Default: $WEIR_REGISTRY_KEY, else a key the
+        /// registry keeps in its store (fl/keys/registry.key, made here; on AWS only the
+        /// merge function may read it).
         #[arg(long, value_name = "FILE")]
         registry_key: Option<PathBuf>,
     },
@@ -343,7 +353,8 @@ pub enum FlCommand {
         store: StoreArgs,
         #[command(flatten)]
         merge: MergeArgs,
-        /// Sign the pointer with this key. Default: $WEIR_REGISTRY_KEY.
+        /// Sign the pointer with this key. Default: $WEIR_REGISTRY_KEY, else the registry's
+        /// own (fl/keys/registry.key in the store).
         #[arg(long, value_name = "FILE")]
         registry_key: Option<PathBuf>,
     },
@@ -365,7 +376,8 @@ pub enum FlCommand {
         version: u64,
         #[command(flatten)]
         store: StoreArgs,
-        /// Sign the pointer with this key. Default: $WEIR_REGISTRY_KEY.
+        /// Sign the pointer with this key. Default: $WEIR_REGISTRY_KEY, else the registry's
+        /// own (fl/keys/registry.key in the store).
         #[arg(long, value_name = "FILE")]
         registry_key: Option<PathBuf>,
     },
@@ -387,7 +399,7 @@ pub fn run(cmd: FlCommand) -> Result<i32> {
             };
             let m = weir_model::read_model(&bytes)
                 .map_err(|e| anyhow::anyhow!("the model is not one weir can federate: {e}"))?;
-            let key = registry_key(rk.as_deref(), true)?;
+            let key = registry_key(rk.as_deref(), s.as_ref(), true)?;
             let p = Registry::new(s.as_ref(), key.as_ref().map(|k| k.public_hex()))
                 .init(&m, key.as_ref())?;
             eprintln!(
@@ -418,7 +430,7 @@ pub fn run(cmd: FlCommand) -> Result<i32> {
             registry_key: rk,
         } => {
             let (s, _rt) = store.open()?;
-            let key = registry_key(rk.as_deref(), false)?;
+            let key = registry_key(rk.as_deref(), s.as_ref(), false)?;
             let r = Merger::new(s.as_ref(), key.as_ref(), merge.config())
                 .step(weir_fl::update::now_unix())?;
             for v in &r.judged {
@@ -466,7 +478,7 @@ pub fn run(cmd: FlCommand) -> Result<i32> {
             registry_key: rk,
         } => {
             let (s, _rt) = store.open()?;
-            let key = registry_key(rk.as_deref(), false)?;
+            let key = registry_key(rk.as_deref(), s.as_ref(), false)?;
             let p = Registry::new(s.as_ref(), None).rollback(version, key.as_ref())?;
             eprintln!(
                 "serving version {} again; round {} open",

@@ -135,6 +135,19 @@ pub struct Contribution<'a> {
     pub staleness: u64,
 }
 
+/// How many values a trimmed mean drops at each end of `k`: the `trim` share rounded up (at
+/// least one whenever `trim > 0` and there are three or more, so the default quorum of three
+/// is a median, not a plain mean), always keeping at least one value.
+pub fn trimmed(k: usize, trim: f32) -> usize {
+    if trim <= 0.0 || k < 3 {
+        return 0;
+    }
+    // Less a hair, so a share that is a whole number of values (5 × 0.2) is not rounded up
+    // past it by f32's 0.2 being a little over 0.2.
+    let cut = (k as f64 * f64::from(trim) - 1e-6).ceil().max(1.0) as usize;
+    cut.min((k - 1) / 2)
+}
+
 /// The combined update (before momentum and the server learning rate), or `None` without
 /// contributions. `noise` draws the server noise.
 pub fn combine(
@@ -144,6 +157,10 @@ pub fn combine(
 ) -> Option<Vec<f32>> {
     let first = updates.first()?;
     let n = first.delta.len();
+    // Every update has the model's length (the merge checks each before it gets here).
+    if updates.iter().any(|u| u.delta.len() != n) {
+        return None;
+    }
     let bound = clip_bound(cfg, updates);
     let clipped: Vec<Vec<f32>> = updates
         .iter()
@@ -173,7 +190,7 @@ pub fn combine(
         Rule::Median | Rule::TrimmedMean { .. } => {
             let k = clipped.len();
             let cut = match cfg.rule {
-                Rule::TrimmedMean { trim } => ((k as f32 * trim).floor() as usize).min((k - 1) / 2),
+                Rule::TrimmedMean { trim } => trimmed(k, trim),
                 _ => 0,
             };
             let mut col = vec![0f32; k];
@@ -303,6 +320,39 @@ mod tests {
             avg[0] < -100.0,
             "plain FedAvg is pulled by the wild update: {avg:?}"
         );
+    }
+
+    #[test]
+    fn the_trimmed_mean_trims_at_the_default_quorum_of_three() {
+        // Three updates, one wild: floor(3 × 0.2) = 0 trimmed nothing, and the mean followed
+        // the wild value. Rounded up, one is dropped at each end: the middle one stands.
+        let (a, b, wild) = ([1.0f32, 1.0], [1.2f32, 0.8], [-900.0f32, 900.0]);
+        let all = [c(&a, 10), c(&b, 10), c(&wild, 10)];
+        let tm = combine(
+            &Aggregation {
+                rule: Rule::TrimmedMean { trim: 0.2 },
+                ..Aggregation::default()
+            },
+            &all,
+            &mut params::Gauss::new(1),
+        )
+        .unwrap();
+        assert_eq!(tm, vec![1.0, 1.0], "{tm:?}");
+        // The share as written where it is a whole number of values; always one kept.
+        let cuts: Vec<usize> = [1, 2, 3, 4, 5, 10, 11]
+            .iter()
+            .map(|k| trimmed(*k, 0.2))
+            .collect();
+        assert_eq!(cuts, vec![0, 0, 1, 1, 1, 2, 3]);
+        assert_eq!(trimmed(5, 0.0), 0);
+        assert_eq!(trimmed(4, 0.45), 1);
+    }
+
+    #[test]
+    fn updates_of_another_length_are_not_combined() {
+        let (a, short) = ([1.0f32, 1.0], [1.0f32]);
+        let cfg = Aggregation::default();
+        assert!(combine(&cfg, &[c(&a, 1), c(&short, 1)], &mut params::Gauss::new(1)).is_none());
     }
 
     #[test]

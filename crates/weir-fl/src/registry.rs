@@ -24,6 +24,30 @@ use crate::update::{now_unix, sha256_hex, signature_ok, SigningKey};
 /// The pointer's key.
 pub const LATEST: &str = "registry/latest.json";
 
+/// Where a registry in a store keeps its own signing key when no key file is given: under
+/// `fl/keys/`, which only the merge reads (the deploy's IAM) and only the operator writes.
+/// `weir fl init` makes one there, so every pointer the merge publishes is signed.
+pub const KEY_OBJECT: &str = "fl/keys/registry.key";
+
+/// The registry key kept in `store` ([`KEY_OBJECT`]); made and written (`If-None-Match`: two
+/// inits keep one key) when `create` and there is none.
+pub fn stored_key(store: &dyn Store, create: bool) -> Result<Option<SigningKey>, RegistryError> {
+    if let Some((b, _)) = store.get_versioned(KEY_OBJECT)? {
+        return SigningKey::from_pkcs8("registry", &b)
+            .map(Some)
+            .map_err(|e| RegistryError::Refused(format!("{KEY_OBJECT}: {e}")));
+    }
+    if !create {
+        return Ok(None);
+    }
+    let k = SigningKey::generate("registry").map_err(|e| RegistryError::Refused(e.to_string()))?;
+    if store.put_if(KEY_OBJECT, k.to_bytes(), &Condition::Absent)? {
+        Ok(Some(k))
+    } else {
+        stored_key(store, false)
+    }
+}
+
 /// The key of version `v`'s model.
 pub fn model_key(v: u64) -> String {
     format!("registry/v{v:06}/model.onnx")
@@ -416,6 +440,10 @@ mod tests {
         let e = reg.current(None).unwrap_err().to_string();
         assert!(e.contains("SHA-256"), "{e}");
 
+        // A registry key kept in the store is made once and read back the same.
+        let made = stored_key(&store, true).unwrap().unwrap();
+        let again = stored_key(&store, true).unwrap().unwrap();
+        assert_eq!(made.public_hex(), again.public_hex());
         // A pointer not signed by the trusted key is refused.
         let untrusted = Registry::new(
             &store,

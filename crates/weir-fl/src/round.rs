@@ -8,11 +8,25 @@
 //! first verdict on an update stands), the version with `If-None-Match: *` and the pointer with
 //! `If-Match`, so two steps closing the same round publish one version.
 //!
+//! What is merged is what was verified. Edge nodes write under `fl/updates/` (each its own
+//! prefix) and may overwrite there; the merge never reads an update twice. When it accepts
+//! one it first claims the node's one place in the round (`accepted/NODE.json`, written
+//! `If-None-Match: *`: of two concurrent steps that each accept a different update from one
+//! node, one claim stands and the other update is refused as a replay), then keeps the very
+//! bytes it verified under its own prefix (`accepted/NODE.bin`), which only the merge may write.
+//! Closing reads those copies, checks them against the claim's SHA-256, their length and that
+//! every value is finite; a copy that fails is left out with its reason, never a panic.
+//! Every object an edge node wrote is sized (a HEAD) before it is read, and read no further
+//! than the most this merge takes: an envelope of [`MAX_ENVELOPE_BYTES`], a payload of exactly
+//! the model's parameters.
+//!
 //! ```text
 //! fl/nodes/NODE.pub                              a registered node's Ed25519 public key, hex
 //! fl/updates/round-000004/NODE/NONCE.json        an update's envelope (manifest + signature)
 //! fl/updates/round-000004/NODE/NONCE.bin         its payload (Δ, f32 little-endian)
-//! fl/rounds/round-000004/verdicts/NODE-NONCE.json accepted or refused, with the reason
+//! fl/rounds/round-000004/verdicts/NODE/NONCE.json accepted or refused, with the reason
+//! fl/rounds/round-000004/accepted/NODE.json      the node's one accepted update (the claim)
+//! fl/rounds/round-000004/accepted/NODE.bin       the payload bytes that were verified
 //! fl/rounds/round-000004/result.json             how the round closed
 //! fl/eval/eval.bin                               the server's evaluation set (the gate)
 //! fl/state/velocity-v000003.bin                  server momentum after version 3
@@ -46,9 +60,43 @@ pub fn update_key(round: u64, node: &str, nonce: &str) -> String {
     format!("{}{node}/{nonce}.json", updates_prefix(round))
 }
 
-/// A verdict's key.
+/// A verdict's key: one folder per node, so no two (node, nonce) pairs share a key and a
+/// node's IAM grant (`verdicts/NODE/*`) reads its own verdicts only. An update whose key
+/// names no valid node or nonce gets a verdict under `~malformed/` (`~` is in no node id),
+/// named by a hash of both.
 pub fn verdict_key(round: u64, node: &str, nonce: &str) -> String {
-    format!("fl/rounds/round-{round:06}/verdicts/{node}-{nonce}.json")
+    if valid_node_id(node) && valid_node_id(nonce) {
+        format!("fl/rounds/round-{round:06}/verdicts/{node}/{nonce}.json")
+    } else {
+        let h = update::sha256_hex(format!("{node}/{nonce}").as_bytes());
+        format!(
+            "fl/rounds/round-{round:06}/verdicts/~malformed/{}.json",
+            &h[..32]
+        )
+    }
+}
+
+/// The claim on `node`'s one accepted update in `round` (JSON: which update, its SHA-256).
+pub fn claim_key(round: u64, node: &str) -> String {
+    format!("fl/rounds/round-{round:06}/accepted/{node}.json")
+}
+
+/// The merge's own copy of the payload bytes it verified for `node` in `round`.
+pub fn kept_payload_key(round: u64, node: &str) -> String {
+    format!("fl/rounds/round-{round:06}/accepted/{node}.bin")
+}
+
+/// The largest envelope (manifest + signature) the merge reads: a manifest is a few hundred
+/// bytes plus one count per class and one shape per layer.
+pub const MAX_ENVELOPE_BYTES: u64 = 64 * 1024;
+
+/// A node's claim on its one accepted update of a round.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    /// The update's envelope key.
+    pub key: String,
+    /// SHA-256 of the payload bytes that were verified (and kept).
+    pub payload_sha256: String,
 }
 
 /// A round's result key.
@@ -177,8 +225,24 @@ pub struct Verdict {
     pub norm: f32,
     /// Versions behind (async).
     pub staleness: u64,
+    /// SHA-256 of the verified payload (accepted updates).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub payload_sha256: String,
     /// When it was judged.
     pub judged_unix: u64,
+}
+
+impl Verdict {
+    /// This verdict turned into a refusal for `r`.
+    pub fn refused(mut self, r: Rejection) -> Verdict {
+        self.accepted = false;
+        self.rejection = Some(r);
+        self.samples = 0;
+        self.norm = 0.0;
+        self.staleness = 0;
+        self.payload_sha256.clear();
+        self
+    }
 }
 
 /// How a round ended.
@@ -258,6 +322,15 @@ impl<'a> Merger<'a> {
     /// Judge what arrived, close the round if it is time (`now`: Unix seconds).
     pub fn step(&self, now: u64) -> Result<StepReport, MergeError> {
         let (pointer, etag) = self.registry.pointer()?.ok_or(RegistryError::Empty)?;
+        if !pointer.signature.is_empty() && self.key.is_none() {
+            // It would publish an unsigned pointer over a signed one: every worker that trusts
+            // the registry key refuses it, and a registry once signed reads as unsigned.
+            return Err(RegistryError::Refused(format!(
+                "{} is signed and this merge has no registry key: give it the key (--registry-key, WEIR_REGISTRY_KEY, or {} in the store) so what it publishes is signed too",
+                crate::registry::LATEST,
+                crate::registry::KEY_OBJECT
+            )));
+        }
         let current = self.registry.load(&pointer, None)?;
         let keys = node_keys(self.store)?;
         let oldest_base = match self.cfg.mode {
@@ -303,7 +376,7 @@ impl<'a> Merger<'a> {
         keys_now.sort();
         for key in keys_now {
             let (node, nonce) = parse_update_key(&key);
-            let v = self.judge(
+            let (mut v, verified) = self.judge(
                 &checks,
                 oldest_base,
                 &key,
@@ -312,6 +385,11 @@ impl<'a> Merger<'a> {
                 &accepted_nodes,
                 &nonces,
             )?;
+            if let Some(payload) = verified.filter(|_| v.accepted) {
+                if let Some(r) = self.claim(round, &v, &payload)? {
+                    v = v.refused(r);
+                }
+            }
             // The first verdict on an update stands (another step may have judged it).
             let vk = verdict_key(round, &node, &nonce);
             let bytes = serde_json::to_vec_pretty(&v).unwrap_or_default();
@@ -355,6 +433,8 @@ impl<'a> Merger<'a> {
         Ok(report)
     }
 
+    /// Judge one update: its verdict, and the payload bytes that were verified when it is
+    /// accepted (what [`Merger::claim`] keeps).
     #[allow(clippy::too_many_arguments)]
     fn judge(
         &self,
@@ -365,12 +445,32 @@ impl<'a> Merger<'a> {
         nonce: &str,
         accepted_nodes: &HashSet<String>,
         nonces: &HashSet<String>,
-    ) -> Result<Verdict, MergeError> {
-        let payload_key = key.replace(".json", ".bin");
-        let envelope = self.store.get(key)?;
-        let payload = self.store.get(&payload_key).unwrap_or_default();
+    ) -> Result<(Verdict, Option<Vec<u8>>), MergeError> {
+        let mut verdict = Verdict {
+            key: key.to_string(),
+            node: node.to_string(),
+            nonce: nonce.to_string(),
+            accepted: false,
+            rejection: None,
+            samples: 0,
+            norm: 0.0,
+            staleness: 0,
+            payload_sha256: String::new(),
+            judged_unix: now_unix(),
+        };
+        if !valid_node_id(node) || !valid_node_id(nonce) {
+            let detail = format!(
+                "{key}: an update is uploaded as fl/updates/round-R/NODE/NONCE.json, NODE and NONCE 1-64 letters, digits, '-' or '_'"
+            );
+            return Ok((verdict.refused(Rejection::Malformed { detail }), None));
+        }
+        let (envelope, payload) = match self.read_update(checks, key)? {
+            Ok(b) => b,
+            Err(r) => return Ok((verdict.refused(r), None)),
+        };
         let mut result = if oldest_base < checks.base_version {
-            // Async: judge against the base the update names, if recent enough.
+            // Async: judge against the base the update names, if recent enough; the round is
+            // always the open one (an update signed for an earlier round is a replay there).
             let m = serde_json::from_slice::<update::Envelope>(&envelope)
                 .ok()
                 .and_then(|e| serde_json::from_str::<update::Manifest>(&e.manifest).ok());
@@ -378,7 +478,6 @@ impl<'a> Merger<'a> {
                 Some(m) if (oldest_base..=checks.base_version).contains(&m.base_version) => {
                     let c = Checks {
                         base_version: m.base_version,
-                        round: m.round.min(checks.round),
                         ..checks.clone()
                     };
                     update::verify(&c, &envelope, &payload)
@@ -410,29 +509,129 @@ impl<'a> Merger<'a> {
             }
         }
         Ok(match result {
-            Ok(a) => Verdict {
-                key: key.to_string(),
-                node: node.to_string(),
-                nonce: nonce.to_string(),
-                accepted: true,
-                rejection: None,
-                samples: a.manifest.samples,
-                norm: params::norm(&a.delta),
-                staleness: checks.base_version - a.manifest.base_version,
-                judged_unix: now_unix(),
-            },
-            Err(r) => Verdict {
-                key: key.to_string(),
-                node: node.to_string(),
-                nonce: nonce.to_string(),
-                accepted: false,
-                rejection: Some(r),
-                samples: 0,
-                norm: 0.0,
-                staleness: 0,
-                judged_unix: now_unix(),
-            },
+            Ok(a) => {
+                verdict.accepted = true;
+                verdict.samples = a.manifest.samples;
+                verdict.norm = params::norm(&a.delta);
+                verdict.staleness = checks.base_version - a.manifest.base_version;
+                verdict.payload_sha256 = a.manifest.payload_sha256;
+                (verdict, Some(payload))
+            }
+            Err(r) => (verdict.refused(r), None),
         })
+    }
+
+    /// An update's envelope and payload, each sized before it is read and read no further
+    /// than this merge takes: a refusal for anything larger.
+    #[allow(clippy::type_complexity)]
+    fn read_update(
+        &self,
+        checks: &Checks,
+        key: &str,
+    ) -> Result<Result<(Vec<u8>, Vec<u8>), Rejection>, MergeError> {
+        let oversize = |what: &str, bytes: u64, limit: u64| Rejection::Oversize {
+            what: what.into(),
+            bytes,
+            limit,
+        };
+        let envelope = match self.store.get_at_most(key, MAX_ENVELOPE_BYTES)? {
+            Ok(b) => b.unwrap_or_default(),
+            Err(n) => return Ok(Err(oversize("envelope", n, MAX_ENVELOPE_BYTES))),
+        };
+        let want = 4 * params::count(&checks.shapes) as u64;
+        let payload = match self
+            .store
+            .get_at_most(&key.replace(".json", ".bin"), want)?
+        {
+            Ok(b) => b.unwrap_or_default(),
+            Err(n) => return Ok(Err(oversize("payload", n, want))),
+        };
+        Ok(Ok((envelope, payload)))
+    }
+
+    /// Claim `v.node`'s one accepted update of `round` for `v` and keep the verified bytes
+    /// under the merge's own prefix. A refusal when another step already claimed a different
+    /// update of that node (the conditional write decides, not what this step has read).
+    fn claim(
+        &self,
+        round: u64,
+        v: &Verdict,
+        payload: &[u8],
+    ) -> Result<Option<Rejection>, MergeError> {
+        let ck = claim_key(round, &v.node);
+        let claim = Claim {
+            key: v.key.clone(),
+            payload_sha256: v.payload_sha256.clone(),
+        };
+        let bytes = serde_json::to_vec_pretty(&claim).unwrap_or_default();
+        if !self.store.put_if(&ck, &bytes, &Condition::Absent)? {
+            let held: Option<Claim> = serde_json::from_slice(&self.store.get(&ck)?).ok();
+            if held.as_ref().map(|c| &c.key) != Some(&v.key) {
+                return Ok(Some(Rejection::Replay {
+                    detail: format!(
+                        "node {} already has an accepted update in round {round} ({})",
+                        v.node,
+                        held.map_or_else(|| "unreadable claim".into(), |c| c.key)
+                    ),
+                }));
+            }
+        }
+        self.store.put(&kept_payload_key(round, &v.node), payload)?;
+        Ok(None)
+    }
+
+    /// The update vector of an accepted verdict, from the merge's kept copy, or why it cannot
+    /// be merged (no claim, another update's claim, a copy that changed, the wrong length, a
+    /// value that is not finite).
+    fn kept_delta(
+        &self,
+        round: u64,
+        v: &Verdict,
+        params_n: usize,
+    ) -> Result<Result<Vec<f32>, String>, MergeError> {
+        let claim: Option<Claim> = match self
+            .store
+            .get_at_most(&claim_key(round, &v.node), MAX_ENVELOPE_BYTES)?
+        {
+            Ok(Some(b)) => serde_json::from_slice(&b).ok(),
+            _ => None,
+        };
+        let Some(claim) = claim else {
+            return Ok(Err(format!(
+                "no claim {} for it: its verified bytes were not kept",
+                claim_key(round, &v.node)
+            )));
+        };
+        if claim.key != v.key {
+            return Ok(Err(format!(
+                "replay: node {} already has an accepted update in round {round} ({})",
+                v.node, claim.key
+            )));
+        }
+        let want = 4 * params_n as u64;
+        let kk = kept_payload_key(round, &v.node);
+        let bytes = match self.store.get_at_most(&kk, want)? {
+            Ok(Some(b)) => b,
+            Ok(None) => return Ok(Err(format!("{kk} is missing"))),
+            Err(n) => return Ok(Err(format!("{kk} is {n} bytes, an update is {want}"))),
+        };
+        let got = update::sha256_hex(&bytes);
+        if got != claim.payload_sha256 {
+            return Ok(Err(format!(
+                "{kk} changed after it was verified (SHA-256 {got}, verified {})",
+                claim.payload_sha256
+            )));
+        }
+        let Some(d) = update::decode_payload(&bytes).filter(|d| d.len() == params_n) else {
+            return Ok(Err(format!(
+                "{kk} is {} bytes, an update is {want}",
+                bytes.len()
+            )));
+        };
+        if let Some((i, x)) = d.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+            return Ok(Err(format!("{kk}: value {i} is {x}")));
+        }
+        Ok(Ok(d))
     }
 
     fn close(
@@ -446,28 +645,29 @@ impl<'a> Merger<'a> {
         let round = pointer.round;
         let mut deltas = Vec::new();
         let mut included = Vec::new();
+        let mut unmergeable = Vec::new();
+        let params_n = params::count(&params::shapes(current));
         for v in verdicts.iter().filter(|v| v.accepted) {
-            // The payload was checked against its signed hash when judged; check it again,
-            // it may have been replaced since.
-            let env: update::Envelope = serde_json::from_slice(&self.store.get(&v.key)?)
-                .map_err(|e| RegistryError::Refused(format!("{}: {e}", v.key)))?;
-            let m: update::Manifest = serde_json::from_str(&env.manifest)
-                .map_err(|e| RegistryError::Refused(format!("{}: {e}", v.key)))?;
-            let payload = self.store.get(&v.key.replace(".json", ".bin"))?;
-            if update::sha256_hex(&payload) != m.payload_sha256 {
-                continue;
+            // The bytes verified when it was judged, as the merge kept them: never what
+            // is under fl/updates/ now.
+            match self.kept_delta(round, v, params_n)? {
+                Ok(d) => {
+                    included.push(Included {
+                        node: v.node.clone(),
+                        nonce: v.nonce.clone(),
+                        samples: v.samples,
+                        norm: v.norm,
+                        cosine: None,
+                    });
+                    deltas.push((d, v.samples, v.staleness, v.key.clone()));
+                }
+                Err(reason) => unmergeable.push(Excluded {
+                    node: v.node.clone(),
+                    key: v.key.clone(),
+                    tag: "unmergeable".into(),
+                    reason,
+                }),
             }
-            let Some(d) = update::decode_payload(&payload) else {
-                continue;
-            };
-            included.push(Included {
-                node: v.node.clone(),
-                nonce: v.nonce.clone(),
-                samples: m.samples,
-                norm: v.norm,
-                cosine: None,
-            });
-            deltas.push((d, m.samples, v.staleness, v.key.clone()));
         }
         let eval = self.eval_set(current)?;
         let screened = self.screen(current, eval.as_ref(), round, &mut included, &mut deltas);
@@ -484,6 +684,7 @@ impl<'a> Merger<'a> {
                 }
             })
             .collect();
+        excluded.extend(unmergeable);
         excluded.extend(screened.iter().cloned());
         let contributions: Vec<Contribution<'_>> = deltas
             .iter()
@@ -1049,6 +1250,391 @@ mod tests {
             &mut Vec::new(),
         );
         assert!(none.is_empty());
+    }
+
+    /// A store as another party sees it: listings under `hide` come back empty (a step that
+    /// listed before another step's write landed), and reading an object over `max_read`
+    /// bytes whole fails the test (the merge would have held it in memory).
+    struct Probe<'a> {
+        inner: &'a LocalStore,
+        hide: Vec<String>,
+        max_read: u64,
+    }
+
+    impl Store for Probe<'_> {
+        fn open(
+            &self,
+            key: &str,
+        ) -> Result<Box<dyn std::io::Read + Send + '_>, weir_pipeline::PipelineError> {
+            let n = std::fs::metadata(self.inner.path_of(key)).map_or(0, |m| m.len());
+            assert!(n <= self.max_read, "the merge read {key} ({n} bytes) whole");
+            self.inner.open(key)
+        }
+        fn version(&self, key: &str) -> Result<Option<String>, weir_pipeline::PipelineError> {
+            self.inner.version(key)
+        }
+        fn open_version(
+            &self,
+            key: &str,
+            version: &str,
+        ) -> Result<Box<dyn std::io::Read + Send + '_>, weir_pipeline::PipelineError> {
+            self.inner.open_version(key, version)
+        }
+        fn get_versioned(
+            &self,
+            key: &str,
+        ) -> Result<Option<(Vec<u8>, String)>, weir_pipeline::PipelineError> {
+            self.inner.get_versioned(key)
+        }
+        fn put_if(
+            &self,
+            key: &str,
+            bytes: &[u8],
+            cond: &Condition,
+        ) -> Result<bool, weir_pipeline::PipelineError> {
+            self.inner.put_if(key, bytes, cond)
+        }
+        fn put(&self, key: &str, bytes: &[u8]) -> Result<(), weir_pipeline::PipelineError> {
+            self.inner.put(key, bytes)
+        }
+        fn exists(&self, key: &str) -> Result<bool, weir_pipeline::PipelineError> {
+            self.inner.exists(key)
+        }
+        fn size(&self, key: &str) -> Result<Option<u64>, weir_pipeline::PipelineError> {
+            self.inner.size(key)
+        }
+        fn list(&self, prefix: &str) -> Result<Vec<String>, weir_pipeline::PipelineError> {
+            if self.hide.iter().any(|h| prefix.starts_with(h.as_str())) {
+                return Ok(Vec::new());
+            }
+            self.inner.list(prefix)
+        }
+        fn delete(&self, key: &str) -> Result<(), weir_pipeline::PipelineError> {
+            self.inner.delete(key)
+        }
+    }
+
+    /// A registry at version 0 with nodes 1..=n registered.
+    fn federation(dir: &std::path::Path, n: u8) -> (LocalStore, Mlp) {
+        let store = LocalStore::new(dir);
+        let m0 = weir_model::test_model(4, 6, 3, 1);
+        Registry::new(&store, None).init(&m0, None).unwrap();
+        for i in 1..=n {
+            register_node(&store, &format!("edge-{i}"), &node(i).public_hex()).unwrap();
+        }
+        (store, m0)
+    }
+
+    fn plain(quorum: usize) -> MergeConfig {
+        MergeConfig {
+            quorum,
+            aggregation: Aggregation::default(),
+            ..MergeConfig::default()
+        }
+    }
+
+    #[test]
+    fn an_update_swapped_after_it_was_accepted_is_not_what_is_merged() {
+        // Edge roles may overwrite their own prefix. Node 1's update is accepted, then its
+        // envelope and payload are replaced by a consistent pair (the new payload's SHA-256
+        // in an unsigned manifest) of the wrong length with a NaN in it. Closing used to
+        // re-read both and trust the re-read manifest: an index out of bounds in every later
+        // merge step, or NaN in the model.
+        let dir = tempfile::tempdir().unwrap();
+        let (store, m0) = federation(dir.path(), 2);
+        let merger = Merger::new(&store, None, plain(2));
+        let k1 = push(&store, &node(1), &m0, 0, 1, 0.1);
+        assert_eq!(merger.step(now_unix()).unwrap().accepted, 1);
+        let evil = update::encode_payload(&[f32::NAN, 1.0, 2.0]);
+        let env: update::Envelope = serde_json::from_slice(&store.get(&k1).unwrap()).unwrap();
+        let mut m: update::Manifest = serde_json::from_str(&env.manifest).unwrap();
+        m.payload_sha256 = update::sha256_hex(&evil);
+        let forged = update::Envelope {
+            manifest: serde_json::to_string(&m).unwrap(),
+            signature: env.signature,
+        };
+        std::fs::write(store.path_of(&k1), serde_json::to_vec(&forged).unwrap()).unwrap();
+        std::fs::write(store.path_of(&k1.replace(".json", ".bin")), &evil).unwrap();
+        push(&store, &node(2), &m0, 0, 1, 0.1);
+        let c = merger.step(now_unix()).unwrap().closed.unwrap();
+        assert_eq!((c.outcome.as_str(), c.accepted), ("published", 2), "{c:?}");
+        let v1 = Registry::new(&store, None).current(None).unwrap().model;
+        let p = params::flatten(&v1);
+        assert!(p.iter().all(|x| x.is_finite()));
+        // Both clipped updates (norm 0.5 each, same direction) moved it: node 1's verified
+        // bytes were merged, not the swapped ones.
+        let step = params::norm(&params::sub(&p, &params::flatten(&m0)));
+        assert!((step - 0.5).abs() < 1e-3, "{step}");
+    }
+
+    #[test]
+    fn a_kept_copy_that_changed_is_left_out_with_its_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, m0) = federation(dir.path(), 2);
+        let merger = Merger::new(&store, None, plain(2));
+        push(&store, &node(1), &m0, 0, 1, 0.1);
+        merger.step(now_unix()).unwrap();
+        // The merge's own copy damaged (a fault, an operator's slip): too short, then NaN.
+        let kept = store.path_of(&kept_payload_key(1, "edge-1"));
+        std::fs::write(&kept, update::encode_payload(&[f32::NAN])).unwrap();
+        push(&store, &node(2), &m0, 0, 1, 0.1);
+        let c = merger.step(now_unix()).unwrap().closed.unwrap();
+        assert_eq!((c.outcome.as_str(), c.accepted), ("published", 1), "{c:?}");
+        let card = Registry::new(&store, None).card(1).unwrap();
+        let e = card.excluded.iter().find(|e| e.node == "edge-1").unwrap();
+        assert_eq!(e.tag, "unmergeable");
+        assert!(
+            e.reason.contains("changed after it was verified"),
+            "{}",
+            e.reason
+        );
+    }
+
+    #[test]
+    fn an_oversized_update_is_refused_from_its_size_not_read() {
+        // A 3 GiB payload and a 200 MiB envelope (sparse files: no disk, no memory). The
+        // merge used to read the payload whole before checking anything: out of memory on
+        // every retry of the merge function.
+        let dir = tempfile::tempdir().unwrap();
+        let (store, m0) = federation(dir.path(), 2);
+        let k1 = push(&store, &node(1), &m0, 0, 1, 0.1);
+        std::fs::File::options()
+            .write(true)
+            .open(store.path_of(&k1.replace(".json", ".bin")))
+            .unwrap()
+            .set_len(3 << 30)
+            .unwrap();
+        let k2 = push(&store, &node(2), &m0, 0, 1, 0.1);
+        std::fs::File::options()
+            .write(true)
+            .open(store.path_of(&k2))
+            .unwrap()
+            .set_len(200 << 20)
+            .unwrap();
+        let probe = Probe {
+            inner: &store,
+            hide: Vec::new(),
+            max_read: 1 << 20,
+        };
+        let r = Merger::new(&probe, None, plain(3))
+            .step(now_unix())
+            .unwrap();
+        let why: Vec<String> = r
+            .judged
+            .iter()
+            .map(|v| {
+                v.rejection
+                    .as_ref()
+                    .map_or("accepted".into(), |r| r.to_string())
+            })
+            .collect();
+        assert_eq!(why.len(), 2);
+        assert!(
+            why[0].contains("the payload is 3221225472 bytes"),
+            "{why:?}"
+        );
+        assert!(
+            why[1].contains("the envelope is 209715200 bytes"),
+            "{why:?}"
+        );
+        assert!(r
+            .judged
+            .iter()
+            .all(|v| v.rejection.as_ref().unwrap().tag() == "oversize"));
+    }
+
+    #[test]
+    fn an_old_rounds_update_is_not_replayed_in_a_later_async_round() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, m0) = federation(dir.path(), 2);
+        let cfg = MergeConfig {
+            mode: Mode::Async { max_staleness: 2 },
+            ..plain(1)
+        };
+        let merger = Merger::new(&store, None, cfg);
+        let k1 = push(&store, &node(1), &m0, 0, 1, 0.1);
+        let c = merger.step(now_unix()).unwrap().closed.unwrap();
+        assert_eq!(c.version, Some(1));
+        // Round 2 is open; node 1's signed round-1 update is copied into it.
+        let k_again = k1.replace("round-000001", "round-000002");
+        for (from, to) in [(&k1, &k_again)] {
+            for ext in [".json", ".bin"] {
+                let b = store.get(&from.replace(".json", ext)).unwrap();
+                store.put(&to.replace(".json", ext), &b).unwrap();
+            }
+        }
+        let r = merger.step(now_unix()).unwrap();
+        assert_eq!(r.round, 2);
+        assert_eq!(r.judged.len(), 1);
+        let v = &r.judged[0];
+        assert!(
+            !v.accepted,
+            "a round-1 update was accepted in round 2: {v:?}"
+        );
+        assert_eq!(v.rejection.as_ref().unwrap().tag(), "wrong_round");
+        // A fresh update made from version 0 (one behind) for round 2 is still taken.
+        push(&store, &node(2), &m0, 0, 2, 0.1);
+        let r = merger.step(now_unix()).unwrap();
+        let v = r.judged.iter().find(|v| v.node == "edge-2").unwrap();
+        assert!(v.accepted && v.staleness == 1, "{v:?}");
+    }
+
+    #[test]
+    fn two_concurrent_steps_accept_one_update_per_node() {
+        // Step A accepts node 1's update K1. Step B listed the verdicts before A wrote its
+        // verdict, and judges node 1's second update K2 first (it sorts first): each step
+        // saw no accepted update from node 1.
+        let dir = tempfile::tempdir().unwrap();
+        let (store, m0) = federation(dir.path(), 3);
+        let k1 = push(&store, &node(1), &m0, 0, 1, 0.1);
+        Merger::new(&store, None, plain(3))
+            .step(now_unix())
+            .unwrap();
+        let nonce1 = parse_update_key(&k1).1;
+        let k2 = loop {
+            let s = update::make(
+                &node(1),
+                &m0,
+                &shifted(&m0, 0.05),
+                &Provenance {
+                    base_version: 0,
+                    round: 1,
+                    samples: 10,
+                    class_counts: vec![4, 3, 3],
+                },
+                &UpdateOptions::default(),
+                &mut Gauss::new(2),
+            );
+            if s.manifest.nonce < nonce1 {
+                break upload(&store, &s).unwrap();
+            }
+        };
+        let blind = Probe {
+            inner: &store,
+            hide: vec!["fl/rounds/round-000001/verdicts/".into()],
+            max_read: u64::MAX,
+        };
+        let r = Merger::new(&blind, None, plain(3))
+            .step(now_unix())
+            .unwrap();
+        let v2 = r.judged.iter().find(|v| v.key == k2).unwrap();
+        assert!(
+            !v2.accepted,
+            "a second update from node 1 was accepted: {v2:?}"
+        );
+        assert!(
+            v2.rejection.as_ref().unwrap().to_string().contains(&k1),
+            "{v2:?}"
+        );
+        push(&store, &node(2), &m0, 0, 1, 0.1);
+        push(&store, &node(3), &m0, 0, 1, 0.1);
+        let c = Merger::new(&store, None, plain(3))
+            .step(now_unix())
+            .unwrap()
+            .closed
+            .unwrap();
+        assert_eq!(c.accepted, 3, "{c:?}");
+        let card = Registry::new(&store, None).card(1).unwrap();
+        let from1: Vec<&str> = card
+            .included
+            .iter()
+            .filter(|i| i.node == "edge-1")
+            .map(|i| i.nonce.as_str())
+            .collect();
+        assert_eq!(from1, vec![nonce1.as_str()]);
+    }
+
+    #[test]
+    fn verdicts_of_two_nodes_never_share_a_key() {
+        // Node "edge" names its nonce "1-" + node edge-1's nonce: as `{node}-{nonce}` both
+        // verdicts were `edge-1-NONCE`, and edge-1's update took edge's verdict unjudged.
+        let dir = tempfile::tempdir().unwrap();
+        let (store, m0) = federation(dir.path(), 1);
+        let edge = SigningKey::from_seed("edge", [77; 32]).unwrap();
+        register_node(&store, "edge", &edge.public_hex()).unwrap();
+        let honest = update::make(
+            &node(1),
+            &m0,
+            &shifted(&m0, 0.1),
+            &Provenance {
+                base_version: 0,
+                round: 1,
+                samples: 10,
+                class_counts: vec![4, 3, 3],
+            },
+            &UpdateOptions::default(),
+            &mut Gauss::new(3),
+        );
+        let mut s = update::sign(
+            &edge,
+            &update::decode_payload(&honest.payload).unwrap(),
+            &Provenance {
+                base_version: 0,
+                round: 1,
+                samples: 10,
+                class_counts: vec![4, 3, 3],
+            },
+            5.0,
+            None,
+            params::shapes(&m0),
+        );
+        s.manifest.nonce = format!("1-{}", honest.manifest.nonce);
+        let text = serde_json::to_string(&s.manifest).unwrap();
+        s.envelope = serde_json::to_vec(&update::Envelope {
+            signature: edge.sign_hex(text.as_bytes()),
+            manifest: text,
+        })
+        .unwrap();
+        upload(&store, &s).unwrap();
+        let merger = Merger::new(&store, None, plain(3));
+        let r = merger.step(now_unix()).unwrap();
+        assert!(r.judged[0].accepted && r.judged[0].node == "edge", "{r:?}");
+        upload(&store, &honest).unwrap();
+        let r = merger.step(now_unix()).unwrap();
+        assert_eq!(r.judged.len(), 1, "{r:?}");
+        assert!(
+            r.judged[0].accepted && r.judged[0].node == "edge-1",
+            "{r:?}"
+        );
+        assert_ne!(
+            verdict_key(1, "edge", &s.manifest.nonce),
+            verdict_key(1, "edge-1", &honest.manifest.nonce)
+        );
+        // A key that names no valid node or nonce still gets a verdict of its own.
+        assert!(verdict_key(1, "..", "x").contains("/verdicts/~malformed/"));
+    }
+
+    #[test]
+    fn a_merge_without_the_key_never_publishes_over_a_signed_pointer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        let key = SigningKey::from_seed("registry", [5; 32]).unwrap();
+        let m0 = weir_model::test_model(4, 6, 3, 1);
+        Registry::new(&store, Some(key.public_hex()))
+            .init(&m0, Some(&key))
+            .unwrap();
+        register_node(&store, "edge-1", &node(1).public_hex()).unwrap();
+        push(&store, &node(1), &m0, 0, 1, 0.1);
+        // Without the key: refused before anything is judged or published.
+        let e = Merger::new(&store, None, plain(1))
+            .step(now_unix())
+            .unwrap_err();
+        assert!(e.to_string().contains("has no registry key"), "{e}");
+        let trusted = Registry::new(&store, Some(key.public_hex()));
+        assert_eq!(trusted.pointer().unwrap().unwrap().0.version, 0);
+        // Another key: the pointer it reads is not signed by it.
+        let other = SigningKey::from_seed("registry", [6; 32]).unwrap();
+        assert!(Merger::new(&store, Some(&other), plain(1))
+            .step(now_unix())
+            .is_err());
+        // With it: published, and the new pointer verifies.
+        let c = Merger::new(&store, Some(&key), plain(1))
+            .step(now_unix())
+            .unwrap()
+            .closed
+            .unwrap();
+        assert_eq!(c.version, Some(1));
+        assert_eq!(trusted.pointer().unwrap().unwrap().0.version, 1);
     }
 
     #[test]

@@ -415,6 +415,17 @@ pub enum Rejection {
         /// What.
         detail: String,
     },
+    /// The envelope or payload is larger than any this merge reads: refused from its size
+    /// (a HEAD), never read.
+    #[error("too large to read: the {what} is {bytes} bytes, the limit is {limit}")]
+    Oversize {
+        /// "envelope" or "payload".
+        what: String,
+        /// Its size.
+        bytes: u64,
+        /// The most this merge reads.
+        limit: u64,
+    },
     /// The node already has an accepted update this round, or this nonce was seen.
     #[error("replay: {detail}")]
     Replay {
@@ -438,6 +449,7 @@ impl Rejection {
             Rejection::NotFinite { .. } => "not_finite",
             Rejection::TooLarge { .. } => "too_large",
             Rejection::Inconsistent { .. } => "inconsistent",
+            Rejection::Oversize { .. } => "oversize",
             Rejection::Replay { .. } => "replay",
         }
     }

@@ -162,6 +162,9 @@ impl Store for FaultyStore {
     fn exists(&self, key: &str) -> Result<bool, PipelineError> {
         self.inner.exists(key)
     }
+    fn size(&self, key: &str) -> Result<Option<u64>, PipelineError> {
+        self.inner.size(key)
+    }
     fn list(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {
         self.inner.list(prefix)
     }

@@ -73,6 +73,33 @@ pub trait Store: Send + Sync {
     }
     /// Whether an object exists.
     fn exists(&self, key: &str) -> Result<bool, PipelineError>;
+    /// An object's size in bytes without reading it (S3: a HEAD), `None` when there is no
+    /// such object: what a reader of attacker-written objects checks before it reads one.
+    fn size(&self, key: &str) -> Result<Option<u64>, PipelineError>;
+    /// Read a whole object of at most `limit` bytes: its size is checked first and the read
+    /// stops past `limit` (an object replaced by a larger one between the two is refused too,
+    /// never read whole). `Ok(Err(size))` when it is larger; `Ok(Ok(None))` when absent.
+    #[allow(clippy::type_complexity)]
+    fn get_at_most(
+        &self,
+        key: &str,
+        limit: u64,
+    ) -> Result<Result<Option<Vec<u8>>, u64>, PipelineError> {
+        match self.size(key)? {
+            None => return Ok(Ok(None)),
+            Some(n) if n > limit => return Ok(Err(n)),
+            Some(_) => {}
+        }
+        let mut v = Vec::new();
+        self.open(key)?
+            .take(limit + 1)
+            .read_to_end(&mut v)
+            .map_err(|e| from_io(key, &e))?;
+        if v.len() as u64 > limit {
+            return Ok(Err(v.len() as u64));
+        }
+        Ok(Ok(Some(v)))
+    }
     /// Keys under a prefix, sorted.
     fn list(&self, prefix: &str) -> Result<Vec<String>, PipelineError>;
     /// The next `/`-separated part of every key under `prefix` (which ends with `/`), sorted
@@ -279,6 +306,15 @@ impl Store for LocalStore {
 
     fn exists(&self, key: &str) -> Result<bool, PipelineError> {
         Ok(self.path(key)?.is_file())
+    }
+
+    fn size(&self, key: &str) -> Result<Option<u64>, PipelineError> {
+        match std::fs::metadata(self.path(key)?) {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(from_io(key, &e)),
+        }
     }
 
     fn delete(&self, key: &str) -> Result<(), PipelineError> {
