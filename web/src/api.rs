@@ -11,6 +11,13 @@ pub async fn list_captures() -> Result<Vec<CaptureRow>, ServerFnError> {
     crate::server::call(|store| crate::server::captures(store.as_ref())).await
 }
 
+/// Why a browser upload was refused, by the id its redirect carried (`None`: an id this server
+/// did not give out; the page then shows no words from the address).
+#[server(prefix = "/ui", endpoint = "upload-note")]
+pub async fn upload_note(id: String) -> Result<Option<String>, ServerFnError> {
+    crate::server::call(move |_| Ok(weir_api::upload_note(&id))).await
+}
+
 /// One capture's dashboard.
 #[server(prefix = "/ui", endpoint = "dashboard")]
 pub async fn load_dashboard(id: String) -> Result<Dashboard, ServerFnError> {

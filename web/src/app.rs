@@ -6,13 +6,16 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use leptos_router::{path, SsrMode};
 
-use crate::api::{list_captures, load_dashboard, load_federation, load_flow, search_flows};
+use crate::api::{
+    list_captures, load_dashboard, load_federation, load_flow, search_flows, upload_note,
+};
 use crate::charts::{Bars, Columns, Connections, Item};
 use crate::model::*;
 
 /// The HTML document around the app. `hydrate`: whether the browser bundle is there to load
 /// (without it every page still works, server-rendered).
 pub fn shell(options: LeptosOptions, hydrate: bool) -> impl IntoView {
+    policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -27,6 +30,27 @@ pub fn shell(options: LeptosOptions, hydrate: bool) -> impl IntoView {
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// The page's Content-Security-Policy (server side): scripts only with this response's nonce
+/// (the hydration script; what it imports, `strict-dynamic`; the WebAssembly it compiles),
+/// everything else from this server, style attributes for the bars, no framing, no plugins,
+/// forms only to this server. A script injected into a page has no nonce and does not run.
+fn policy() {
+    #[cfg(feature = "ssr")]
+    if let (Some(n), Some(r)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) {
+        let csp = format!(
+            "default-src 'self'; script-src 'nonce-{n}' 'strict-dynamic' 'wasm-unsafe-eval'; \
+             style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data:; \
+             frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+        );
+        if let Ok(v) = axum::http::HeaderValue::from_str(&csp) {
+            r.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, v);
+        }
     }
 }
 
@@ -47,7 +71,7 @@ pub fn App() -> impl IntoView {
                 </nav>
             </header>
             <main>
-                <Routes fallback=|| view! { <p class="error">"No such page."</p> }>
+                <Routes fallback=NoSuchPage>
                     <Route path=path!("/") view=CapturesPage ssr=SsrMode::Async/>
                     <Route path=path!("/captures/:id") view=DashboardPage ssr=SsrMode::Async/>
                     <Route path=path!("/search") view=SearchPage ssr=SsrMode::Async/>
@@ -59,9 +83,41 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// An error from the server, as a message on the page.
+/// An error from the server, as a message on the page (the server's own words, without the
+/// framework's); a page whose capture or flow is not there answers 404, a failure 500.
 fn failed(e: ServerFnError) -> AnyView {
-    view! { <p class="error">{e.to_string()}</p> }.into_any()
+    let text = match e {
+        ServerFnError::ServerError(m) => m,
+        e => e.to_string(),
+    };
+    let (missing, text) = match text.strip_prefix(MISSING) {
+        Some(rest) => (true, rest.to_string()),
+        None => (false, text),
+    };
+    #[cfg(feature = "ssr")]
+    if let Some(r) = use_context::<leptos_axum::ResponseOptions>() {
+        r.set_status(if missing {
+            axum::http::StatusCode::NOT_FOUND
+        } else {
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR
+        });
+    }
+    let _ = missing;
+    view! { <p class="error">{text}</p> }.into_any()
+}
+
+/// A page that is not one of weir's: said, with the way back, and a 404.
+#[component]
+fn NoSuchPage() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(r) = use_context::<leptos_axum::ResponseOptions>() {
+        r.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="weir: no such page"/>
+        <h1>"No such page"</h1>
+        <p class="error" id="not-found">"This address is not one of weir's pages: start from the " <a href="/">"captures"</a> " or " <a href="/search">"search"</a> "."</p>
+    }
 }
 
 fn loading() -> AnyView {
@@ -91,17 +147,32 @@ fn CapturesPage() -> impl IntoView {
         );
     });
     let query = use_query_map();
-    let note = move || {
-        query.with(|q| {
-            if let Some(e) = q.get("upload_error") {
-                Some(view! { <p class="error" role="alert" id="upload-error">"Upload refused: " {e}</p> }.into_any())
-            } else {
-                q.get("uploaded").map(|id| {
-                    let href = format!("/captures/{}", encode(&id));
-                    view! { <p class="note" id="uploaded">"Uploaded: " <a href=href>{id}</a> " is being analyzed below."</p> }.into_any()
-                })
+    // Both notes come from this server, never from the address: a refusal's message by the id
+    // the redirect carried, an upload's capture only when it is in the list.
+    let refusal = Resource::new(
+        move || query.with(|q| q.get("upload_error")),
+        |id| async move {
+            match id {
+                Some(id) => upload_note(id).await.ok().flatten().or_else(|| {
+                    Some("its reason is kept here for ten minutes and this one is not (or never was): try the upload again".into())
+                }),
+                None => None,
             }
+        },
+    );
+    let note = move || {
+        refusal.get().flatten().map(|e| {
+            view! { <p class="error" role="alert" id="upload-error">"Upload refused: " {e}</p> }
         })
+    };
+    let uploaded = move |rows: &[CaptureRow]| {
+        query
+            .with(|q| q.get("uploaded"))
+            .filter(|id| rows.iter().any(|c| &c.id == id))
+            .map(|id| {
+                let href = format!("/captures/{}", encode(&id));
+                view! { <p class="note" id="uploaded">"Uploaded: " <a href=href>{id}</a> " is being analyzed below."</p> }
+            })
     };
     view! {
         <Title text="weir: captures"/>
@@ -111,14 +182,14 @@ fn CapturesPage() -> impl IntoView {
             <button type="submit" id="upload">"Upload and analyze"</button>
             <span class="muted small">" PCAP or PCAPNG; analyzed here, one at a time"</span>
         </form>
-        {note}
+        <Transition fallback=|| ()>{note}</Transition>
         <Transition fallback=loading>
             {move || list.get().map(|r| match r {
                 Err(e) => failed(e),
                 Ok(rows) if rows.is_empty() => view! {
                     <p class="muted">"No captures yet: run " <code>"weir analyze FILE.pcap"</code> " or upload one."</p>
                 }.into_any(),
-                Ok(rows) => view! { <CaptureTable rows/> }.into_any(),
+                Ok(rows) => view! { {uploaded(&rows)} <CaptureTable rows/> }.into_any(),
             })}
         </Transition>
     }

@@ -476,3 +476,7 @@ mod tests {
         assert_eq!(size(1_500_000), "1.5 MB");
     }
 }
+
+/// How a server function says that what a page names is not there (a capture, a flow): the
+/// page shows the rest of the message and answers 404.
+pub const MISSING: &str = "not found: ";

@@ -157,7 +157,7 @@ fn checked(id: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("{id:?} is not a capture id"))
+        Err(format!("{MISSING}{id:?} is not a capture id"))
     }
 }
 
@@ -167,7 +167,7 @@ pub fn dashboard(ctx: &Ctx, id: &str) -> Result<Dashboard, String> {
     let store = ctx.flows.store.as_ref();
     let st = capture_status(store, id)
         .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no capture {id:?}"))?;
+        .ok_or_else(|| format!("{MISSING}no capture {id:?} here"))?;
     let capture = row_of(st, store);
     let summary = match store.get(&summary_key(id)) {
         Ok(b) => serde_json::from_slice(&b).map_err(|e| format!("unreadable summary: {e}"))?,
@@ -341,7 +341,10 @@ fn shown(v: f64) -> String {
 pub fn flow(ctx: &Ctx, capture: &str, shard: u32, row: u32) -> Result<FlowDetail, String> {
     checked(capture)?;
     let store = ctx.flows.store.as_ref();
-    let df = weir_search::flow_row(store, capture, shard, row).map_err(|e| e.to_string())?;
+    let df = weir_search::flow_row(store, capture, shard, row).map_err(|e| match e {
+        weir_search::SearchError::NotFound(m) => format!("{MISSING}{m}"),
+        e => e.to_string(),
+    })?;
     let mut with_ids = df.clone();
     let e = |e: PolarsError| e.to_string();
     with_ids
@@ -391,7 +394,7 @@ pub fn flow(ctx: &Ctx, capture: &str, shard: u32, row: u32) -> Result<FlowDetail
     });
     let st = capture_status(store, capture)
         .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no capture {capture:?}"))?;
+        .ok_or_else(|| format!("{MISSING}no capture {capture:?} here"))?;
     let carvable = weir_pipeline::open_source(store, &st, ctx.flows.files_beside.as_deref())
         .map(|_| ())
         .map_err(|e| e.to_string());
@@ -418,6 +421,65 @@ pub fn flow(ctx: &Ctx, capture: &str, shard: u32, row: u32) -> Result<FlowDetail
 }
 
 const CSS: &str = include_str!("../style/weir.css");
+
+/// A server function call; a name that is none is a 404 in weir's words (the framework says
+/// 400 and explains its macro).
+async fn server_fn(
+    provide: impl Fn() + Clone + Send + 'static,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    let name = req.uri().path().to_string();
+    let res = leptos_axum::handle_server_fns_with_context(provide, req)
+        .await
+        .into_response();
+    if res.status() != axum::http::StatusCode::BAD_REQUEST {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    if bytes.starts_with(b"Could not find a server function") {
+        return missing(&name);
+    }
+    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+fn missing(path: &str) -> axum::response::Response {
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({
+            "error": format!("no such endpoint {path:?}: the API is described at /api/openapi.json"),
+        })),
+    )
+        .into_response()
+}
+
+/// What answers an address that is none of weir's: a JSON 404 under `/api/` and `/ui/`, else
+/// a page that says so, with the way back.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    let path = uri.path();
+    if path.starts_with("/api/") || path.starts_with("/ui/") || path.starts_with("/pkg/") {
+        return missing(path);
+    }
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        axum::response::Html(NOT_FOUND_PAGE),
+    )
+        .into_response()
+}
+
+/// The 404 page: the app's header and one sentence, no script.
+const NOT_FOUND_PAGE: &str = concat!(
+    r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">"#,
+    r#"<meta name="viewport" content="width=device-width, initial-scale=1">"#,
+    r#"<link rel="stylesheet" href="/weir.css"><title>weir: no such page</title></head><body>"#,
+    r#"<header class="top"><a href="/" class="brand">weir</a><nav><a href="/">Captures</a>"#,
+    r#"<a href="/search">Search</a><a href="/federation">Federation</a>"#,
+    r#"<a href="/api/openapi.json" rel="external">API</a></nav></header><main>"#,
+    r#"<h1>No such page</h1><p class="error" id="not-found">This address is not one of weir's pages: "#,
+    r#"start from the <a href="/">captures</a> or <a href="/search">search</a>.</p></main></body></html>"#,
+);
 
 /// The whole app: pages, server functions, the JSON API, uploads (when given), the
 /// stylesheet, and the browser bundle from `site` (`site/pkg/weir-web.js`,
@@ -450,11 +512,11 @@ pub fn router(flows: Arc<Flows>, uploads: Option<Arc<Uploads>>, site: Option<Pat
             "/ui/{*fn_name}",
             get({
                 let p = provide.clone();
-                move |req| leptos_axum::handle_server_fns_with_context(p.clone(), req)
+                move |req| server_fn(p.clone(), req)
             })
             .post({
                 let p = provide.clone();
-                move |req| leptos_axum::handle_server_fns_with_context(p.clone(), req)
+                move |req| server_fn(p.clone(), req)
             }),
         )
         .route(
@@ -467,7 +529,10 @@ pub fn router(flows: Arc<Flows>, uploads: Option<Arc<Uploads>>, site: Option<Pat
                     .into_response()
             }),
         );
-    let mut app = app.with_state(options).merge(weir_api::router_with(flows));
+    let mut app = app
+        .with_state(options)
+        .merge(weir_api::router_with(flows))
+        .fallback(not_found);
     if let Some(up) = uploads {
         app = app.merge(weir_api::uploads_router(up));
     }
@@ -477,5 +542,7 @@ pub fn router(flows: Arc<Flows>, uploads: Option<Arc<Uploads>>, site: Option<Pat
             tower_http::services::ServeDir::new(site.join("pkg")),
         );
     }
-    app
+    // gzip for whoever asks (the browser bundle is 2.8 MB, a search page at its limit 21 MB
+    // of HTML): streamed, so an export is compressed as it goes, never held whole.
+    app.layer(tower_http::compression::CompressionLayer::new())
 }

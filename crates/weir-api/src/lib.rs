@@ -28,8 +28,8 @@ mod uploads;
 pub use flows::{Attribution, Flows, EXPLAINED};
 pub use ops::{check_token, operated, Ops, MIN_TOKEN, SESSION_TTL};
 pub use uploads::{
-    content_digest, content_key, router as uploads_router, upload_key, Uploads, MAX_CONCURRENT,
-    MAX_UPLOAD,
+    content_digest, content_key, router as uploads_router, upload_key, upload_note, Uploads,
+    MAX_CONCURRENT, MAX_UPLOAD,
 };
 
 use axum::extract::rejection::JsonRejection;
@@ -126,6 +126,7 @@ impl From<SearchError> for ApiError {
     fn from(e: SearchError) -> Self {
         match e {
             SearchError::BadRequest(m) => ApiError::bad(m),
+            SearchError::NotFound(m) => ApiError::not_found(m),
             SearchError::Store(e) => e.into(),
             e @ SearchError::Data { .. } => ApiError::internal(e),
         }

@@ -702,7 +702,8 @@ async fn guard(State(ops): State<Arc<Ops>>, req: Request, next: Next) -> Respons
 
 /// The headers every answer carries: no framing by another site, no guessing of content
 /// types, no address (with a query in it) sent to another site as a Referer, no plugins,
-/// forms only to this server.
+/// forms only to this server, and no script at all (the app's pages set their own policy,
+/// which allows the scripts that carry that response's nonce, and nothing else).
 fn protect(h: &mut axum::http::HeaderMap) {
     for (name, value) in [
         ("x-content-type-options", "nosniff"),
@@ -712,7 +713,8 @@ fn protect(h: &mut axum::http::HeaderMap) {
         ("referrer-policy", "same-origin"),
         (
             "content-security-policy",
-            "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
+            "default-src 'self'; script-src 'none'; frame-ancestors 'none'; base-uri 'none'; \
+             form-action 'self'; object-src 'none'",
         ),
     ] {
         if !h.contains_key(name) {

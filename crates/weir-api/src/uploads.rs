@@ -434,9 +434,41 @@ async fn form(State(up): State<Arc<Uploads>>, headers: HeaderMap, parts: Multipa
                 .as_str()
                 .unwrap_or("the upload failed")
                 .to_string();
-            Redirect::to(&format!("/?upload_error={}", encode(&message))).into_response()
+            Redirect::to(&format!("/?upload_error={}", keep_note(message))).into_response()
         }
     }
+}
+
+/// Why a browser's upload was refused, kept for the page the browser is sent back to. The
+/// address carries only a random id (`/?upload_error=ID`): the page shows a message this
+/// server wrote, never words another site put in a link.
+static NOTES: Mutex<Vec<(String, std::time::Instant, String)>> = Mutex::new(Vec::new());
+/// Notes kept at once (the oldest goes first) and for how long.
+const NOTES_KEPT: usize = 64;
+const NOTE_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+fn keep_note(message: String) -> String {
+    let mut b = [0u8; 16];
+    if getrandom::fill(&mut b).is_err() {
+        return String::new();
+    }
+    let id: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let mut n = NOTES.lock().unwrap_or_else(|p| p.into_inner());
+    n.retain(|(_, at, _)| at.elapsed() < NOTE_TTL);
+    if n.len() >= NOTES_KEPT {
+        n.remove(0);
+    }
+    n.push((id.clone(), std::time::Instant::now(), message));
+    id
+}
+
+/// The message of a refused browser upload by the id its page was given; `None` for an id
+/// this server did not give out (or gave out more than ten minutes ago).
+pub fn upload_note(id: &str) -> Option<String> {
+    let n = NOTES.lock().unwrap_or_else(|p| p.into_inner());
+    n.iter()
+        .find(|(i, at, _)| i == id && at.elapsed() < NOTE_TTL)
+        .map(|(_, _, m)| m.clone())
 }
 
 pub(crate) fn encode(s: &str) -> String {

@@ -322,7 +322,7 @@ async fn real_responses_fit_the_openapi_document() {
         (
             "/api/flows/{capture}/{shard}/{row}",
             format!("/api/flows/{id}/0/999999"),
-            "400",
+            "404",
         ),
         (
             "/api/flows/{capture}/{shard}/{row}/explain",
@@ -407,9 +407,9 @@ async fn a_flows_pcap_holds_exactly_its_packets() {
         assert_eq!(packets, want("packets_fwd", "packets_bwd"), "{uri}");
         assert_eq!(bytes, want("bytes_fwd", "bytes_bwd"), "{uri}");
     }
-    // A flow that is not there: a 400 that says so.
+    // A flow that is not there: a 404 that says so.
     let (s, v) = get(&store, &format!("/api/flows/{id}/7/0/pcap")).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
     assert!(v["error"].as_str().unwrap().contains("no shard 7"), "{v}");
 }
 

@@ -504,6 +504,17 @@ async fn hostile_text_is_shown_and_never_run() {
             "{url}: markup was made"
         );
     }
+    // A link's words are not shown as an upload's refusal (the page shows only what this
+    // server kept under the id it gave out).
+    c.goto(&format!("{base}/?upload_error={enc}"))
+        .await
+        .unwrap();
+    wait(&c, "#upload-error", 30).await;
+    let said = text(&c, "#upload-error").await;
+    assert!(
+        !said.contains("onerror") && !said.contains("script"),
+        "{said}"
+    );
     // The hostile query was shown, as text.
     c.goto(&format!("{base}/search?q={enc}")).await.unwrap();
     wait(&c, "div.error", 30).await;

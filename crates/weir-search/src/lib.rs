@@ -90,6 +90,9 @@ pub enum SearchError {
     /// The request is wrong (says what to change): a 400, never a 500.
     #[error("{0}")]
     BadRequest(String),
+    /// What the request names is not there (a capture, a shard, a row): a 404.
+    #[error("{0}")]
+    NotFound(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] PipelineError),
@@ -335,7 +338,7 @@ impl Run {
 
 /// One flow's full result row (tuple, offsets, every feature, every class probability):
 /// row `row` of `captures/ID/results/NNNNN.parquet`, where a search row's `shard` and `row`
-/// point. A shard or row that is not there is a [`SearchError::BadRequest`].
+/// point. A shard or row that is not there is a [`SearchError::NotFound`].
 pub fn flow_row(
     store: &dyn Store,
     capture: &str,
@@ -346,7 +349,7 @@ pub fn flow_row(
     let bytes = match store.get(&key) {
         Ok(b) => b,
         Err(e) if e.fault() == Some(weir_pipeline::StoreFault::NotFound) => {
-            return Err(SearchError::BadRequest(format!(
+            return Err(SearchError::NotFound(format!(
                 "capture {capture:?} has no shard {shard} (no such capture, or not classified yet)"
             )))
         }
@@ -357,7 +360,7 @@ pub fn flow_row(
         reason: e.to_string(),
     })?;
     if row as usize >= df.height() {
-        return Err(SearchError::BadRequest(format!(
+        return Err(SearchError::NotFound(format!(
             "shard {shard} of capture {capture:?} has {} flows: there is no row {row}",
             df.height()
         )));
