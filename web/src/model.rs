@@ -417,6 +417,10 @@ pub fn size(n: u64) -> String {
     }
 }
 
+/// How a server function says that what a page names is not there (a capture, a flow): the
+/// page shows the rest of the message and answers 404.
+pub const MISSING: &str = "not found: ";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,7 +480,3 @@ mod tests {
         assert_eq!(size(1_500_000), "1.5 MB");
     }
 }
-
-/// How a server function says that what a page names is not there (a capture, a flow): the
-/// page shows the rest of the message and answers 404.
-pub const MISSING: &str = "not found: ";

@@ -431,31 +431,6 @@ fn session_of(req: &Request) -> Option<String> {
         .find_map(|c| c.trim().strip_prefix(prefix.as_str()).map(String::from))
 }
 
-/// Percent-decoding of a query value (`+` is a space).
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-                {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The path and query of a request with any `token=` blanked: what logs and redirects keep.
 fn without_token(req: &Request) -> String {
     let path = req.uri().path();
@@ -544,7 +519,7 @@ async fn sign(ops: &Ops, req: Request) -> Response {
     let next_of = |q: &str| {
         q.split('&')
             .find_map(|kv| kv.strip_prefix("next="))
-            .map(decode)
+            .map(weir_pipeline::percent_decode)
             .unwrap_or_else(|| "/".into())
     };
     if req.method() != axum::http::Method::POST {
@@ -560,7 +535,7 @@ async fn sign(ops: &Ops, req: Request) -> Response {
     let token = form
         .split('&')
         .find_map(|kv| kv.strip_prefix("token="))
-        .map(decode)
+        .map(weir_pipeline::percent_decode)
         .unwrap_or_default();
     let next = local_next(&next_of(&form));
     match &ops.token {
@@ -587,7 +562,7 @@ fn query_token(req: &Request) -> Option<String> {
     req.uri()
         .query()?
         .split('&')
-        .find_map(|kv| kv.strip_prefix("token=").map(decode))
+        .find_map(|kv| kv.strip_prefix("token=").map(weir_pipeline::percent_decode))
 }
 
 /// The route a path is counted under: fixed words only (ids and file names left out).

@@ -31,29 +31,7 @@ pub struct Upload {
 /// Decode an S3 event key: `+` is a space, `%XX` a byte; malformed escapes are kept as they
 /// are.
 pub fn decode_key(key: &str) -> String {
-    let b = key.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                let h = std::str::from_utf8(&b[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match h {
-                    Some(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    weir_pipeline::percent_decode(key)
 }
 
 /// The objects an S3 event (as JSON) says were created; `s3:TestEvent` gives none.

@@ -703,3 +703,114 @@ fn answers_are_protected_and_half_open_connections_are_closed() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Items 7-9 through `weir fl merge`, the binary an operator runs (the merge function runs
+/// the same step): hostile edge nodes against a registry in a directory. An oversized payload
+/// is refused from its size and never read (item 8); an accepted update whose files are then
+/// swapped for a NaN payload of the wrong length under a re-hashed manifest is merged as it
+/// was verified, not as it is now, and the merge does not panic (item 7); a second update of
+/// an accepted node is a replay, and the published pointer is signed by the registry's key
+/// (item 9).
+#[test]
+fn hostile_edge_updates_meet_the_merge_binary() {
+    use weir_fl::params;
+    use weir_fl::update::{self, Provenance, SigningKey, UpdateOptions};
+    use weir_pipeline::{LocalStore, Store};
+
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("reg");
+    let regs = reg.to_str().unwrap();
+    let fl = |args: &[&str]| {
+        let out = weir()
+            .args(args)
+            .args(["--registry", regs])
+            .env_remove("WEIR_REGISTRY_KEY")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "weir {args:?}:\n{text}");
+        text
+    };
+    fl(&["fl", "init"]);
+    let store = LocalStore::new(&reg);
+    let key = weir_fl::registry::stored_key(&store, false)
+        .unwrap()
+        .expect("weir fl init keeps a registry key");
+    let trusted = weir_fl::Registry::new(&store, Some(key.public_hex()));
+    let m0 = trusted.current(None).unwrap().model;
+    let nodes: Vec<SigningKey> = (1..=3u8)
+        .map(|i| SigningKey::from_seed(&format!("edge-{i}"), [i; 32]).unwrap())
+        .collect();
+    for k in &nodes {
+        fl(&["fl", "register", &k.id, &k.public_hex()]);
+    }
+    let push = |k: &SigningKey, by: f32| {
+        let local = params::with_params(
+            &m0,
+            &params::flatten(&m0)
+                .iter()
+                .map(|x| x + by)
+                .collect::<Vec<_>>(),
+        );
+        let s = update::make(
+            k,
+            &m0,
+            &local,
+            &Provenance {
+                base_version: 0,
+                round: 1,
+                samples: 100,
+                class_counts: {
+                    let mut c = vec![0; m0.n_classes()];
+                    c[0] = 100;
+                    c
+                },
+            },
+            &UpdateOptions::default(),
+            &mut params::Gauss::new(7),
+        );
+        weir_fl::round::upload(&store, &s).unwrap()
+    };
+    // Item 8: a 3 GiB payload (sparse: no disk, no memory).
+    let k1 = push(&nodes[0], 0.01);
+    std::fs::File::options()
+        .write(true)
+        .open(store.path_of(&k1.replace(".json", ".bin")))
+        .unwrap()
+        .set_len(3 << 30)
+        .unwrap();
+    let k2 = push(&nodes[1], 0.01);
+    let said = fl(&["fl", "merge", "--quorum", "2"]);
+    assert!(
+        said.contains("refused  edge-1: too large to read: the payload is 3221225472 bytes"),
+        "{said}"
+    );
+    assert!(said.contains("accepted edge-2"), "{said}");
+    // Item 7: edge-2 swaps its accepted update for a NaN payload of the wrong length, under a
+    // manifest that names the new payload's hash.
+    let evil = update::encode_payload(&[f32::NAN, 1.0, 2.0]);
+    let env: update::Envelope = serde_json::from_slice(&store.get(&k2).unwrap()).unwrap();
+    let mut m: update::Manifest = serde_json::from_str(&env.manifest).unwrap();
+    m.payload_sha256 = update::sha256_hex(&evil);
+    let forged = update::Envelope {
+        manifest: serde_json::to_string(&m).unwrap(),
+        signature: env.signature,
+    };
+    std::fs::write(store.path_of(&k2), serde_json::to_vec(&forged).unwrap()).unwrap();
+    std::fs::write(store.path_of(&k2.replace(".json", ".bin")), &evil).unwrap();
+    // Item 9: edge-2 tries a second update in the same round; edge-3 makes the quorum.
+    push(&nodes[1], 0.02);
+    push(&nodes[2], 0.01);
+    let said = fl(&["fl", "merge", "--quorum", "2"]);
+    assert!(said.contains("refused  edge-2: replay"), "{said}");
+    assert!(said.contains("accepted edge-3"), "{said}");
+    assert!(said.contains("published, version 1"), "{said}");
+    // Published from the bytes that were verified, signed by the registry key.
+    let v1 = trusted.current(None).unwrap();
+    assert_eq!(v1.pointer.version, 1);
+    assert!(params::flatten(&v1.model).iter().all(|x| x.is_finite()));
+    let card = trusted.card(1).unwrap();
+    let mut included: Vec<&str> = card.included.iter().map(|i| i.node.as_str()).collect();
+    included.sort_unstable();
+    assert_eq!(included, vec!["edge-2", "edge-3"]);
+}

@@ -999,15 +999,17 @@ mod tests {
         params::with_params(m, &p)
     }
 
-    fn push(
-        store: &dyn Store,
+    /// `key`'s update of `global` moved by `by` in every parameter, from version `base` for
+    /// `round`, clipped to `clip` (10 samples, three classes).
+    fn made(
         key: &SigningKey,
         global: &Mlp,
         base: u64,
         round: u64,
         by: f32,
-    ) -> String {
-        let s = update::make(
+        clip: f32,
+    ) -> update::Signed {
+        update::make(
             key,
             global,
             &shifted(global, by),
@@ -1018,12 +1020,22 @@ mod tests {
                 class_counts: vec![4, 3, 3],
             },
             &UpdateOptions {
-                clip: 0.5,
+                clip,
                 ..UpdateOptions::default()
             },
             &mut Gauss::new(1),
-        );
-        upload(store, &s).unwrap()
+        )
+    }
+
+    fn push(
+        store: &dyn Store,
+        key: &SigningKey,
+        global: &Mlp,
+        base: u64,
+        round: u64,
+        by: f32,
+    ) -> String {
+        upload(store, &made(key, global, base, round, by, 0.5)).unwrap()
     }
 
     #[test]
@@ -1492,19 +1504,7 @@ mod tests {
             .unwrap();
         let nonce1 = parse_update_key(&k1).1;
         let k2 = loop {
-            let s = update::make(
-                &node(1),
-                &m0,
-                &shifted(&m0, 0.05),
-                &Provenance {
-                    base_version: 0,
-                    round: 1,
-                    samples: 10,
-                    class_counts: vec![4, 3, 3],
-                },
-                &UpdateOptions::default(),
-                &mut Gauss::new(2),
-            );
+            let s = made(&node(1), &m0, 0, 1, 0.05, update::DEFAULT_CLIP);
             if s.manifest.nonce < nonce1 {
                 break upload(&store, &s).unwrap();
             }
@@ -1552,19 +1552,7 @@ mod tests {
         let (store, m0) = federation(dir.path(), 1);
         let edge = SigningKey::from_seed("edge", [77; 32]).unwrap();
         register_node(&store, "edge", &edge.public_hex()).unwrap();
-        let honest = update::make(
-            &node(1),
-            &m0,
-            &shifted(&m0, 0.1),
-            &Provenance {
-                base_version: 0,
-                round: 1,
-                samples: 10,
-                class_counts: vec![4, 3, 3],
-            },
-            &UpdateOptions::default(),
-            &mut Gauss::new(3),
-        );
+        let honest = made(&node(1), &m0, 0, 1, 0.1, update::DEFAULT_CLIP);
         let mut s = update::sign(
             &edge,
             &update::decode_payload(&honest.payload).unwrap(),

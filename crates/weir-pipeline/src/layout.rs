@@ -7,6 +7,34 @@ pub const UPLOADS: &str = "uploads/";
 /// GPU batch.
 pub const SHARD_FLOWS: usize = 10_000;
 
+/// Decode form/URL percent-encoding (an S3 event's key, a query's value): `+` is a space,
+/// `%XX` a byte; a malformed escape is kept as it is; bytes that are not UTF-8 become U+FFFD.
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let h = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match h {
+                    Some(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The id of a capture from its key: the file name without extension, cut to
 /// `[A-Za-z0-9._-]`, then 8 hex digits of the whole key, so `a/x.pcap` and `b/x.pcap` differ.
 /// (On S3 a key is the capture: uploading again under the same key replaces it.)

@@ -52,8 +52,8 @@ pub use carve::{
 pub use classify::{classify_shard, classify_shards};
 pub use error::{PipelineError, StoreFault, StoreIoError};
 pub use layout::{
-    capture_id, capture_prefix, content_id, is_capture_id, result_key, results_prefix, shard_key,
-    split_key, status_key, summary_key, SHARD_FLOWS, UPLOADS,
+    capture_id, capture_prefix, content_id, is_capture_id, percent_decode, result_key,
+    results_prefix, shard_key, split_key, status_key, summary_key, SHARD_FLOWS, UPLOADS,
 };
 pub use search::{
     day_of, parse_rfc3339, partition_range, rfc3339, search_key, search_parts, search_prefix,
