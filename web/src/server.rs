@@ -423,26 +423,18 @@ pub fn flow(ctx: &Ctx, capture: &str, shard: u32, row: u32) -> Result<FlowDetail
 const CSS: &str = include_str!("../style/weir.css");
 
 /// A server function call; a name that is none is a 404 in weir's words (the framework says
-/// 400 and explains its macro).
+/// 400 and explains its macro), decided by the registry of server functions.
 async fn server_fn(
     provide: impl Fn() + Clone + Send + 'static,
     req: axum::extract::Request,
 ) -> axum::response::Response {
-    let name = req.uri().path().to_string();
-    let res = leptos_axum::handle_server_fns_with_context(provide, req)
-        .await
-        .into_response();
-    if res.status() != axum::http::StatusCode::BAD_REQUEST {
-        return res;
+    let path = req.uri().path();
+    if !leptos::server_fn::axum::server_fn_paths().any(|(p, _)| p == path) {
+        return missing(path);
     }
-    let (parts, body) = res.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024)
+    leptos_axum::handle_server_fns_with_context(provide, req)
         .await
-        .unwrap_or_default();
-    if bytes.starts_with(b"Could not find a server function") {
-        return missing(&name);
-    }
-    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
+        .into_response()
 }
 
 fn missing(path: &str) -> axum::response::Response {

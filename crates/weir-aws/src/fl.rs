@@ -90,6 +90,8 @@ pub fn registry_key_from_env() -> Result<Option<SigningKey>, String> {
 pub struct MergeCtx {
     store: S3Store,
     key: Option<SigningKey>,
+    /// The key kept in the bucket, once read (when `key` is not given).
+    stored: std::sync::OnceLock<SigningKey>,
     cfg: MergeConfig,
 }
 
@@ -105,6 +107,7 @@ impl MergeCtx {
         Ok(Arc::new(MergeCtx {
             store: S3Store::new(c.s3, bucket, tokio::runtime::Handle::current()),
             key: registry_key_from_env()?,
+            stored: std::sync::OnceLock::new(),
             cfg: merge_config_from_env()?,
         }))
     }
@@ -121,18 +124,18 @@ pub async fn merge(ctx: Arc<MergeCtx>, event: SqsEvent) -> SqsBatchResponse {
         .collect();
     let c = ctx.clone();
     let r = tokio::task::spawn_blocking(move || {
-        let stored;
-        let key = match &c.key {
-            Some(k) => k,
-            None => {
-                stored = weir_fl::registry::stored_key(&c.store, false)?;
-                stored.as_ref().ok_or_else(|| {
+        // The key in the bucket is read once per instance (not once per message).
+        let key = match (&c.key, c.stored.get()) {
+            (Some(k), _) | (None, Some(k)) => k,
+            (None, None) => {
+                let k = weir_fl::registry::stored_key(&c.store, false)?.ok_or_else(|| {
                     weir_fl::RegistryError::Refused(format!(
                         "no registry key: the merge signs every pointer it publishes; set WEIR_REGISTRY_KEY (a key file) or make one in the bucket with `weir fl init --bucket {}` ({})",
                         c.store.bucket(),
                         weir_fl::registry::KEY_OBJECT
                     ))
-                })?
+                })?;
+                c.stored.get_or_init(|| k)
             }
         };
         Merger::new(&c.store, Some(key), c.cfg.clone()).step(weir_fl::update::now_unix())

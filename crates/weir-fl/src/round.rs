@@ -60,30 +60,37 @@ pub fn update_key(round: u64, node: &str, nonce: &str) -> String {
     format!("{}{node}/{nonce}.json", updates_prefix(round))
 }
 
+/// Where the merge keeps what it decided in `round` (only the merge writes here).
+fn round_prefix(round: u64) -> String {
+    format!("fl/rounds/round-{round:06}/")
+}
+
+/// Where `round`'s verdicts are.
+pub fn verdicts_prefix(round: u64) -> String {
+    format!("{}verdicts/", round_prefix(round))
+}
+
 /// A verdict's key: one folder per node, so no two (node, nonce) pairs share a key and a
 /// node's IAM grant (`verdicts/NODE/*`) reads its own verdicts only. An update whose key
 /// names no valid node or nonce gets a verdict under `~malformed/` (`~` is in no node id),
 /// named by a hash of both.
 pub fn verdict_key(round: u64, node: &str, nonce: &str) -> String {
     if valid_node_id(node) && valid_node_id(nonce) {
-        format!("fl/rounds/round-{round:06}/verdicts/{node}/{nonce}.json")
+        format!("{}{node}/{nonce}.json", verdicts_prefix(round))
     } else {
         let h = update::sha256_hex(format!("{node}/{nonce}").as_bytes());
-        format!(
-            "fl/rounds/round-{round:06}/verdicts/~malformed/{}.json",
-            &h[..32]
-        )
+        format!("{}~malformed/{}.json", verdicts_prefix(round), &h[..32])
     }
 }
 
 /// The claim on `node`'s one accepted update in `round` (JSON: which update, its SHA-256).
 pub fn claim_key(round: u64, node: &str) -> String {
-    format!("fl/rounds/round-{round:06}/accepted/{node}.json")
+    format!("{}accepted/{node}.json", round_prefix(round))
 }
 
 /// The merge's own copy of the payload bytes it verified for `node` in `round`.
 pub fn kept_payload_key(round: u64, node: &str) -> String {
-    format!("fl/rounds/round-{round:06}/accepted/{node}.bin")
+    format!("{}accepted/{node}.bin", round_prefix(round))
 }
 
 /// The largest envelope (manifest + signature) the merge reads: a manifest is a few hundred
@@ -101,7 +108,7 @@ pub struct Claim {
 
 /// A round's result key.
 pub fn result_key(round: u64) -> String {
-    format!("fl/rounds/round-{round:06}/result.json")
+    format!("{}result.json", round_prefix(round))
 }
 
 /// The server's evaluation set.
@@ -352,10 +359,7 @@ impl<'a> Merger<'a> {
         };
         // What was judged before, and every accepted update's payload.
         let mut verdicts: Vec<Verdict> = Vec::new();
-        for k in self
-            .store
-            .list(&format!("fl/rounds/round-{round:06}/verdicts/"))?
-        {
+        for k in self.store.list(&verdicts_prefix(round))? {
             if let Ok(v) = serde_json::from_slice::<Verdict>(&self.store.get(&k)?) {
                 verdicts.push(v);
             }

@@ -47,7 +47,7 @@ pub fn federation(store: &dyn Store) -> Result<Federation, RegistryError> {
             continue;
         };
         let mut verdicts = Vec::new();
-        for k in store.list(&format!("fl/rounds/{r}/verdicts/"))? {
+        for k in store.list(&crate::round::verdicts_prefix(n))? {
             if let Ok(v) = serde_json::from_slice::<Verdict>(&store.get(&k)?) {
                 verdicts.push(v);
             }

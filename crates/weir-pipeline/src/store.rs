@@ -139,6 +139,16 @@ impl LocalStore {
         self.path(key).unwrap_or_else(|_| self.root.clone())
     }
 
+    /// The metadata of a key's file, `None` when there is none (or it is not a file).
+    fn file(&self, key: &str) -> Result<Option<std::fs::Metadata>, PipelineError> {
+        match std::fs::metadata(self.path(key)?) {
+            Ok(m) if m.is_file() => Ok(Some(m)),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(from_io(key, &e)),
+        }
+    }
+
     fn path(&self, key: &str) -> Result<PathBuf, PipelineError> {
         if key.is_empty()
             || key.starts_with('/')
@@ -213,12 +223,7 @@ impl Store for LocalStore {
     }
 
     fn version(&self, key: &str) -> Result<Option<String>, PipelineError> {
-        match std::fs::metadata(self.path(key)?) {
-            Ok(m) if m.is_file() => Ok(Some(file_version(&m))),
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(from_io(key, &e)),
-        }
+        Ok(self.file(key)?.map(|m| file_version(&m)))
     }
 
     fn open_version(
@@ -309,12 +314,7 @@ impl Store for LocalStore {
     }
 
     fn size(&self, key: &str) -> Result<Option<u64>, PipelineError> {
-        match std::fs::metadata(self.path(key)?) {
-            Ok(m) if m.is_file() => Ok(Some(m.len())),
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(from_io(key, &e)),
-        }
+        Ok(self.file(key)?.map(|m| m.len()))
     }
 
     fn delete(&self, key: &str) -> Result<(), PipelineError> {
