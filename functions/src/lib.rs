@@ -1,5 +1,5 @@
 //! Shared start-up code of weir's function binaries: logging, the Lambda environment check,
-//! the model.
+//! the model. Owns: process start-up only. Must not own: a handler's decisions (weir-aws has them).
 //!
 //! The binaries (`src/bin/`) are thin: they build a [`weir_aws::handlers::Ctx`] from the
 //! environment and hand events to the handlers in `weir_aws::handlers`. The same binaries

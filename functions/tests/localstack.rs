@@ -314,7 +314,7 @@ fn localstack_end_to_end_and_faults() {
                 .store
                 .open_version("pins/a.bin", &v)
                 .err()
-                .and_then(|e| e.fault()),
+                .map(|e| e.fault()),
             Some(StoreFault::Changed)
         );
         let s = &stack.store;
@@ -331,7 +331,7 @@ fn localstack_end_to_end_and_faults() {
         assert_eq!(s.get("pins/s.json").unwrap(), b"2");
         assert_eq!(
             s.get("pins/none").unwrap_err().fault(),
-            Some(StoreFault::NotFound)
+            StoreFault::NotFound
         );
     }
 
@@ -709,7 +709,11 @@ fn the_app_serves_the_bucket() {
         BUCKET,
         stack.rt.handle().clone(),
     ));
-    let flows = Arc::new(weir_api::Flows::new(store.clone(), None));
+    let flows = Arc::new(weir_api::Flows::new(
+        store.clone(),
+        None,
+        std::sync::Arc::new(weir_classify::shipped_cpu_model),
+    ));
     let up = Arc::new(weir_api::Uploads::to_pipeline(flows.clone(), 64 << 20));
     let app = weir_api::router_with(flows).merge(weir_api::uploads_router(up));
     let call = |req: Request<Body>| -> (StatusCode, Vec<u8>) {

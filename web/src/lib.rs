@@ -1,5 +1,8 @@
 //! # weir-web
 //!
+//! Owns: the pages and their server functions. Must not depend on: AWS; query or pipeline logic
+//! (it calls weir-search and weir-api).
+//!
 //! weir's web app: Leptos 0.8 pages rendered on the server (feature `ssr`, mounted by `weir
 //! serve`) and hydrated in the browser (feature `hydrate`, the wasm bundle
 //! `scripts/build-web.sh` builds). Every page works from its server-rendered HTML alone (links

@@ -13,7 +13,7 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use polars::prelude::*;
 use weir_api::{Flows, SearchParams, Uploads};
 use weir_pipeline::{
-    capture_status, captures as all_captures, rfc3339, summary_key, Status, Store, StoreFault,
+    capture_status, captures as all_captures, rfc3339, summary_key, Status, Store,
 };
 use weir_records::columns::{f64s, i64s, strings, u64s};
 
@@ -171,7 +171,7 @@ pub fn dashboard(ctx: &Ctx, id: &str) -> Result<Dashboard, String> {
     let capture = row_of(st, store);
     let summary = match store.get(&summary_key(id)) {
         Ok(b) => serde_json::from_slice(&b).map_err(|e| format!("unreadable summary: {e}"))?,
-        Err(e) if e.fault() == Some(StoreFault::NotFound) => serde_json::Value::Null,
+        Err(e) if e.is_not_found() => serde_json::Value::Null,
         Err(e) => return Err(e.to_string()),
     };
     let mut anomaly_percentiles = vec![0u64; 20];

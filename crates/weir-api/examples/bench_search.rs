@@ -201,7 +201,11 @@ fn main() {
         );
     }
     let store: Arc<dyn Store> = Arc::new(store);
-    let flows = Arc::new(weir_api::Flows::new(store, None));
+    let flows = Arc::new(weir_api::Flows::new(
+        store,
+        None,
+        Arc::new(weir_classify::shipped_cpu_model),
+    ));
     let app = weir_api::router_with(flows.clone());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

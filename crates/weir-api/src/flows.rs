@@ -15,7 +15,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use polars::prelude::*;
 use serde_json::{json, Value as Js};
-use weir_classify::Classifier;
+use weir_fl::reload::{Reload, Reloader};
+use weir_model::FlowModel;
 use weir_pipeline::{capture_status, carve, open_source, CarveError, FlowKey};
 use weir_records::columns::{strings, u64s};
 use weir_search::Searcher;
@@ -24,6 +25,11 @@ use crate::{blocking, checked_id, rows_json, ApiError, Shared};
 
 /// How many features an explanation lists.
 pub const EXPLAINED: usize = 12;
+
+/// Builds the model that classifies uploads and explains verdicts: the binaries pass the
+/// shipped ONNX model through ONNX Runtime (`weir_classify::shipped_cpu_model`), so this crate
+/// links no inference runtime. Called once, on first use; its error is shown each time.
+pub type ModelSource = Arc<dyn Fn() -> Result<Box<dyn FlowModel>, String> + Send + Sync>;
 
 /// What the flow endpoints read: the store, where `weir analyze`'s captures are (a data
 /// directory's parent), and the model that explains verdicts (loaded on first use).
@@ -34,8 +40,9 @@ pub struct Flows {
     pub files_beside: Option<PathBuf>,
     /// Searches over the store, with the parts read so far kept in memory.
     pub search: Arc<Searcher>,
-    model: Mutex<Option<Result<Classifier, String>>>,
-    registry: Mutex<Option<weir_fl::reload::Reloader>>,
+    source: ModelSource,
+    model: Mutex<Option<Result<Box<dyn FlowModel>, String>>>,
+    registry: Mutex<Option<Reloader<Box<dyn FlowModel>>>>,
 }
 
 /// How much one feature moved a verdict.
@@ -50,9 +57,10 @@ pub struct Attribution {
 }
 
 impl Flows {
-    /// Flow endpoints over `store`.
-    pub fn new(store: Shared, files_beside: Option<PathBuf>) -> Self {
+    /// Flow endpoints over `store`, with the model `source` builds.
+    pub fn new(store: Shared, files_beside: Option<PathBuf>, source: ModelSource) -> Self {
         Flows {
+            source,
             search: Arc::new(Searcher::new(store.clone())),
             store,
             files_beside,
@@ -64,7 +72,7 @@ impl Flows {
     /// Follow a federated-learning registry: uploads are classified, and verdicts explained,
     /// by its current version, checked by `reloader` before each use (a version that does
     /// not check out is refused and the running model stays).
-    pub fn following(self, reloader: weir_fl::reload::Reloader) -> Self {
+    pub fn following(self, reloader: Reloader<Box<dyn FlowModel>>) -> Self {
         *self.registry.lock().unwrap_or_else(|p| p.into_inner()) = Some(reloader);
         self
     }
@@ -72,11 +80,12 @@ impl Flows {
     /// `f` with the current model (the shipped one, or the registry's current version),
     /// loaded on first use (a load that failed says why, each time). One caller at a time:
     /// an upload's shards are all classified by one model.
-    pub(crate) fn with_model<T>(&self, f: impl FnOnce(&mut Classifier) -> T) -> Result<T, String> {
+    pub(crate) fn with_model<T>(
+        &self,
+        f: impl FnOnce(&mut Box<dyn FlowModel>) -> T,
+    ) -> Result<T, String> {
         let mut guard = self.model.lock().unwrap_or_else(|p| p.into_inner());
-        let model = guard.get_or_insert_with(|| {
-            Classifier::shipped_cpu().map_err(|e| format!("the model could not be loaded: {e}"))
-        });
+        let model = guard.get_or_insert_with(|| (self.source)());
         let model = model.as_mut().map_err(|e| e.clone())?;
         if let Some(r) = self
             .registry
@@ -85,13 +94,13 @@ impl Flows {
             .as_mut()
         {
             match r.check(model) {
-                weir_fl::reload::Reload::Swapped { from, to, .. } => {
-                    eprintln!("model: switched from {from} to {to} (published to the registry)")
+                Reload::Swapped { from, to, .. } => {
+                    tracing::info!(target: "weir::model", from, to, "model switched (published to the registry)")
                 }
-                weir_fl::reload::Reload::Refused(why) => eprintln!(
+                Reload::Refused(why) => tracing::warn!(
                     "model: the registry's version was refused, keeping the one running: {why}"
                 ),
-                weir_fl::reload::Reload::Unchanged => {}
+                Reload::Unchanged => {}
             }
         }
         Ok(f(model))
@@ -104,7 +113,7 @@ impl Flows {
     }
 
     /// Why the model gave `row` (one full result row) its class: the [`EXPLAINED`] features
-    /// with the largest effect, by occlusion (`weir_classify::explain`) with the shipped
+    /// with the largest effect, by occlusion (`weir_model::explain`) with the shipped
     /// model, which must be the model that decided.
     pub fn explain(&self, row: &DataFrame) -> Result<Vec<Attribution>, String> {
         let e = |e: PolarsError| e.to_string();
@@ -127,7 +136,7 @@ impl Flows {
                 .iter()
                 .position(|c| *c == class)
                 .ok_or_else(|| format!("the model has no class {class:?}"))?;
-            let effects = weir_classify::explain(model, &x, k).map_err(|e| e.to_string())?;
+            let effects = weir_model::explain(model, &x, k).map_err(|e| e.to_string())?;
             Ok((info, effects))
         })??;
         Ok(effects

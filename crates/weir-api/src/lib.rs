@@ -1,5 +1,9 @@
 //! # weir-api
 //!
+//! Owns: the HTTP surface over results (routes, errors, uploads, exports, the request guard).
+//! Must not depend on: an inference runtime (the model comes in as a `ModelSource`), AWS (the
+//! store is a trait object).
+//!
 //! weir's JSON API over a [`Store`] of results (a `weir analyze` data directory or the
 //! functions' bucket): the axum [`router`] that `weir serve` runs and the web app mounts.
 //!
@@ -25,7 +29,7 @@ mod flows;
 pub mod listen;
 mod ops;
 mod uploads;
-pub use flows::{Attribution, Flows, EXPLAINED};
+pub use flows::{Attribution, Flows, ModelSource, EXPLAINED};
 pub use ops::{check_token, operated, Ops, MIN_TOKEN, SESSION_TTL};
 pub use uploads::{
     content_digest, content_key, router as uploads_router, upload_key, upload_note, Uploads,
@@ -52,8 +56,8 @@ pub type Shared = Arc<dyn Store>;
 
 /// The API's routes over `store` (the flow endpoints read capture files beside
 /// `files_beside` too: see [`Flows`]).
-pub fn router(store: Shared) -> Router {
-    router_with(Arc::new(Flows::new(store, None)))
+pub fn router(store: Shared, model: ModelSource) -> Router {
+    router_with(Arc::new(Flows::new(store, None, model)))
 }
 
 /// The API's routes, the flow endpoints with `flows`.
@@ -110,6 +114,12 @@ impl ApiError {
     /// The server's own failure (the store, an unreadable object): a 500.
     pub(crate) fn internal(message: impl ToString) -> Self {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+}
+
+impl From<weir_pipeline::StoreError> for ApiError {
+    fn from(e: weir_pipeline::StoreError) -> Self {
+        PipelineError::from(e).into()
     }
 }
 
@@ -208,7 +218,7 @@ async fn summary(
     checked_id(&id)?;
     let bytes = blocking(move || match store.get(&summary_key(&id)) {
         Ok(b) => Ok(b),
-        Err(e) if e.fault() == Some(StoreFault::NotFound) => Err(ApiError::not_found(format!(
+        Err(e) if e.is_not_found() => Err(ApiError::not_found(format!(
             "capture {id:?} has no summary (not aggregated yet, or no such capture)"
         ))),
         Err(e) => Err(e.into()),

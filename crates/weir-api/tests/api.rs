@@ -131,7 +131,7 @@ async fn every_endpoint_answers_and_bad_input_gets_a_400_that_says_why() {
 }
 
 async fn text(store: &Arc<dyn Store>, uri: &str) -> (StatusCode, String, String) {
-    let app = weir_api::router(store.clone());
+    let app = weir_api::router(store.clone(), Arc::new(weir_classify::shipped_cpu_model));
     let res = app
         .oneshot(Request::get(uri).body(Body::empty()).unwrap())
         .await
@@ -368,7 +368,7 @@ async fn a_flows_pcap_holds_exactly_its_packets() {
     assert_eq!(rows.len(), 10);
     for r in rows {
         let uri = format!("/api/flows/{id}/{}/{}/pcap", r["shard"], r["row"]);
-        let app = weir_api::router(store.clone());
+        let app = weir_api::router(store.clone(), Arc::new(weir_classify::shipped_cpu_model));
         let res = app
             .oneshot(Request::get(&uri).body(Body::empty()).unwrap())
             .await
@@ -495,7 +495,7 @@ async fn a_token_guards_everything_and_metrics_count_what_was_served() {
     let (_d, store) = store();
     let ops = |t: Option<&str>| {
         weir_api::operated(
-            weir_api::router(store.clone()),
+            weir_api::router(store.clone(), Arc::new(weir_classify::shipped_cpu_model)),
             Arc::new(weir_api::Ops::new(store.clone(), t.map(String::from))),
         )
     };
@@ -592,7 +592,11 @@ async fn a_token_guards_everything_and_metrics_count_what_was_served() {
 async fn uploads_are_analyzed_and_bad_ones_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(LocalStore::new(dir.path()));
-    let flows = Arc::new(weir_api::Flows::new(store.clone(), None));
+    let flows = Arc::new(weir_api::Flows::new(
+        store.clone(),
+        None,
+        Arc::new(weir_classify::shipped_cpu_model),
+    ));
     let up = Arc::new(weir_api::Uploads::new(flows.clone(), 200_000));
     let app = weir_api::router_with(flows).merge(weir_api::uploads_router(up));
     let sample = std::fs::read(concat!(

@@ -175,7 +175,7 @@ pub async fn merge(ctx: Arc<MergeCtx>, event: SqsEvent) -> SqsBatchResponse {
 pub fn reloader_from_env(
     store: Arc<dyn Store>,
     opts: &Options,
-) -> Result<Option<Reloader>, String> {
+) -> Result<Option<Reloader<Classifier>>, String> {
     match std::env::var("WEIR_MODEL_REGISTRY").as_deref() {
         Ok("bucket") | Ok("1") => {}
         Ok("") | Ok("0") | Err(_) => return Ok(None),
@@ -189,12 +189,17 @@ pub fn reloader_from_env(
     let trust = std::env::var("WEIR_REGISTRY_PUBKEY")
         .ok()
         .filter(|k| !k.is_empty());
-    Ok(Some(Reloader::new(store, opts.clone(), every, trust)))
+    Ok(Some(Reloader::new(
+        store,
+        weir_classify::loader(opts.clone()),
+        every,
+        trust,
+    )))
 }
 
 /// Between batches: let the reloader swap the classifier when the registry moved; log what
 /// happened.
-pub fn maybe_reload(reload: &Mutex<Reloader>, model: &mut Classifier) {
+pub fn maybe_reload(reload: &Mutex<Reloader<Classifier>>, model: &mut Classifier) {
     let mut r = reload.lock().unwrap_or_else(|p| p.into_inner());
     match r.check(model) {
         Reload::Unchanged => {}

@@ -78,7 +78,7 @@ pub struct Ctx {
     pub rt: Handle,
     /// Follows the model registry between batches (`WEIR_MODEL_REGISTRY`,
     /// [`Ctx::with_registry`]); `None`: the model loaded at start serves throughout.
-    pub reload: Option<Arc<Mutex<weir_fl::reload::Reloader>>>,
+    pub reload: Option<Arc<Mutex<weir_fl::reload::Reloader<weir_classify::Classifier>>>>,
 }
 
 impl Ctx {
@@ -492,7 +492,7 @@ fn classify_blocking(ctx: &Ctx, model: &Mutex<Classifier>, work: &[Work]) -> Vec
             if let Some(r) = &ctx.reload {
                 crate::fl::maybe_reload(r, &mut m);
             }
-            weir_pipeline::classify_shards(st.store, &mut m, msgs)
+            weir_pipeline::classify_shards(st.store, &mut *m, msgs)
         })
     })
 }

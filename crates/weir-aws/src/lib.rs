@@ -1,5 +1,8 @@
 //! # weir-aws
 //!
+//! Owns: everything that speaks to AWS (S3, SQS, the Lambda handlers' decisions, the merge
+//! function). Must not depend on: the web app or the CLI.
+//!
 //! weir's stages on AWS. [`S3Store`] is weir-pipeline's [`Store`](weir_pipeline::Store) over
 //! S3 (ranged GETs, so a capture is never whole in memory), [`Queue`] is an SQS queue, and
 //! [`handlers`] are the Lambda and worker handlers the binaries in `functions/` run: they

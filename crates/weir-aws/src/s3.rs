@@ -6,7 +6,7 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
 use tokio::runtime::Handle;
-use weir_pipeline::{Condition, PipelineError, Store, StoreFault, StoreIoError};
+use weir_pipeline::{Condition, Store, StoreError, StoreFault, StoreIoError};
 
 use crate::AwsError;
 
@@ -50,9 +50,9 @@ fn store_err<E: std::error::Error + 'static>(
     key: &str,
     what: String,
     e: SdkError<E, HttpResponse>,
-) -> PipelineError {
+) -> StoreError {
     let f = fault(&e);
-    PipelineError::store(key, f, AwsError::new(what, e))
+    StoreError::new(key, f, AwsError::new(what, e))
 }
 
 /// PUT one object (what `put` and each of `put_many`'s tasks send), conditionally when `cond`
@@ -63,7 +63,7 @@ async fn put_object(
     key: &str,
     bytes: Vec<u8>,
     cond: Option<&Condition>,
-) -> Result<bool, PipelineError> {
+) -> Result<bool, StoreError> {
     let mut req = client
         .put_object()
         .bucket(bucket)
@@ -97,7 +97,7 @@ impl S3Store {
     }
 
     /// Object size and ETag, or None when there is no such object.
-    pub fn head(&self, key: &str) -> Result<Option<(u64, String)>, PipelineError> {
+    pub fn head(&self, key: &str) -> Result<Option<(u64, String)>, StoreError> {
         let r = self.rt.block_on(
             self.client
                 .head_object()
@@ -127,7 +127,7 @@ impl S3Store {
         etag: Option<&str>,
         start: u64,
         end: u64,
-    ) -> Result<Vec<u8>, PipelineError> {
+    ) -> Result<Vec<u8>, StoreError> {
         let what = format!("GET s3://{}/{key} bytes {start}-{}", self.bucket, end - 1);
         let mut last = None;
         for _ in 0..3 {
@@ -135,11 +135,11 @@ impl S3Store {
             match self.rt.block_on(self.fetch(key, range, etag, &what)) {
                 Ok((b, _)) => return Ok(b),
                 // Not worth another try here: the object is gone or another version.
-                Err(e) if !matches!(e.fault(), Some(StoreFault::Transient)) => return Err(e),
+                Err(e) if e.fault != StoreFault::Transient => return Err(e),
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.unwrap_or_else(|| PipelineError::store(key, StoreFault::Transient, what)))
+        Err(last.unwrap_or_else(|| StoreError::new(key, StoreFault::Transient, what)))
     }
 }
 
@@ -152,7 +152,7 @@ impl S3Store {
         range: Option<String>,
         etag: Option<&str>,
         what: &str,
-    ) -> Result<(Vec<u8>, String), PipelineError> {
+    ) -> Result<(Vec<u8>, String), StoreError> {
         let o = self
             .client
             .get_object()
@@ -167,7 +167,7 @@ impl S3Store {
         // A reply of another version than asked for (a server ignoring If-Match) is refused.
         if let Some(want) = etag {
             if !tag.is_empty() && tag != want {
-                return Err(PipelineError::store(
+                return Err(StoreError::new(
                     key,
                     StoreFault::Changed,
                     format!("{what}: ETag {tag}, the read was pinned to {want}"),
@@ -178,7 +178,7 @@ impl S3Store {
             .collect()
             .await
             .map(|b| (b.into_bytes().to_vec(), tag))
-            .map_err(|e| PipelineError::store(key, StoreFault::Transient, AwsError::new(what, e)))
+            .map_err(|e| StoreError::new(key, StoreFault::Transient, AwsError::new(what, e)))
     }
 
     /// Every page of a listing under `prefix`: the keys, and with a `delimiter` the common
@@ -187,7 +187,7 @@ impl S3Store {
         &self,
         prefix: &str,
         delimiter: Option<&str>,
-    ) -> Result<(Vec<String>, Vec<String>), PipelineError> {
+    ) -> Result<(Vec<String>, Vec<String>), StoreError> {
         let what = format!("LIST s3://{}/{prefix}", self.bucket);
         let (mut keys, mut dirs) = (Vec::new(), Vec::new());
         let mut pages = self
@@ -238,9 +238,7 @@ impl Read for RangedReader<'_> {
             self.buf = self
                 .store
                 .range(&self.key, self.etag.as_deref(), self.next, end)
-                .map_err(|e| {
-                    StoreIoError::into_io(e.fault().unwrap_or(StoreFault::Transient), e)
-                })?;
+                .map_err(|e| StoreIoError::into_io(e.fault, e))?;
             self.pos = 0;
             self.next = end;
             if self.buf.is_empty() {
@@ -255,9 +253,9 @@ impl Read for RangedReader<'_> {
 }
 
 impl S3Store {
-    fn reader(&self, key: &str, pin: Option<&str>) -> Result<RangedReader<'_>, PipelineError> {
+    fn reader(&self, key: &str, pin: Option<&str>) -> Result<RangedReader<'_>, StoreError> {
         let (size, etag) = self.head(key)?.ok_or_else(|| {
-            PipelineError::store(
+            StoreError::new(
                 key,
                 StoreFault::NotFound,
                 format!("no such object in bucket {}", self.bucket),
@@ -265,7 +263,7 @@ impl S3Store {
         })?;
         if let Some(want) = pin {
             if want != etag {
-                return Err(PipelineError::store(
+                return Err(StoreError::new(
                     key,
                     StoreFault::Changed,
                     format!("s3://{}/{key} is ETag {etag} now, not {want}", self.bucket),
@@ -285,11 +283,11 @@ impl S3Store {
 }
 
 impl Store for S3Store {
-    fn open(&self, key: &str) -> Result<Box<dyn Read + Send + '_>, PipelineError> {
+    fn open(&self, key: &str) -> Result<Box<dyn Read + Send + '_>, StoreError> {
         Ok(Box::new(self.reader(key, None)?))
     }
 
-    fn version(&self, key: &str) -> Result<Option<String>, PipelineError> {
+    fn version(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self.head(key)?.map(|(_, etag)| etag))
     }
 
@@ -297,25 +295,25 @@ impl Store for S3Store {
         &self,
         key: &str,
         version: &str,
-    ) -> Result<Box<dyn Read + Send + '_>, PipelineError> {
+    ) -> Result<Box<dyn Read + Send + '_>, StoreError> {
         Ok(Box::new(self.reader(key, Some(version))?))
     }
 
-    fn get(&self, key: &str) -> Result<Vec<u8>, PipelineError> {
+    fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
         let what = format!("GET s3://{}/{key}", self.bucket);
         Ok(self.rt.block_on(self.fetch(key, None, None, &what))?.0)
     }
 
-    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, PipelineError> {
+    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
         let what = format!("GET s3://{}/{key}", self.bucket);
         match self.rt.block_on(self.fetch(key, None, None, &what)) {
             Ok(r) => Ok(Some(r)),
-            Err(e) if e.fault() == Some(StoreFault::NotFound) => Ok(None),
+            Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    fn put_if(&self, key: &str, bytes: &[u8], cond: &Condition) -> Result<bool, PipelineError> {
+    fn put_if(&self, key: &str, bytes: &[u8], cond: &Condition) -> Result<bool, StoreError> {
         self.rt.block_on(put_object(
             &self.client,
             &self.bucket,
@@ -325,7 +323,7 @@ impl Store for S3Store {
         ))
     }
 
-    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), PipelineError> {
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
         self.rt
             .block_on(put_object(
                 &self.client,
@@ -337,10 +335,10 @@ impl Store for S3Store {
             .map(|_| ())
     }
 
-    fn put_file(&self, key: &str, path: &std::path::Path) -> Result<(), PipelineError> {
+    fn put_file(&self, key: &str, path: &std::path::Path) -> Result<(), StoreError> {
         self.rt.block_on(async {
             let body = ByteStream::from_path(path).await.map_err(|e| {
-                PipelineError::store(
+                StoreError::new(
                     key,
                     StoreFault::Permanent,
                     format!("{}: {e}", path.display()),
@@ -358,7 +356,7 @@ impl Store for S3Store {
         })
     }
 
-    fn put_many(&self, objects: Vec<(String, Vec<u8>)>) -> Result<(), PipelineError> {
+    fn put_many(&self, objects: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
         // Up to this many PUTs in flight (a classifier writes a search part per day).
         const IN_FLIGHT: usize = 16;
         self.rt.block_on(async {
@@ -381,7 +379,7 @@ impl Store for S3Store {
                     None => break,
                     Some(Ok(Ok(()))) => continue,
                     Some(Ok(Err(e))) => e,
-                    Some(Err(e)) => PipelineError::store("PUT", StoreFault::Transient, e),
+                    Some(Err(e)) => StoreError::new("PUT", StoreFault::Transient, e),
                 };
                 first.get_or_insert(err);
             }
@@ -389,15 +387,15 @@ impl Store for S3Store {
         })
     }
 
-    fn exists(&self, key: &str) -> Result<bool, PipelineError> {
+    fn exists(&self, key: &str) -> Result<bool, StoreError> {
         Ok(self.head(key)?.is_some())
     }
 
-    fn size(&self, key: &str) -> Result<Option<u64>, PipelineError> {
+    fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
         Ok(self.head(key)?.map(|(n, _)| n))
     }
 
-    fn delete(&self, key: &str) -> Result<(), PipelineError> {
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
         let what = format!("DELETE s3://{}/{key}", self.bucket);
         self.rt
             .block_on(
@@ -411,7 +409,7 @@ impl Store for S3Store {
             .map_err(|e| store_err(key, what, e))
     }
 
-    fn children(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {
+    fn children(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let (keys, dirs) = self.rt.block_on(self.listing(prefix, Some("/")))?;
         let mut out: Vec<String> = dirs
             .iter()
@@ -426,7 +424,7 @@ impl Store for S3Store {
         Ok(out)
     }
 
-    fn list(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {
+    fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let (mut keys, _) = self.rt.block_on(self.listing(prefix, None))?;
         keys.sort();
         Ok(keys)

@@ -1,5 +1,8 @@
 //! # weir-capture
 //!
+//! Owns: reading capture files and decoding packets. Must not depend on: any other weir crate;
+//! no I/O beyond the reader it is given.
+//!
 //! Streaming capture reading and L2–L4 decoding, the first stage of weir's data path:
 //!
 //! ```text
@@ -35,6 +38,7 @@
 mod decode;
 mod error;
 mod reader;
+mod writer;
 
 pub use decode::{
     decode, Decode, Decoded, Fragment, SkipReason, Tunnel, FLAG_ACK, FLAG_CWR, FLAG_ECE, FLAG_FIN,
@@ -42,3 +46,4 @@ pub use decode::{
 };
 pub use error::CaptureError;
 pub use reader::{linktype, CaptureReader, Format, Packet, BUFFER_SIZE, MAX_RECORD};
+pub use writer::{pcap_header, pcap_record};

@@ -1,5 +1,8 @@
 //! # weir-classify
 //!
+//! Owns: ONNX Runtime (the only crate that links `ort`), as a `weir_model::FlowModel`. Must not
+//! depend on: the store, polars, the pipeline.
+//!
 //! Batched classification of flow feature vectors with a weir ONNX model, through ONNX Runtime
 //! (`ort`, loaded at run time from the library `scripts/setup-ort.sh` fetches).
 //!
@@ -22,7 +25,8 @@ use std::sync::OnceLock;
 
 use ort::session::Session;
 use tracing::{info, warn};
-use weir_model::{ModelInfo, INPUT, OUT_ENERGY, OUT_PROBABILITIES};
+pub use weir_model::{explain, Predictions};
+use weir_model::{FlowModel, InferenceError, ModelInfo, INPUT, OUT_ENERGY, OUT_PROBABILITIES};
 
 /// The ONNX Runtime version `scripts/setup-ort.sh` installs.
 pub const ORT_VERSION: &str = "1.31.1";
@@ -207,6 +211,44 @@ pub enum ClassifyError {
     Ort(String),
 }
 
+/// The shipped model on the CPU ([`Classifier::shipped_cpu`]) as a boxed [`FlowModel`], with
+/// an error an analyst reads: the model `weir serve` classifies uploads and explains verdicts
+/// with (`weir_api::ModelSource`).
+pub fn shipped_cpu_model() -> Result<Box<dyn FlowModel>, String> {
+    Classifier::shipped_cpu()
+        .map(|c| Box::new(c) as Box<dyn FlowModel>)
+        .map_err(|e| format!("the model could not be loaded: {e}"))
+}
+
+/// Builds classifiers from model bytes with `opts`: the loader a hot reload
+/// (`weir_fl::reload::Reloader`) runs for a model the registry names.
+pub fn loader(opts: Options) -> Box<dyn Fn(&[u8]) -> Result<Classifier, String> + Send + Sync> {
+    Box::new(move |bytes| Classifier::from_bytes(bytes, &opts).map_err(|e| e.to_string()))
+}
+
+impl From<ClassifyError> for InferenceError {
+    fn from(e: ClassifyError) -> Self {
+        InferenceError {
+            model_fault: e.is_model_fault(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// What the stages call (weir-pipeline, weir-api, weir-fl's reload): the same as the
+/// inherent methods.
+impl FlowModel for Classifier {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+    fn min_probability(&self) -> f32 {
+        self.min_probability
+    }
+    fn classify(&mut self, x: &[f32]) -> Result<Predictions, InferenceError> {
+        Classifier::classify(self, x).map_err(InferenceError::from)
+    }
+}
+
 impl ClassifyError {
     /// Whether the model itself is at fault (trying again with it cannot help), as opposed
     /// to a run that failed.
@@ -296,38 +338,6 @@ fn runtime(gpu: bool) -> Result<&'static Runtime, ClassifyError> {
             path: path.clone(),
             reason: reason.clone(),
         }),
-    }
-}
-
-/// Class predictions for a batch of rows.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Predictions {
-    /// Number of classes (row width of `probabilities`).
-    pub classes: usize,
-    /// Index of the most probable class, per row.
-    pub predicted: Vec<u16>,
-    /// `rows × classes` probabilities, row-major.
-    pub probabilities: Vec<f32>,
-    /// Anomaly score per row (energy; higher = less like the training data).
-    pub anomaly: Vec<f32>,
-    /// Rows that had a NaN or infinite feature (classified with it as unknown / clipped).
-    pub nonfinite_rows: usize,
-}
-
-impl Predictions {
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        self.predicted.len()
-    }
-
-    /// No rows.
-    pub fn is_empty(&self) -> bool {
-        self.predicted.is_empty()
-    }
-
-    /// Probabilities of row `i`.
-    pub fn row(&self, i: usize) -> &[f32] {
-        &self.probabilities[i * self.classes..(i + 1) * self.classes]
     }
 }
 
@@ -544,42 +554,4 @@ fn build_session(
         b = b.with_execution_providers([ep]).map_err(ort_err)?;
     }
     b.commit_from_memory(bytes).map_err(ort_err)
-}
-
-/// Why a flow got its verdict, by occlusion: each feature in turn replaced by "unknown" (NaN,
-/// which the model's normalization maps to the training mean) and the row classified again.
-/// Returns `(feature index, p(class) as is - p(class) with that feature at the mean)` for
-/// every feature, largest effect (either sign) first: positive means the feature's value
-/// pushed the model toward `class`. One batch of `features + 1` rows through the model.
-pub fn explain(
-    c: &mut Classifier,
-    x: &[f32],
-    class: usize,
-) -> Result<Vec<(usize, f32)>, ClassifyError> {
-    let f = c.info().features.len();
-    if x.len() != f {
-        return Err(ClassifyError::Shape {
-            len: x.len(),
-            features: f,
-        });
-    }
-    let mut batch = Vec::with_capacity((f + 1) * f);
-    batch.extend_from_slice(x);
-    for i in 0..f {
-        let start = batch.len();
-        batch.extend_from_slice(x);
-        batch[start + i] = f32::NAN;
-    }
-    let p = c.classify(&batch)?;
-    let base = p.row(0).get(class).copied().unwrap_or(f32::NAN);
-    let mut out: Vec<(usize, f32)> = (0..f)
-        .map(|i| {
-            (
-                i,
-                base - p.row(i + 1).get(class).copied().unwrap_or(f32::NAN),
-            )
-        })
-        .collect();
-    out.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
-    Ok(out)
 }

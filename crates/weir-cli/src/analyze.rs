@@ -12,7 +12,8 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use weir_classify::{Classifier, Device, Options};
 use weir_pipeline::{
-    Condition, LocalStore, PipelineError, ShardMessage, SplitOptions, Status, Store, StoreFault,
+    Condition, LocalStore, PipelineError, ShardMessage, SplitOptions, Status, Store, StoreError,
+    StoreFault,
 };
 
 #[derive(clap::Args, Debug)]
@@ -82,19 +83,19 @@ impl<R: Read> Read for Counted<R> {
 }
 
 impl Store for Local {
-    fn open(&self, key: &str) -> Result<Box<dyn Read + Send + '_>, PipelineError> {
+    fn open(&self, key: &str) -> Result<Box<dyn Read + Send + '_>, StoreError> {
         if key != self.key {
             return self.store.open(key);
         }
         let f = std::fs::File::open(&self.path).map_err(|e| {
-            PipelineError::store(self.path.display().to_string(), StoreFault::Permanent, e)
+            StoreError::new(self.path.display().to_string(), StoreFault::Permanent, e)
         })?;
         Ok(Box::new(Counted {
             inner: std::io::BufReader::with_capacity(1 << 20, f),
             bar: self.bar.clone(),
         }))
     }
-    fn version(&self, key: &str) -> Result<Option<String>, PipelineError> {
+    fn version(&self, key: &str) -> Result<Option<String>, StoreError> {
         if key != self.key {
             return self.store.version(key);
         }
@@ -104,34 +105,34 @@ impl Store for Local {
         &self,
         key: &str,
         version: &str,
-    ) -> Result<Box<dyn Read + Send + '_>, PipelineError> {
+    ) -> Result<Box<dyn Read + Send + '_>, StoreError> {
         if key != self.key {
             return self.store.open_version(key, version);
         }
         self.open(key)
     }
-    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, PipelineError> {
+    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
         self.store.get_versioned(key)
     }
-    fn put_if(&self, key: &str, bytes: &[u8], cond: &Condition) -> Result<bool, PipelineError> {
+    fn put_if(&self, key: &str, bytes: &[u8], cond: &Condition) -> Result<bool, StoreError> {
         self.store.put_if(key, bytes, cond)
     }
-    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), PipelineError> {
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
         self.store.put(key, bytes)
     }
-    fn exists(&self, key: &str) -> Result<bool, PipelineError> {
+    fn exists(&self, key: &str) -> Result<bool, StoreError> {
         Ok(key == self.key || self.store.exists(key)?)
     }
-    fn size(&self, key: &str) -> Result<Option<u64>, PipelineError> {
+    fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
         if key != self.key {
             return self.store.size(key);
         }
         Ok(std::fs::metadata(&self.path).ok().map(|m| m.len()))
     }
-    fn list(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {
+    fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         self.store.list(prefix)
     }
-    fn delete(&self, key: &str) -> Result<(), PipelineError> {
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.store.delete(key)
     }
 }
@@ -175,7 +176,7 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
     };
     let mut reloader = match &args.registry {
         Some(dir) => {
-            let mut r = registry_reloader(dir, opts.clone())?;
+            let mut r = registry_reloader(dir, weir_classify::loader(opts.clone()))?;
             if let weir_fl::reload::Reload::Refused(why) = r.check(&mut classifier) {
                 bail!(
                     "--registry {}: its current model was refused: {why}",
@@ -432,10 +433,10 @@ fn summary_table(
 
 /// A reloader over the registry directory `dir` (`--registry`), looking every 2 s, trusting
 /// $WEIR_REGISTRY_PUBKEY when set; an error that says how to start one when there is none.
-pub(crate) fn registry_reloader(
+pub(crate) fn registry_reloader<M: weir_model::FlowModel>(
     dir: &std::path::Path,
-    opts: Options,
-) -> Result<weir_fl::reload::Reloader> {
+    load: weir_fl::reload::Loader<M>,
+) -> Result<weir_fl::reload::Reloader<M>> {
     if !dir.join(weir_fl::registry::LATEST).is_file() {
         bail!(
             "--registry {}: no registry there (no {}; start one with `weir fl init --registry {}`)",
@@ -449,7 +450,7 @@ pub(crate) fn registry_reloader(
         .filter(|k| !k.is_empty());
     Ok(weir_fl::reload::Reloader::new(
         std::sync::Arc::new(LocalStore::new(dir)),
-        opts,
+        load,
         std::time::Duration::from_secs(2),
         trust,
     ))

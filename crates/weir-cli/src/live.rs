@@ -130,12 +130,12 @@ impl Part {
             let f = std::fs::File::create(&self.path)
                 .with_context(|| format!("creating {}", self.path.display()))?;
             let mut o = std::io::BufWriter::new(f);
-            o.write_all(&weir_pipeline::pcap_header(1))
+            o.write_all(&weir_capture::pcap_header(1))
                 .with_context(|| format!("writing {}", self.path.display()))?;
             self.out = Some(o);
         }
         self.record.clear();
-        weir_pipeline::pcap_record(&mut self.record, now_ns(), data, wire);
+        weir_capture::pcap_record(&mut self.record, now_ns(), data, wire);
         if let Some(out) = &mut self.out {
             out.write_all(&self.record)
                 .with_context(|| format!("writing {}", self.path.display()))?;

@@ -1,6 +1,7 @@
 //! `weir`: find attacks in packet captures. This binary is a thin adapter over the library
 //! crates: argument parsing, files, progress and the printed summary live here; everything
-//! else is a library call.
+//! else is a library call. Owns: the command line. Must not own: logic another binary or the
+//! web app would need (that goes in a library crate).
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -265,8 +266,10 @@ struct FlowsArgs {
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
+            // Warnings, and the model's lifecycle (target `weir::model`: a registry version
+            // swapped in), which an operator of `weir serve --registry` wants to see.
             tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| "warn,weir::model=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();

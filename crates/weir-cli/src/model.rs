@@ -454,8 +454,14 @@ fn robustness(args: &DataArgs, model: &weir_model::Mlp, min_probability: f32) ->
             continue;
         }
         let (p, prob, findings) = verdicts(&mut c, &recs)?;
-        let prob = weir_train::model_gate(&model.info.alert_thresholds, &p.predicted, &prob, &recs);
-        let (v, q) = weir_train::combine(&p.predicted, &prob, &findings, min_probability);
+        let (v, q) = weir_train::decide_flows(
+            &model.info.alert_thresholds,
+            &p.predicted,
+            &prob,
+            &findings,
+            &recs,
+            min_probability,
+        );
         let n = v.iter().zip(&q).filter(|(k, _)| **k != normal).count();
         flows += recs.len();
         flagged += n;

@@ -166,15 +166,20 @@ pub fn serve(args: ServeArgs) -> Result<i32> {
                  serving the pages without their browser code"
             );
         }
-        let mut flows = weir_api::Flows::new(store, beside);
+        let mut flows =
+            weir_api::Flows::new(store, beside, Arc::new(weir_classify::shipped_cpu_model));
         if let Some(reg) = &args.registry {
+            let opts = weir_classify::Options {
+                device: weir_classify::Device::Cpu,
+                threads: 1,
+                ..weir_classify::Options::default()
+            };
+            let load = weir_classify::loader(opts);
             flows = flows.following(crate::analyze::registry_reloader(
                 reg,
-                weir_classify::Options {
-                    device: weir_classify::Device::Cpu,
-                    threads: 1,
-                    ..weir_classify::Options::default()
-                },
+                Box::new(move |b| {
+                    load(b).map(|c| Box::new(c) as Box<dyn weir_model::FlowModel>)
+                }),
             )?);
             eprintln!(
                 "weir serve: uploads are classified by the current version of the registry in {}",

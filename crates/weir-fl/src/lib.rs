@@ -1,5 +1,9 @@
 //! # weir-fl
 //!
+//! Owns: federated learning (updates, aggregation, registry, the merge round, hot reload). Must
+//! not depend on: weir-pipeline, an inference runtime (a reload builds its model through the
+//! caller's `Loader`), AWS.
+//!
 //! Federated learning for weir: edge nodes fine-tune the global model on their own traffic
 //! and send only a clipped, signed parameter difference; a merge checks, combines and gates
 //! the updates and publishes the next model version to a registry that workers reload from.

@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 use weir_model::Mlp;
-use weir_pipeline::{Condition, PipelineError, Store};
+use weir_store::{Condition, Store, StoreError};
 
 use crate::update::{now_unix, sha256_hex, signature_ok, SigningKey};
 
@@ -63,7 +63,7 @@ pub fn card_key(v: u64) -> String {
 pub enum RegistryError {
     /// The store failed.
     #[error(transparent)]
-    Store(#[from] PipelineError),
+    Store(#[from] StoreError),
     /// No pointer: nothing was ever published (`weir fl init`).
     #[error("the registry is empty: no {LATEST} (publish a first model with `weir fl init`)")]
     Empty,
@@ -393,7 +393,7 @@ impl<'a> Registry<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weir_pipeline::LocalStore;
+    use weir_store::LocalStore;
 
     #[test]
     fn publish_once_load_checked_and_roll_back() {

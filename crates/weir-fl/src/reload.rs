@@ -1,7 +1,8 @@
-//! Hot reload: a worker that classifies with a [`Classifier`] asks a [`Reloader`] between
+//! Hot reload: a worker that classifies with a [`FlowModel`] asks a [`Reloader`] between
 //! batches whether the registry moved; when it did, the new model is read, checked (the
 //! pointer's signature when a registry key is trusted, the SHA-256, a weir model with the same
-//! features and classes) and loaded into a new session, and only then swapped in. Anything
+//! features and classes) and loaded by the worker's own [`Loader`] (for the binaries: a new
+//! ONNX Runtime session), and only then swapped in. Anything
 //! wrong leaves the running model as it is, and says why.
 //!
 //! A batch is classified by one model from start to end (the swap happens between batches,
@@ -11,8 +12,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use weir_classify::{Classifier, Options};
-use weir_pipeline::Store;
+use weir_model::FlowModel;
+use weir_store::Store;
 
 use crate::registry::Registry;
 
@@ -34,17 +35,21 @@ pub enum Reload {
     Refused(String),
 }
 
+/// Builds a running model from a model file's bytes (the binaries: a new ONNX Runtime session
+/// with the worker's options); the error says why it would not load.
+pub type Loader<M> = Box<dyn Fn(&[u8]) -> Result<M, String> + Send + Sync>;
+
 /// Watches a registry for a classifier.
-pub struct Reloader {
+pub struct Reloader<M> {
     store: Arc<dyn Store>,
     trust: Option<String>,
-    opts: Options,
+    load: Loader<M>,
     every: Duration,
     last: Option<Instant>,
     running: Option<(u64, String)>,
 }
 
-impl std::fmt::Debug for Reloader {
+impl<M> std::fmt::Debug for Reloader<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reloader")
             .field("every", &self.every)
@@ -54,19 +59,19 @@ impl std::fmt::Debug for Reloader {
     }
 }
 
-impl Reloader {
-    /// Watch the registry in `store`, looking at most every `every`; new sessions are built
-    /// with `opts`; `trust`: the registry's public key (hex), when pointers must be signed.
+impl<M: FlowModel> Reloader<M> {
+    /// Watch the registry in `store`, looking at most every `every`; new models are built by
+    /// `load`; `trust`: the registry's public key (hex), when pointers must be signed.
     pub fn new(
         store: Arc<dyn Store>,
-        opts: Options,
+        load: Loader<M>,
         every: Duration,
         trust: Option<String>,
     ) -> Self {
         Reloader {
             store,
             trust,
-            opts,
+            load,
             every,
             last: None,
             running: None,
@@ -80,7 +85,7 @@ impl Reloader {
 
     /// Between batches: if it is time, read the pointer and swap `c` for the model it names
     /// when that is another one and checks out. The first call always looks.
-    pub fn check(&mut self, c: &mut Classifier) -> Reload {
+    pub fn check(&mut self, c: &mut M) -> Reload {
         if self.last.is_some_and(|t| t.elapsed() < self.every) {
             return Reload::Unchanged;
         }
@@ -109,7 +114,7 @@ impl Reloader {
                 p.version
             ));
         }
-        match Classifier::from_bytes(&loaded.bytes, &self.opts) {
+        match (self.load)(&loaded.bytes) {
             Ok(next) => {
                 let from = c.info().model_version.clone();
                 *c = next;

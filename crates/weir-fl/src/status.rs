@@ -3,7 +3,7 @@
 //! the registered nodes.
 
 use serde::{Deserialize, Serialize};
-use weir_pipeline::Store;
+use weir_store::Store;
 
 use crate::registry::{Card, Pointer, Registry, RegistryError};
 use crate::round::{node_keys, RoundResult, Verdict};

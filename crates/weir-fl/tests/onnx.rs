@@ -8,7 +8,7 @@ use weir_fl::params::{self, Gauss};
 use weir_fl::registry::Registry;
 use weir_fl::round::{self, MergeConfig, Merger};
 use weir_fl::update::{self, Provenance, SigningKey};
-use weir_pipeline::LocalStore;
+use weir_store::LocalStore;
 
 /// Registry at version 0 (the shipped model), three nodes' updates, one merge step.
 fn merged(dir: &std::path::Path) -> (weir_model::Mlp, Vec<Vec<f32>>, Vec<u8>) {
@@ -56,7 +56,7 @@ fn merged(dir: &std::path::Path) -> (weir_model::Mlp, Vec<Vec<f32>>, Vec<u8>) {
     (m0, deltas, bytes)
 }
 
-use weir_pipeline::Store;
+use weir_store::Store;
 
 #[test]
 fn the_merged_model_runs_in_onnx_runtime_as_the_rust_forward_pass() {

@@ -1,5 +1,8 @@
 //! # weir-flow
 //!
+//! Owns: flows, the feature spec, payload signals and the behaviour detectors. Must not depend
+//! on: polars, the store, a runtime; no I/O beyond the reader given.
+//!
 //! The second and third stages of weir's data path: packets → bidirectional flows → feature
 //! vectors.
 //!

@@ -1,5 +1,8 @@
 //! # weir-model
 //!
+//! Owns: the model (weights, ONNX in and out, training), what classifies (`FlowModel`) and the
+//! alert rule (`AlertScore`). Must not depend on: ONNX Runtime, polars, the store.
+//!
 //! The classifier model over weir's flow feature vector: a multilayer perceptron with the
 //! feature normalization inside it, its ONNX export (what `weir-classify` runs through ONNX
 //! Runtime, on CUDA or CPU) and a reference forward pass in plain Rust (what tests compare the
@@ -23,8 +26,13 @@
 //! spec version, class names.
 #![warn(missing_docs)]
 
+mod infer;
 pub mod onnx;
 pub mod train;
+mod verdict;
+
+pub use infer::{explain, FlowModel, InferenceError, Predictions};
+pub use verdict::{AlertScore, FlowVerdict};
 
 use prost::Message;
 use serde::{Deserialize, Serialize};
@@ -90,22 +98,6 @@ impl ModelInfo {
 /// list has none for it.
 pub fn class_threshold(thresholds: &[f32], c: usize) -> f32 {
     thresholds.get(c).copied().unwrap_or(0.0)
-}
-
-/// The probabilities of the predicted classes with those under their class's threshold
-/// set to 0, so that the model alone alerts on none of them.
-pub fn gate_probabilities(thresholds: &[f32], predicted: &[u16], probability: &[f32]) -> Vec<f32> {
-    predicted
-        .iter()
-        .zip(probability)
-        .map(|(c, q)| {
-            if *q >= class_threshold(thresholds, *c as usize) {
-                *q
-            } else {
-                0.0
-            }
-        })
-        .collect()
 }
 
 /// The energies at percentiles 0, 1, ..., 100 of `energy` (benign flows' scores; NaN

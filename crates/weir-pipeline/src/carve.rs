@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use weir_capture::{decode, CaptureReader, Decode, Fragment};
+use weir_capture::{decode, pcap_header, pcap_record, CaptureReader, Decode, Fragment};
 
 use crate::{PipelineError, Status, Store, StoreFault};
 
@@ -65,34 +65,6 @@ impl FlowKey {
         }
         (a == self.src && b == self.dst) || (a == self.dst && b == self.src)
     }
-}
-
-const PCAP_NS_MAGIC: u32 = 0xa1b2_3c4d;
-
-/// A PCAP file header (nanosecond timestamps, snap length 256 KiB) for `linktype`.
-pub fn pcap_header(linktype: u32) -> Vec<u8> {
-    let mut h = Vec::with_capacity(24);
-    h.extend_from_slice(&PCAP_NS_MAGIC.to_le_bytes());
-    h.extend_from_slice(&2u16.to_le_bytes());
-    h.extend_from_slice(&4u16.to_le_bytes());
-    h.extend_from_slice(&0i32.to_le_bytes());
-    h.extend_from_slice(&0u32.to_le_bytes());
-    h.extend_from_slice(&262_144u32.to_le_bytes());
-    h.extend_from_slice(&linktype.to_le_bytes());
-    h
-}
-
-/// Append one PCAP record (after [`pcap_header`]): `data` as captured, `orig_len` on the wire.
-pub fn pcap_record(out: &mut Vec<u8>, ts_ns: i64, data: &[u8], orig_len: u32) {
-    let (s, ns) = (
-        ts_ns.div_euclid(1_000_000_000),
-        ts_ns.rem_euclid(1_000_000_000),
-    );
-    out.extend_from_slice(&(s as u32).to_le_bytes());
-    out.extend_from_slice(&(ns as u32).to_le_bytes());
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    out.extend_from_slice(&orig_len.to_le_bytes());
-    out.extend_from_slice(data);
 }
 
 /// Cut the flow's packets out of a capture read from its start.
@@ -162,13 +134,13 @@ pub fn file_hash(path: &Path) -> std::io::Result<String> {
 }
 
 /// [`file_hash`] of a file, remembered per version of the file (size, mtime, inode: what a
-/// directory store calls a file's version, `store::file_version`), so the flow page's check
+/// directory store calls a file's version, `weir_store::file_version`), so the flow page's check
 /// and the carve after it do not read a large capture again and again; a changed file is
 /// hashed again.
 fn file_hash_of_version(path: &Path) -> std::io::Result<String> {
     static SEEN: OnceLock<Mutex<HashMap<PathBuf, (String, String)>>> = OnceLock::new();
     let seen = SEEN.get_or_init(|| Mutex::new(HashMap::new()));
-    let version = crate::store::file_version(&std::fs::metadata(path)?);
+    let version = weir_store::file_version(&std::fs::metadata(path)?);
     if let Some((v, hash)) = seen.lock().unwrap_or_else(|p| p.into_inner()).get(path) {
         if *v == version {
             return Ok(hash.clone());
@@ -201,18 +173,15 @@ pub fn open_source<'a>(
                 };
                 return match r {
                     Ok(r) => Ok(Source::Object(r)),
-                    Err(e) if e.fault() == Some(StoreFault::Changed) => {
-                        Err(CarveError::Unavailable(format!(
-                            "{} was replaced after it was analyzed",
-                            st.source
-                        )))
-                    }
-                    Err(e) => Err(e.into()),
+                    Err(e) if e.fault == StoreFault::Changed => Err(CarveError::Unavailable(
+                        format!("{} was replaced after it was analyzed", st.source),
+                    )),
+                    Err(e) => Err(PipelineError::from(e).into()),
                 };
             }
             Ok(false) => {}
-            Err(e) if e.fault() == Some(StoreFault::Permanent) => {}
-            Err(e) => return Err(e.into()),
+            Err(e) if e.fault == StoreFault::Permanent => {}
+            Err(e) => return Err(PipelineError::from(e).into()),
         }
     }
     let Some(beside) = files_beside else {

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use weir_classify::Classifier;
+use weir_model::FlowModel;
 
 use crate::{result_key, write_search, PipelineError, ShardMessage, Status, Store, StoreFault};
 
@@ -12,7 +12,7 @@ use crate::{result_key, write_search, PipelineError, ShardMessage, Status, Store
 /// object under the same key. Returns the number of flows.
 pub fn classify_shard(
     store: &dyn Store,
-    classifier: &mut Classifier,
+    classifier: &mut dyn FlowModel,
     msg: &ShardMessage,
 ) -> Result<u64, PipelineError> {
     classify_shards(store, classifier, std::slice::from_ref(msg))
@@ -58,7 +58,7 @@ impl Versions<'_> {
 /// writes nothing.
 pub fn classify_shards(
     store: &dyn Store,
-    classifier: &mut Classifier,
+    classifier: &mut dyn FlowModel,
     msgs: &[ShardMessage],
 ) -> Vec<Result<u64, PipelineError>> {
     let mut versions = Versions {
@@ -70,15 +70,15 @@ pub fn classify_shards(
     let mut x: Vec<f32> = Vec::new();
     for msg in msgs {
         let read = versions.check(msg).and_then(|_| {
-            let b = store.get(&msg.key).map_err(|e| {
+            let b = store.get(&msg.key).map_err(|e| -> PipelineError {
                 // A shard deleted by a re-split of a new upload: superseded, not missing.
-                if e.fault() == Some(StoreFault::NotFound) {
+                if e.is_not_found() {
                     versions.seen.remove(&msg.capture);
                     if let Err(s) = versions.check(msg) {
                         return s;
                     }
                 }
-                e
+                e.into()
             })?;
             let corrupt = |e: polars::error::PolarsError| PipelineError::corrupt(&msg.key, e);
             let df = weir_records::parquet_to_frame(&b).map_err(corrupt)?;
@@ -100,7 +100,7 @@ pub fn classify_shards(
     let p = match classifier.classify(&x) {
         Ok(p) => p,
         Err(e) => {
-            let model_fault = e.is_model_fault();
+            let model_fault = e.model_fault;
             for (i, _) in &frames {
                 out[*i] = Err(if model_fault {
                     PipelineError::Model(e.to_string())
@@ -151,7 +151,7 @@ pub fn classify_shards(
             .and_then(|_| versions.check(msg))
             .and_then(|_| write_search(store, &msg.capture, msg.shard, &df))
             .and_then(|_| weir_records::frame_to_parquet(&mut df).map_err(corrupt))
-            .and_then(|bytes| store.put(&key, &bytes))
+            .and_then(|bytes| Ok(store.put(&key, &bytes)?))
             .map(|_| n as u64);
     }
     out

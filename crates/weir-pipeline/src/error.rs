@@ -6,21 +6,7 @@
 //! flows before it are kept.
 
 use weir_flow::CaptureError;
-
-/// Why a store operation failed, by what a caller should do about it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StoreFault {
-    /// There is no such object.
-    NotFound,
-    /// The object is not the version the read was pinned to, or a conditional write's
-    /// condition no longer holds (HTTP 412 / 409 on S3).
-    Changed,
-    /// Temporary: network, timeout, throttling, a server error. Trying again may work.
-    Transient,
-    /// Trying again will not help (an invalid key, access denied, a local disk error that is
-    /// not about space).
-    Permanent,
-}
+use weir_store::{StoreError, StoreFault};
 
 /// Errors of the stages.
 #[derive(Debug, thiserror::Error)]
@@ -153,45 +139,17 @@ pub(crate) fn to_json<T: serde::Serialize>(key: &str, v: &T) -> Result<Vec<u8>, 
     serde_json::to_vec_pretty(v).map_err(|e| PipelineError::corrupt(key, e))
 }
 
-/// An I/O error from a reader the store handed out: the store's own error when it wrapped
-/// one ([`StoreIoError`]), else a transient failure.
+/// An I/O error from a reader the store handed out, as a stage's error.
 pub(crate) fn from_io(key: &str, e: &std::io::Error) -> PipelineError {
-    if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<StoreIoError>()) {
-        return PipelineError::store(key, inner.fault, &inner.reason);
-    }
-    let fault = match e.kind() {
-        std::io::ErrorKind::NotFound => StoreFault::NotFound,
-        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::InvalidInput => {
-            StoreFault::Permanent
+    weir_store::from_io(key, e).into()
+}
+
+impl From<StoreError> for PipelineError {
+    fn from(e: StoreError) -> Self {
+        PipelineError::Store {
+            key: e.key,
+            fault: e.fault,
+            reason: e.reason,
         }
-        _ => StoreFault::Transient,
-    };
-    PipelineError::store(key, fault, e)
-}
-
-/// A store failure carried through `std::io::Read` (a capture reader sees only I/O errors).
-#[derive(Debug)]
-pub struct StoreIoError {
-    /// What kind of failure.
-    pub fault: StoreFault,
-    /// What the store said.
-    pub reason: String,
-}
-
-impl std::fmt::Display for StoreIoError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.reason)
-    }
-}
-
-impl std::error::Error for StoreIoError {}
-
-impl StoreIoError {
-    /// As an `io::Error` a reader returns.
-    pub fn into_io(fault: StoreFault, reason: impl ToString) -> std::io::Error {
-        std::io::Error::other(StoreIoError {
-            fault,
-            reason: reason.to_string(),
-        })
     }
 }

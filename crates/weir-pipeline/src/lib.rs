@@ -1,5 +1,8 @@
 //! # weir-pipeline
 //!
+//! Owns: the stages and the object layout. Must not depend on: weir-classify (the model is a
+//! `&mut dyn FlowModel` from the caller), AWS (the store is a trait object).
+//!
 //! The stages of weir's pipeline as library functions over a [`Store`]: the splitter
 //! ([`split`]: a capture → flow shards + one small message per shard) and the classifier
 //! ([`classify_shard`]: one shard → one result object), with the capture's [`Status`]
@@ -33,12 +36,10 @@ mod aggregate;
 mod carve;
 mod classify;
 mod error;
-pub mod faults;
 mod layout;
 mod search;
 mod split;
 mod status;
-mod store;
 mod watch;
 mod wire;
 
@@ -46,11 +47,10 @@ pub use aggregate::{
     aggregate, flow_text, flows_text, thousands, Alert, AlertGroup, CaptureSummary, Service, Tally,
     TOP,
 };
-pub use carve::{
-    carve, file_hash, open_source, pcap_header, pcap_record, CarveError, Carved, FlowKey, Source,
-};
+pub use carve::{carve, file_hash, open_source, CarveError, Carved, FlowKey, Source};
 pub use classify::{classify_shard, classify_shards};
-pub use error::{PipelineError, StoreFault, StoreIoError};
+pub use error::PipelineError;
+// The store is weir-store's; re-exported because every stage takes one.
 pub use layout::{
     capture_id, capture_prefix, content_id, is_capture_id, percent_decode, result_key,
     results_prefix, shard_key, split_key, status_key, summary_key, SHARD_FLOWS, UPLOADS,
@@ -61,6 +61,6 @@ pub use search::{
 };
 pub use split::{split, split_as, SplitOptions};
 pub use status::{capture_status, captures, mark_failed, progress, update_status};
-pub use store::{Condition, LocalStore, Store};
 pub use watch::{show_status, status_header, status_row, watch, ShowOptions, Shown, WatchOptions};
+pub use weir_store::{faults, Condition, LocalStore, Store, StoreError, StoreFault, StoreIoError};
 pub use wire::{AggregateMessage, ShardMessage, SplitReport, State, Status, WIRE_VERSION};

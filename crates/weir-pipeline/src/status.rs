@@ -143,8 +143,8 @@ pub fn progress(store: &dyn Store, id: &str) -> Result<Status, PipelineError> {
     let key = split_key(id);
     let report: Option<SplitReport> = match store.get(&key) {
         Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| PipelineError::corrupt(&key, e))?),
-        Err(e) if e.fault() == Some(StoreFault::NotFound) => None,
-        Err(e) => return Err(e),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(e.into()),
     };
     let done = match &report {
         Some(_) => store.list(&results_prefix(id))?.len() as u32,

@@ -1,5 +1,8 @@
 //! # weir-records
 //!
+//! Owns: the table schema, column docs and the Parquet/CSV/JSON encoders. Must not depend on:
+//! the store, an inference runtime.
+//!
 //! Flow records as columnar tables. One schema ([`flow_schema`]) for every output format:
 //! Parquet (through polars, zstd, row-group statistics), CSV and JSON Lines. Writers are
 //! streaming: each batch of flows becomes a row group / a block of lines, so memory stays
@@ -347,12 +350,17 @@ pub fn verdict_columns(n: usize, v: &Verdicts<'_>) -> PolarsResult<Vec<Column>> 
                 .iter()
                 .enumerate()
                 .map(|(i, p)| {
-                    let t = weir_model::class_threshold(v.class_thresholds, *p as usize)
-                        .max(v.min_probability);
-                    decided(i).is_some()
-                        || (name(*p) != NORMAL_CLASS
-                            && !v.model_silenced.get(i).copied().unwrap_or(false)
-                            && v.probabilities[i * k + *p as usize] >= t)
+                    weir_model::AlertScore::of(&weir_model::FlowVerdict {
+                        detector: decided(i).is_some(),
+                        normal: name(*p) == NORMAL_CLASS,
+                        probability: v.probabilities[i * k + *p as usize],
+                        class_threshold: weir_model::class_threshold(
+                            v.class_thresholds,
+                            *p as usize,
+                        ),
+                        silenced: v.model_silenced.get(i).copied().unwrap_or(false),
+                    })
+                    .alerts(v.min_probability)
                 })
                 .collect::<Vec<bool>>(),
         ),

@@ -16,9 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
-use weir_pipeline::{
-    partition_range, search_prefix, status_key, Status, Store, StoreFault, SEARCH_COLUMNS,
-};
+use weir_pipeline::{partition_range, search_prefix, status_key, Status, Store, SEARCH_COLUMNS};
 
 use crate::part::{Dicts, Part};
 use crate::SearchError;
@@ -255,7 +253,7 @@ impl Cache {
     ) -> Result<Option<Arc<Part>>, SearchError> {
         let bytes = match store.get(key) {
             Ok(b) => b,
-            Err(e) if e.fault() == Some(StoreFault::NotFound) => return Ok(None),
+            Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e.into()),
         };
         let data = |reason: String| SearchError::Data {

@@ -1,5 +1,8 @@
 //! # weir-search
 //!
+//! Owns: the query language and the embedded search engine. Must not depend on: an inference
+//! runtime, AWS.
+//!
 //! Search over weir's results, the one implementation the web app's pages and its JSON API
 //! call: the query language ([`Query`], with errors that point at the mistake), filters over
 //! the search layout the classifiers write (`captures/ID/flows/{day,month,year}=P/part-N.parquet`,
@@ -84,6 +87,12 @@ pub struct Page {
     pub overview: Overview,
 }
 
+impl From<weir_pipeline::StoreError> for SearchError {
+    fn from(e: weir_pipeline::StoreError) -> Self {
+        SearchError::Store(e.into())
+    }
+}
+
 /// Why a search could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
@@ -96,6 +105,7 @@ pub enum SearchError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] PipelineError),
+
     /// A part could not be read.
     #[error("reading {key}: {reason}")]
     Data {
@@ -348,7 +358,7 @@ pub fn flow_row(
     let key = weir_pipeline::result_key(capture, shard);
     let bytes = match store.get(&key) {
         Ok(b) => b,
-        Err(e) if e.fault() == Some(weir_pipeline::StoreFault::NotFound) => {
+        Err(e) if e.is_not_found() => {
             return Err(SearchError::NotFound(format!(
                 "capture {capture:?} has no shard {shard} (no such capture, or not classified yet)"
             )))

@@ -1,5 +1,7 @@
 //! # weir-synth
 //!
+//! Owns: generated labelled captures. Must not depend on: any other weir crate.
+//!
 //! Labelled synthetic traffic: PCAP captures of normal activity (DNS, HTTP, TLS, SSH, NTP,
 //! ICMP) and of attack classes, each with randomized rates, sizes, counts, timing and
 //! addresses, and a label for every flow. `weir synth` writes them to files; `weir train` and

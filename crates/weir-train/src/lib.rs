@@ -1,5 +1,8 @@
 //! # weir-train
 //!
+//! Owns: labels, datasets, folds, the evaluation and the federated simulation's driver. Must
+//! not depend on: AWS, the web app, the API.
+//!
 //! Everything between labelled data and a shipped model: the class list, the labelled data
 //! ([`data`]: real captures labelled per flow by `models/captures.csv`, benign corpus captures,
 //! CIC-IDS2017 flow rows), training sets with weights, capture-level cross-validation and the
@@ -445,12 +448,18 @@ pub fn source_folds(captures: &[LabelledCapture]) -> (Vec<usize>, Vec<String>) {
     (fold, names)
 }
 
-/// A flow's verdict: the behaviour detectors' class where one fired (probability 1), else
-/// the model's class when it is not Normal and at least `min_probability` sure, else Normal.
-pub fn combine(
+/// Per flow, the class its verdict names and the probability it alerts at, by the one alert
+/// rule ([`weir_model::AlertScore`], what `weir_records::verdict_columns` applies in
+/// production): a detector's finding is its class at probability 1; a model verdict that may
+/// alert (not Normal, not a lone packet, at or over its class's own threshold in
+/// `thresholds`) and reaches `min_probability` is the model's class at its probability;
+/// every other flow is Normal (probability 0 where it cannot alert at any threshold).
+pub fn decide_flows(
+    thresholds: &[f32],
     predicted: &[u16],
     probability: &[f32],
     findings: &[Option<weir_flow::Finding>],
+    flows: &[weir_flow::FlowRecord],
     min_probability: f32,
 ) -> (Vec<u16>, Vec<f32>) {
     let normal = class_index(NORMAL).unwrap_or(0);
@@ -459,35 +468,27 @@ pub fn combine(
         .zip(probability)
         .enumerate()
         .map(|(i, (&p, &q))| {
-            match findings
+            let finding = findings
                 .get(i)
                 .and_then(|f| f.as_ref())
-                .and_then(|f| class_index(f.class))
-            {
-                Some(c) => (c, 1.0),
-                None if p != normal && q >= min_probability => (p, q),
-                None => (normal, q),
+                .and_then(|f| class_index(f.class));
+            let score = weir_model::AlertScore::of(&weir_model::FlowVerdict {
+                detector: finding.is_some(),
+                normal: p == normal,
+                probability: q,
+                class_threshold: weir_model::class_threshold(thresholds, p as usize),
+                silenced: flows
+                    .get(i)
+                    .is_some_and(|f| !weir_flow::model_may_alert(f.packets_fwd + f.packets_bwd)),
+            });
+            match (score, finding) {
+                (weir_model::AlertScore::Detector, Some(c)) => (c, 1.0),
+                (weir_model::AlertScore::Model(q), _) if score.alerts(min_probability) => (p, q),
+                (weir_model::AlertScore::Model(q), _) => (normal, q),
+                _ => (normal, 0.0),
             }
         })
         .unzip()
-}
-
-/// The model's probabilities of its predicted classes as far as they may alert: 0 under the
-/// class's own threshold (`thresholds`) and on a lone packet ([`weir_flow::model_may_alert`]),
-/// as `weir analyze` decides (weir_records::verdict_columns).
-pub fn model_gate(
-    thresholds: &[f32],
-    predicted: &[u16],
-    probability: &[f32],
-    flows: &[weir_flow::FlowRecord],
-) -> Vec<f32> {
-    let mut q = weir_model::gate_probabilities(thresholds, predicted, probability);
-    for (q, f) in q.iter_mut().zip(flows) {
-        if !weir_flow::model_may_alert(f.packets_fwd + f.packets_bwd) {
-            *q = 0.0;
-        }
-    }
-    q
 }
 
 /// What decides a verdict in an evaluation.
@@ -502,9 +503,8 @@ pub enum Decider {
 }
 
 /// Add one held-out capture to `e` with the model's per-flow output and the behaviour
-/// detectors run over the capture's flows, as `decider` says; a model verdict that may not
-/// alert ([`model_gate`]: under its class's own threshold, or a lone packet) counts as
-/// probability 0.
+/// detectors run over the capture's flows, as `decider` says, by the one alert rule
+/// ([`decide_flows`]; a model verdict that may not alert counts as Normal at probability 0).
 #[allow(clippy::too_many_arguments)]
 pub fn add_capture(
     e: &mut eval::Evaluation,
@@ -516,8 +516,6 @@ pub fn add_capture(
     thresholds: &[f32],
     decider: Decider,
 ) {
-    let probability = model_gate(thresholds, predicted, probability, &c.flows);
-    let probability = probability.as_slice();
     let normal = class_index(NORMAL).unwrap_or(0);
     let none = vec![None; predicted.len()];
     let silent = vec![normal; predicted.len()];
@@ -526,7 +524,7 @@ pub fn add_capture(
         Decider::Model => (predicted, none.as_slice()),
         Decider::Behaviour => (silent.as_slice(), findings),
     };
-    let (p, q) = combine(pred, probability, f, 0.0);
+    let (p, q) = decide_flows(thresholds, pred, probability, f, &c.flows, 0.0);
     e.add(c, &p, &q, anomaly);
 }
 

@@ -1,125 +1,9 @@
-//! Object stores: where captures, shards, results and status live. [`LocalStore`] is a
-//! directory (the embedded default); the S3 store of the functions implements the same trait.
+//! [`LocalStore`]: a directory as an object store (the embedded default).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::error::{from_io, StoreIoError};
-use crate::{PipelineError, StoreFault};
-
-/// The condition of a conditional write ([`Store::put_if`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Condition {
-    /// Only if there is no object under the key (`If-None-Match: *`).
-    Absent,
-    /// Only if the object is still this version, as [`Store::get_versioned`] gave it
-    /// (`If-Match: ETAG`).
-    Version(String),
-}
-
-/// A flat key → bytes store with `/`-separated keys.
-///
-/// Versions: [`Store::version`] / [`Store::open_version`] pin a streamed read to one version
-/// of an object (S3: its ETag, each ranged GET `If-Match`); [`Store::get_versioned`] /
-/// [`Store::put_if`] are compare-and-swap on small objects (status). On S3 both are the ETag;
-/// a directory uses size, time and inode for the first and a hash of the bytes for the second.
-pub trait Store: Send + Sync {
-    /// Stream an object (never the whole object in memory).
-    fn open(&self, key: &str) -> Result<Box<dyn Read + Send + '_>, PipelineError>;
-    /// The object's current version, `None` when there is no such object.
-    fn version(&self, key: &str) -> Result<Option<String>, PipelineError>;
-    /// Stream the object as it was at `version`: a read that meets another version fails
-    /// with [`StoreFault::Changed`] (through the reader's `io::Error`, see
-    /// [`StoreIoError`]), never mixing the bytes of two versions.
-    fn open_version(
-        &self,
-        key: &str,
-        version: &str,
-    ) -> Result<Box<dyn Read + Send + '_>, PipelineError>;
-    /// Read a whole (small) object.
-    fn get(&self, key: &str) -> Result<Vec<u8>, PipelineError> {
-        let mut v = Vec::new();
-        self.open(key)?
-            .read_to_end(&mut v)
-            .map_err(|e| from_io(key, &e))?;
-        Ok(v)
-    }
-    /// Read a whole (small) object with its version for [`Store::put_if`]; `None` when there
-    /// is no such object.
-    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, PipelineError>;
-    /// Write an object only if `cond` holds, atomically with the check. `Ok(false)` when it
-    /// did not hold (another writer came first: read again and decide again).
-    fn put_if(&self, key: &str, bytes: &[u8], cond: &Condition) -> Result<bool, PipelineError>;
-    /// Write an object whole, replacing any object of that key (readers never see half of it).
-    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), PipelineError>;
-    /// Write an object from a file, replacing any object of that key, streamed where the
-    /// store can (a directory copies it, S3 sends it from the file): an upload of a gigabyte
-    /// is never a gigabyte in memory. The default reads it whole.
-    fn put_file(&self, key: &str, path: &Path) -> Result<(), PipelineError> {
-        let bytes = std::fs::read(path).map_err(|e| from_io(key, &e))?;
-        self.put(key, &bytes)
-    }
-    /// Write several objects (each as [`Store::put`]). Stores override it to write them
-    /// concurrently (S3: many small PUTs are bound by round trips, not bandwidth). All are
-    /// attempted; the first error is returned.
-    fn put_many(&self, objects: Vec<(String, Vec<u8>)>) -> Result<(), PipelineError> {
-        let mut first = None;
-        for (key, bytes) in objects {
-            if let Err(e) = self.put(&key, &bytes) {
-                first.get_or_insert(e);
-            }
-        }
-        first.map_or(Ok(()), Err)
-    }
-    /// Whether an object exists.
-    fn exists(&self, key: &str) -> Result<bool, PipelineError>;
-    /// An object's size in bytes without reading it (S3: a HEAD), `None` when there is no
-    /// such object: what a reader of attacker-written objects checks before it reads one.
-    fn size(&self, key: &str) -> Result<Option<u64>, PipelineError>;
-    /// Read a whole object of at most `limit` bytes: its size is checked first and the read
-    /// stops past `limit` (an object replaced by a larger one between the two is refused too,
-    /// never read whole). `Ok(Err(size))` when it is larger; `Ok(Ok(None))` when absent.
-    #[allow(clippy::type_complexity)]
-    fn get_at_most(
-        &self,
-        key: &str,
-        limit: u64,
-    ) -> Result<Result<Option<Vec<u8>>, u64>, PipelineError> {
-        match self.size(key)? {
-            None => return Ok(Ok(None)),
-            Some(n) if n > limit => return Ok(Err(n)),
-            Some(_) => {}
-        }
-        let mut v = Vec::new();
-        self.open(key)?
-            .take(limit + 1)
-            .read_to_end(&mut v)
-            .map_err(|e| from_io(key, &e))?;
-        if v.len() as u64 > limit {
-            return Ok(Err(v.len() as u64));
-        }
-        Ok(Ok(Some(v)))
-    }
-    /// Keys under a prefix, sorted.
-    fn list(&self, prefix: &str) -> Result<Vec<String>, PipelineError>;
-    /// The next `/`-separated part of every key under `prefix` (which ends with `/`), sorted
-    /// and deduplicated: for `captures/`, the capture ids. Stores override it to avoid
-    /// listing every key (S3: a delimiter listing; a directory: one `read_dir`).
-    fn children(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {
-        let mut out: Vec<String> = self
-            .list(prefix)?
-            .iter()
-            .filter_map(|k| k.strip_prefix(prefix))
-            .filter_map(|rest| rest.split('/').next())
-            .filter(|c| !c.is_empty())
-            .map(String::from)
-            .collect();
-        out.dedup();
-        Ok(out)
-    }
-    /// Remove an object; removing one that is not there is not an error.
-    fn delete(&self, key: &str) -> Result<(), PipelineError>;
-}
+use crate::{from_io, Condition, Store, StoreError, StoreFault, StoreIoError};
 
 /// A directory as an object store: key `a/b/c` is the file `ROOT/a/b/c`.
 #[derive(Clone, Debug)]
@@ -140,7 +24,7 @@ impl LocalStore {
     }
 
     /// The metadata of a key's file, `None` when there is none (or it is not a file).
-    fn file(&self, key: &str) -> Result<Option<std::fs::Metadata>, PipelineError> {
+    fn file(&self, key: &str) -> Result<Option<std::fs::Metadata>, StoreError> {
         match std::fs::metadata(self.path(key)?) {
             Ok(m) if m.is_file() => Ok(Some(m)),
             Ok(_) => Ok(None),
@@ -149,14 +33,14 @@ impl LocalStore {
         }
     }
 
-    fn path(&self, key: &str) -> Result<PathBuf, PipelineError> {
+    fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
         if key.is_empty()
             || key.starts_with('/')
             || key
                 .split('/')
                 .any(|p| p.is_empty() || p == "." || p == "..")
         {
-            return Err(PipelineError::store(
+            return Err(StoreError::new(
                 key,
                 StoreFault::Permanent,
                 "not a valid key (empty, absolute, or with an empty, '.' or '..' part)",
@@ -167,7 +51,7 @@ impl LocalStore {
 }
 
 /// A file's version for pinned reads: size, modification time and inode.
-pub(crate) fn file_version(m: &std::fs::Metadata) -> String {
+pub fn file_version(m: &std::fs::Metadata) -> String {
     use std::os::unix::fs::MetadataExt;
     format!("{}-{}.{}-{}", m.len(), m.mtime(), m.mtime_nsec(), m.ino())
 }
@@ -216,13 +100,13 @@ impl Read for PinnedFile {
 }
 
 impl Store for LocalStore {
-    fn open(&self, key: &str) -> Result<Box<dyn Read + Send + '_>, PipelineError> {
+    fn open(&self, key: &str) -> Result<Box<dyn Read + Send + '_>, StoreError> {
         let p = self.path(key)?;
         let f = std::fs::File::open(&p).map_err(|e| from_io(key, &e))?;
         Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f)))
     }
 
-    fn version(&self, key: &str) -> Result<Option<String>, PipelineError> {
+    fn version(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self.file(key)?.map(|m| file_version(&m)))
     }
 
@@ -230,7 +114,7 @@ impl Store for LocalStore {
         &self,
         key: &str,
         version: &str,
-    ) -> Result<Box<dyn Read + Send + '_>, PipelineError> {
+    ) -> Result<Box<dyn Read + Send + '_>, StoreError> {
         let f = std::fs::File::open(self.path(key)?).map_err(|e| from_io(key, &e))?;
         let r = PinnedFile {
             file: std::io::BufReader::with_capacity(1 << 20, f),
@@ -241,7 +125,7 @@ impl Store for LocalStore {
         Ok(Box::new(r))
     }
 
-    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, PipelineError> {
+    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
         match std::fs::read(self.path(key)?) {
             Ok(b) => {
                 let v = content_version(&b);
@@ -252,7 +136,7 @@ impl Store for LocalStore {
         }
     }
 
-    fn put_if(&self, key: &str, bytes: &[u8], cond: &Condition) -> Result<bool, PipelineError> {
+    fn put_if(&self, key: &str, bytes: &[u8], cond: &Condition) -> Result<bool, StoreError> {
         let path = self.path(key)?;
         std::fs::create_dir_all(&self.root).map_err(|e| from_io(key, &e))?;
         // One lock for every conditional write of the store, across processes.
@@ -278,7 +162,7 @@ impl Store for LocalStore {
         Ok(holds)
     }
 
-    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), PipelineError> {
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let p = self.path(key)?;
         let err = |e: std::io::Error| from_io(key, &e);
         if let Some(dir) = p.parent() {
@@ -294,7 +178,7 @@ impl Store for LocalStore {
         std::fs::rename(&tmp, &p).map_err(err)
     }
 
-    fn put_file(&self, key: &str, path: &Path) -> Result<(), PipelineError> {
+    fn put_file(&self, key: &str, path: &Path) -> Result<(), StoreError> {
         let p = self.path(key)?;
         let err = |e: std::io::Error| from_io(key, &e);
         if let Some(dir) = p.parent() {
@@ -309,22 +193,22 @@ impl Store for LocalStore {
         std::fs::rename(&tmp, &p).map_err(err)
     }
 
-    fn exists(&self, key: &str) -> Result<bool, PipelineError> {
+    fn exists(&self, key: &str) -> Result<bool, StoreError> {
         Ok(self.path(key)?.is_file())
     }
 
-    fn size(&self, key: &str) -> Result<Option<u64>, PipelineError> {
+    fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
         Ok(self.file(key)?.map(|m| m.len()))
     }
 
-    fn delete(&self, key: &str) -> Result<(), PipelineError> {
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
         match std::fs::remove_file(self.path(key)?) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(from_io(key, &e)),
             _ => Ok(()),
         }
     }
 
-    fn children(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {
+    fn children(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let dir = match prefix.trim_end_matches('/') {
             "" => self.root.clone(),
             p => self.path(p)?,
@@ -341,7 +225,7 @@ impl Store for LocalStore {
         Ok(out)
     }
 
-    fn list(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {
+    fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
         // Walk from the deepest directory the prefix names, not the whole store.
         let dir = match prefix.rfind('/') {
@@ -399,13 +283,10 @@ mod tests {
         for bad in ["", "/etc/passwd", "a/../b", "a//b", "./a"] {
             assert!(s.put(bad, b"x").is_err(), "{bad}");
         }
-        assert_eq!(
-            s.get("nope").unwrap_err().fault(),
-            Some(StoreFault::NotFound)
-        );
+        assert_eq!(s.get("nope").unwrap_err().fault(), StoreFault::NotFound);
         assert_eq!(
             s.put("a/../b", b"x").unwrap_err().fault(),
-            Some(StoreFault::Permanent)
+            StoreFault::Permanent
         );
     }
 
@@ -446,11 +327,7 @@ mod tests {
         // Rewritten in place (same inode, other bytes and length).
         std::fs::write(dir.path().join("c.pcap"), vec![9u8; 21 << 20]).unwrap();
         let e = std::io::copy(&mut r, &mut std::io::sink()).unwrap_err();
-        assert_eq!(
-            from_io("c.pcap", &e).fault(),
-            Some(StoreFault::Changed),
-            "{e}"
-        );
+        assert_eq!(from_io("c.pcap", &e).fault(), StoreFault::Changed, "{e}");
         assert!(s.open_version("c.pcap", &v).is_err());
         assert_eq!(s.version("gone").unwrap(), None);
     }

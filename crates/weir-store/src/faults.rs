@@ -1,13 +1,13 @@
 //! [`FaultyStore`]: a store that fails on purpose, the way S3 does under ordinary failures
 //! (a connection reset inside a ranged read, an object overwritten while it is read, another
 //! writer landing between a read and a write). The failure handling of the stages and of
-//! the handlers is tested with it (weir-pipeline's and weir-aws's tests), over a real
+//! the handlers is tested with it (weir-pipeline's, weir-aws's and weir-fl's tests), over a real
 //! directory.
 
 use std::io::Read;
 use std::sync::Mutex;
 
-use crate::{Condition, LocalStore, PipelineError, Store, StoreFault, StoreIoError};
+use crate::{Condition, LocalStore, Store, StoreError, StoreFault, StoreIoError};
 
 /// Something to run at the moment a fault fires, against the store underneath.
 pub type Hook = Box<dyn FnOnce(&LocalStore) + Send>;
@@ -117,7 +117,7 @@ impl Read for FaultyReader<'_> {
 }
 
 impl Store for FaultyStore {
-    fn open(&self, key: &str) -> Result<Box<dyn Read + Send + '_>, PipelineError> {
+    fn open(&self, key: &str) -> Result<Box<dyn Read + Send + '_>, StoreError> {
         Ok(Box::new(FaultyReader {
             inner: self.inner.open(key)?,
             store: self,
@@ -125,14 +125,14 @@ impl Store for FaultyStore {
             pos: 0,
         }))
     }
-    fn version(&self, key: &str) -> Result<Option<String>, PipelineError> {
+    fn version(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.inner.version(key)
     }
     fn open_version(
         &self,
         key: &str,
         version: &str,
-    ) -> Result<Box<dyn Read + Send + '_>, PipelineError> {
+    ) -> Result<Box<dyn Read + Send + '_>, StoreError> {
         Ok(Box::new(FaultyReader {
             inner: self.inner.open_version(key, version)?,
             store: self,
@@ -140,10 +140,10 @@ impl Store for FaultyStore {
             pos: 0,
         }))
     }
-    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, PipelineError> {
+    fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
         self.inner.get_versioned(key)
     }
-    fn put_if(&self, key: &str, bytes: &[u8], cond: &Condition) -> Result<bool, PipelineError> {
+    fn put_if(&self, key: &str, bytes: &[u8], cond: &Condition) -> Result<bool, StoreError> {
         let hook = {
             let mut h = lock(&self.before_put_if);
             match h.as_ref() {
@@ -156,22 +156,22 @@ impl Store for FaultyStore {
         }
         self.inner.put_if(key, bytes, cond)
     }
-    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), PipelineError> {
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
         self.inner.put(key, bytes)
     }
-    fn exists(&self, key: &str) -> Result<bool, PipelineError> {
+    fn exists(&self, key: &str) -> Result<bool, StoreError> {
         self.inner.exists(key)
     }
-    fn size(&self, key: &str) -> Result<Option<u64>, PipelineError> {
+    fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
         self.inner.size(key)
     }
-    fn list(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {
+    fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         self.inner.list(prefix)
     }
-    fn children(&self, prefix: &str) -> Result<Vec<String>, PipelineError> {
+    fn children(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         self.inner.children(prefix)
     }
-    fn delete(&self, key: &str) -> Result<(), PipelineError> {
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
         lock(&self.deleted).push(key.to_string());
         self.inner.delete(key)
     }
