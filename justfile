@@ -15,7 +15,7 @@ bench-flows:
 
 # Regenerate docs/FEATURES.md from the feature spec in code.
 features-doc:
-    cargo run -q --release --locked -p weir-cli -- features --markdown > docs/FEATURES.md
+    bash scripts/weir.sh features --markdown > docs/FEATURES.md
 
 # Fuzz the reader, decoder and flow table (TARGET: capture or packets) or the query language
 # (query: parser, canonical text, evaluator), seeded from ../shared and the documented queries.
@@ -24,19 +24,17 @@ fuzz target="capture" seconds="600":
 
 # Train the shipped model (models/weir-mlp.onnx) from ../shared; same data and seed, same bytes.
 train:
-    bash scripts/setup-ort.sh >/dev/null
-    cargo run --release --locked -p weir-cli -- train -o models/weir-mlp.onnx
+    bash scripts/weir.sh train -o models/weir-mlp.onnx
 
 # Leave-one-source-out evaluation of the model and the behaviour detectors, the robustness
 # corpus and the synthetic test suite (the figures of models/MODEL_CARD.md; ~20 min).
 eval:
-    bash scripts/setup-ort.sh >/dev/null
-    cargo run --release --locked -p weir-cli -- eval --withhold Heartbleed,Worms,Backdoor --markdown models/EVAL.md
+    bash scripts/weir.sh eval --withhold Heartbleed,Worms,Backdoor --markdown models/EVAL.md
 
 # Federated learning, simulated through the real merge: 10 non-IID nodes, 20 rounds, against
 # each node alone and centralized training, and under poisoning (models/FL.md; ~20 min).
 fl-demo:
-    cargo run --release --locked -p weir-cli -- fl simulate --markdown models/FL.md
+    bash scripts/weir.sh fl simulate --markdown models/FL.md
 
 # weir (leave one source out) vs Suricata + ET Open on ../shared/labeled, one table (~25 min).
 bench-detect:
@@ -64,7 +62,7 @@ bench-abuse:
 # (`just synth` is the CDK synth, below.)
 # Labelled synthetic captures into synth/ (one per scenario; `weir synth --help` for more).
 synth-captures *ARGS:
-    cargo run --release --locked -p weir-cli -- synth {{ARGS}}
+    bash scripts/weir.sh synth {{ARGS}}
 
 # The function zips for AWS Lambda (cargo-lambda, x86_64, provided.al2023), sizes and glibc printed.
 lambda-zips:

@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
 bash scripts/setup-ort.sh >/dev/null
-cargo build -q --release --locked --workspace --bins --examples
+source scripts/features.sh
+cargo build -q --release --locked --workspace --bins --examples "${WEIR_FEATURES[@]}"
 export WEIR_BENCH_ROWS="${WEIR_BENCH_ROWS:-1000000}"
 rows="${WEIR_BENCH_ROWS//_/}"
 data="$HOME/.cache/weir/bench-search/$rows"

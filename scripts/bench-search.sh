@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
 bash scripts/setup-ort.sh >/dev/null
 # --workspace, as the other builds: the same features everywhere, so nothing is built twice.
-cargo build -q --release --locked --workspace --bins --examples
+source scripts/features.sh
+cargo build -q --release --locked --workspace --bins --examples "${WEIR_FEATURES[@]}"
 "$CARGO_TARGET_DIR/release/examples/bench_search"
 
 # The same data through the real server: the first UI page (server-rendered HTML, what a

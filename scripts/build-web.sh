@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # The web app's browser bundle: the weir-web crate built for wasm32 with its `hydrate`
-# feature, then wasm-bindgen (the two steps cargo-leptos would run, without its downloads).
+# feature, then wasm-bindgen (the two steps cargo-leptos would run, without its downloads;
+# wasm-bindgen is the workspace's own `weir-web-bindgen`, see web/bindgen).
 # Output: $CARGO_TARGET_DIR/site/pkg/weir-web.js + weir-web_bg.wasm (prints the site dir);
 # `weir serve --site DIR` serves it, scripts/install.sh copies it to ~/.local/share/weir/site.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
-tools=$(bash scripts/setup-web.sh)
+bash scripts/setup-web.sh
 site="$CARGO_TARGET_DIR/site"
+# Nothing to do after scripts/build.sh's workspace build, which builds it too. `--workspace
+# --bin`: features unified over the workspace as in every other build, so the dependencies it
+# shares with the rest (rayon, serde...) are the same artefacts, not a second set.
+source scripts/features.sh
+cargo build ${CARGO_QUIET:-} --release --locked --workspace "${WEIR_FEATURES[@]}" --bin weir-web-bindgen
 cargo build ${CARGO_QUIET:-} --release --locked --target wasm32-unknown-unknown \
   -p weir-web --lib --no-default-features --features hydrate
 mkdir -p "$site/pkg"
-"$tools/wasm-bindgen" --target web --no-typescript --out-dir "$site/pkg" --out-name weir-web \
-  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/weir_web.wasm"
+"$CARGO_TARGET_DIR/release/weir-web-bindgen" \
+  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/weir_web.wasm" "$site/pkg" weir-web
 echo "$site"

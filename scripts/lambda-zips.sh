@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The zips AWS Lambda runs (provided.al2023, x86_64), into $WEIR_LAMBDA_ZIPS (default
 # $CARGO_TARGET_DIR/lambda-zips), what infra/ deploys:
-#   weir-splitter.zip weir-aggregator.zip          bootstrap (cargo lambda build)
+#   weir-splitter.zip weir-aggregator.zip          bootstrap (the release binary)
 #   weir-classifier.zip weir-merge.zip             bootstrap + libonnxruntime.so.1.31.1 beside it
 #                                                  (weir loads the library next to its executable)
 #   weir-web.zip                                   weir serve behind the Lambda Web Adapter:
@@ -9,16 +9,14 @@
 # and weir-worker for the GPU image (infra/gpu-worker/). Prints each zip's size and the newest
 # glibc its binaries need (Amazon Linux 2023 has 2.34) and fails above that.
 #
-# cargo-lambda 1.9.2 comes from its PyPI wheel without its ziglang dependency (installed once
-# into ~/.cache/weir/cargo-lambda): `--compiler cargo` builds with the host's linker for
-# x86_64-unknown-linux-gnu, no Zig. `--disable-optimizations` keeps the workspace's release
-# profile: cargo-lambda's own (LTO, one codegen unit, panic=abort, -C target-cpu=haswell)
-# takes several times longer on two cores and would abort where weir unwinds. The explicit
-# target means a build of its own under $CARGO_TARGET_DIR/x86_64-unknown-linux-gnu (about 20
-# minutes cold on two cores; reused after). The web zip packs the `weir` binary of the
-# release build (scripts/build.sh) instead of a second target build of the whole CLI; its glibc
-# is checked the same way. arm64 (Graviton) is not built: it needs an aarch64 cross linker
-# and the aarch64 ONNX Runtime wheel (see docs/DEPLOY.md).
+# The zips are made from the workspace's one release build (scripts/build.sh, the same
+# features and profile as everything else): a Lambda `bootstrap` is the binary itself, built
+# for the host (x86_64-unknown-linux-gnu) with the host's linker, so no second target tree
+# (cargo-lambda's `--x86-64` built the whole workspace again under
+# $CARGO_TARGET_DIR/x86_64-unknown-linux-gnu: ~20 minutes cold on two cores) and no
+# cargo-lambda. The glibc check below is what makes the host build safe to ship. arm64
+# (Graviton) is not built: it needs an aarch64 cross linker and the aarch64 ONNX Runtime
+# wheel (see docs/DEPLOY.md).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -27,19 +25,8 @@ out="${WEIR_LAMBDA_ZIPS:-$CARGO_TARGET_DIR/lambda-zips}"
 max_glibc=2.34
 ort="$(bash scripts/setup-ort.sh)"
 
-venv="$HOME/.cache/weir/cargo-lambda"
-if [ ! -x "$venv/bin/cargo-lambda" ]; then
-  echo "installing cargo-lambda 1.9.2 (PyPI wheel, without ziglang) into $venv ..." >&2
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check --no-deps cargo-lambda==1.9.2 >&2
-fi
-export PATH="$venv/bin:$PATH"
-
-bins=(weir-splitter weir-classifier weir-aggregator weir-merge weir-worker)
-args=(); for b in "${bins[@]}"; do args+=(--bin "$b"); done
-cargo lambda build ${CARGO_QUIET:-} --release --locked --compiler cargo --disable-optimizations \
-  --x86-64 --output-format zip -p weir-functions "${args[@]}" >&2
-cargo build ${CARGO_QUIET:-} --release --locked -p weir-cli --bin weir >&2
+source scripts/features.sh
+cargo build ${CARGO_QUIET:-} --release --locked --workspace "${WEIR_FEATURES[@]}" >&2
 site="$(CARGO_QUIET=${CARGO_QUIET:-} bash scripts/build-web.sh)"
 
 mkdir -p "$out"
@@ -65,15 +52,14 @@ bad = []
 lib = os.path.basename(ort)
 zips = {}
 for b in ["weir-splitter", "weir-classifier", "weir-aggregator", "weir-merge"]:
-    src = os.path.join(target, "lambda", b, "bootstrap.zip")
+    exe = os.path.join(target, "release", b)
     dst = os.path.join(out, b + ".zip")
-    tmp = dst + ".part"
-    shutil.copyfile(src, tmp)
-    if b in ("weir-classifier", "weir-merge"):  # they run the model (the merge's gate and screen)
-        with zipfile.ZipFile(tmp, "a") as z:
+    with zipfile.ZipFile(dst + ".part", "w") as z:
+        add(z, exe, "bootstrap")
+        if b in ("weir-classifier", "weir-merge"):  # they run the model (the merge's gate and screen)
             add(z, ort, lib, 0o644)
-    os.replace(tmp, dst)
-    zips[b] = [os.path.join(target, "x86_64-unknown-linux-gnu", "release", b)] + ([ort] if b in ("weir-classifier", "weir-merge") else [])
+    os.replace(dst + ".part", dst)
+    zips[b] = [exe] + ([ort] if b in ("weir-classifier", "weir-merge") else [])
 
 # The web app: weir serve --bucket behind the Lambda Web Adapter (AWS_LAMBDA_EXEC_WRAPPER runs run.sh).
 run_sh = """#!/bin/sh
@@ -95,7 +81,7 @@ with zipfile.ZipFile(dst + ".part", "w") as z:
 os.replace(dst + ".part", dst)
 zips["weir-web"] = [weir, ort]
 
-worker = os.path.join(target, "x86_64-unknown-linux-gnu", "release", "weir-worker")
+worker = os.path.join(target, "release", "weir-worker")
 shutil.copyfile(worker, os.path.join(repo, "infra", "gpu-worker", "weir-worker"))
 os.chmod(os.path.join(repo, "infra", "gpu-worker", "weir-worker"), 0o755)
 

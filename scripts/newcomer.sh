@@ -10,7 +10,9 @@
 #                                  steps, not the compile time (what CI runs, from test.sh)
 #   NEWCOMER_COLD=1 scripts/newcomer.sh
 #                                  cold: a fresh target directory and cargo registry too; prints
-#                                  the wall time, peak RSS and disk used (a full build: ~15 min)
+#                                  the wall time, peak RSS and disk used of the first command,
+#                                  then runs the README's test command in the same clone and
+#                                  HOME and prints the same for it (NEWCOMER_KEEP=1 keeps logs)
 # NEWCOMER_KEEP=1 keeps the temporary folder.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,17 +35,19 @@ git clone -q --no-hardlinks "$repo" "$tmp/weir"
 [ -d "$shared" ] && ln -s "$(cd "$shared" && pwd)" "$tmp/shared"
 
 mkdir -p "$tmp/home"
+# cargo and rustc from the caller's PATH (rustup's proxies or a toolchain's bin, wherever
+# CARGO_HOME points), nothing else of the caller's.
+cargo_bin="$(dirname "$(command -v cargo)")"
 env_args=(HOME="$tmp/home" USER="${USER:-root}" LANG=C.UTF-8 TERM=dumb
-  PATH="${CARGO_HOME:-$real_home/.cargo}/bin:/usr/local/bin:/usr/bin:/bin"
+  PATH="$cargo_bin:/usr/local/bin:/usr/bin:/bin"
   RUSTUP_HOME="${RUSTUP_HOME:-$real_home/.rustup}")
 if [ "${NEWCOMER_COLD:-0}" = 1 ]; then
   env_args+=(CARGO_HOME="$tmp/cargo-home")
   mkdir -p "$tmp/cargo-home"
-  ln -s "${CARGO_HOME:-$real_home/.cargo}/bin" "$tmp/cargo-home/bin"
+  ln -s "$cargo_bin" "$tmp/cargo-home/bin"
 else
   env_args+=(CARGO_HOME="${CARGO_HOME:-$real_home/.cargo}"
-    CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$real_home/.cache/weir/target}"
-    WEIR_TOOLS="${WEIR_TOOLS:-$real_home/.cache/weir/tools}")
+    CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$real_home/.cache/weir/target}")
 fi
 
 # The README's first command, as written: the first line of its first sh block.
@@ -99,3 +103,18 @@ target="${CARGO_TARGET_DIR:-$real_home/.cache/weir/target}"
 echo "newcomer: ok: README's first command $((t1 - t0)) s, peak RSS $((peak_kb / 1024)) MB;" \
   "target dir $(du -sh "$target" 2>/dev/null | cut -f1), fresh HOME $(du -sh --exclude=.cache/weir/target "$tmp/home" | cut -f1);" \
   "weir $(du -h "$tmp/home/.local/bin/weir" | cut -f1)" >&2
+
+# Cold: then the README's test command, in the same clone and HOME, as a new contributor runs
+# it next (its own newcomer check inside runs warm, in a folder of its own).
+if [ "${NEWCOMER_COLD:-0}" = 1 ]; then
+  second="$(awk '/^```sh/{f=1; next} f{n++; if (n == 2) {print; exit}}' "$tmp/weir/README.md" | sed 's/[[:space:]]*#.*$//')"
+  echo "newcomer: \$ $second" >&2
+  t2=$(date +%s)
+  (cd "$tmp/weir" && exec env -i "${env_args[@]}" NEWCOMER_DIR="$tmp/inner" \
+    /usr/bin/time -v -o "$tmp/time2" bash -c "$second") > "$tmp/test.out" 2>&1 || {
+    tail -60 "$tmp/test.out" >&2; echo "newcomer: the README's test command failed (log: $tmp/test.out)" >&2; exit 1; }
+  t3=$(date +%s)
+  peak2_kb=$(awk -F': ' '/Maximum resident set size/{print $2}' "$tmp/time2")
+  echo "newcomer: ok: README's test command $((t3 - t2)) s, peak RSS $((peak2_kb / 1024)) MB;" \
+    "target dir then $(du -sh "$target" 2>/dev/null | cut -f1)" >&2
+fi
