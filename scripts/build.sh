@@ -10,5 +10,6 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir/target}"
 source scripts/features.sh
 bash scripts/setup-ort.sh >/dev/null
-cargo build ${CARGO_QUIET:-} --release --locked --workspace "${WEIR_FEATURES[@]}"
+# --timings: $CARGO_TARGET_DIR/cargo-timings/ keeps where the time went (newcomer.sh prints it).
+cargo build ${CARGO_QUIET:-} --release --locked --workspace "${WEIR_FEATURES[@]}" --timings
 CARGO_QUIET=${CARGO_QUIET:-} bash scripts/build-web.sh >/dev/null

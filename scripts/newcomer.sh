@@ -104,6 +104,17 @@ echo "newcomer: ok: README's first command $((t1 - t0)) s, peak RSS $((peak_kb /
   "target dir $(du -sh "$target" 2>/dev/null | cut -f1), fresh HOME $(du -sh --exclude=.cache/weir/target "$tmp/home" | cut -f1);" \
   "weir $(du -h "$tmp/home/.local/bin/weir" | cut -f1)" >&2
 
+# Cold: the slowest units of that build (cargo's --timings report, which scripts/build.sh asks for).
+if [ "${NEWCOMER_COLD:-0}" = 1 ]; then
+  python3 - "$target"/cargo-timings/cargo-timing.html <<'PY' >&2 || true
+import json, re, sys
+d = json.loads(re.search(r"const UNIT_DATA = (\[.*?\]);\n", open(sys.argv[1]).read(), re.S).group(1))
+print(f"newcomer: the first command's build: {len(d)} units, {sum(u['duration'] for u in d) / 60:.1f} CPU-min; the slowest:")
+for u in sorted(d, key=lambda u: -u["duration"])[:20]:
+    print(f"  {u['duration']:7.1f} s  {u['name']} {u['version']} {u.get('target', '').strip()}")
+PY
+fi
+
 # Cold: then the README's test command, in the same clone and HOME, as a new contributor runs
 # it next (its own newcomer check inside runs warm, in a folder of its own).
 if [ "${NEWCOMER_COLD:-0}" = 1 ]; then

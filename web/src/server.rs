@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use weir_wire::columns as col;
 
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -201,33 +202,33 @@ fn flow_rows(df: &DataFrame) -> PolarsResult<Vec<FlowRow>> {
     let u = |c: &str| u64s(df, c);
     let (capture, src, dst, cid, class, model) = (
         s("capture")?,
-        s("src_ip")?,
-        s("dst_ip")?,
-        s("community_id")?,
-        s("class")?,
-        s("model_version")?,
+        s(col::SRC_IP)?,
+        s(col::DST_IP)?,
+        s(col::COMMUNITY_ID)?,
+        s(col::CLASS)?,
+        s(col::MODEL_VERSION)?,
     );
-    let (first, last) = (i64s(df, "first_ts")?, i64s(df, "last_ts")?);
+    let (first, last) = (i64s(df, col::FIRST_TS)?, i64s(df, col::LAST_TS)?);
     let (shard, row, proto, sport, dport) = (
-        u("shard")?,
-        u("row")?,
-        u("proto")?,
-        u("src_port")?,
-        u("dst_port")?,
+        u(col::SHARD)?,
+        u(col::ROW)?,
+        u(col::PROTO)?,
+        u(col::SRC_PORT)?,
+        u(col::DST_PORT)?,
     );
     let (pf, pb, bf, bb) = (
-        u("packets_fwd")?,
-        u("packets_bwd")?,
-        u("bytes_fwd")?,
-        u("bytes_bwd")?,
+        u(col::PACKETS_FWD)?,
+        u(col::PACKETS_BWD)?,
+        u(col::BYTES_FWD)?,
+        u(col::BYTES_BWD)?,
     );
     let (p, an, pct) = (
-        f64s(df, "class_probability")?,
-        f64s(df, "anomaly")?,
-        f64s(df, "anomaly_percentile")?,
+        f64s(df, col::CLASS_PROBABILITY)?,
+        f64s(df, col::ANOMALY)?,
+        f64s(df, col::ANOMALY_PERCENTILE)?,
     );
     let alert: Vec<bool> = df
-        .column("alert")?
+        .column(col::ALERT)?
         .bool()?
         .iter()
         .map(|b| b.unwrap_or(false))
@@ -351,10 +352,10 @@ pub fn flow(ctx: &Ctx, capture: &str, shard: u32, row: u32) -> Result<FlowDetail
         .with_column(Column::new("capture".into(), [capture]))
         .map_err(e)?;
     with_ids
-        .with_column(Column::new("shard".into(), [shard]))
+        .with_column(Column::new(col::SHARD.into(), [shard]))
         .map_err(e)?;
     with_ids
-        .with_column(Column::new("row".into(), [row]))
+        .with_column(Column::new(col::ROW.into(), [row]))
         .map_err(e)?;
     let flow = flow_rows(&with_ids).map_err(e)?.pop().ok_or("no row")?;
     let u = |c: &str| u64s(&df, c).map(|v| v[0]).map_err(e);
@@ -400,19 +401,19 @@ pub fn flow(ctx: &Ctx, capture: &str, shard: u32, row: u32) -> Result<FlowDetail
         .map_err(|e| e.to_string());
     Ok(FlowDetail {
         flow,
-        end_reason: strings(&df, "end_reason")
+        end_reason: strings(&df, col::END_REASON)
             .map_err(e)?
             .pop()
             .unwrap_or_default(),
-        vlan: u("vlan")? as u32,
+        vlan: u(col::VLAN)? as u32,
         tunnel: df
-            .column("tunnel")
+            .column(col::TUNNEL)
             .ok()
             .and_then(|c| c.get(0).ok().and_then(|v| v.get_str().map(String::from))),
-        packets_fwd: u("packets_fwd")?,
-        packets_bwd: u("packets_bwd")?,
-        bytes_fwd: u("bytes_fwd")?,
-        bytes_bwd: u("bytes_bwd")?,
+        packets_fwd: u(col::PACKETS_FWD)?,
+        packets_bwd: u(col::PACKETS_BWD)?,
+        bytes_fwd: u(col::BYTES_FWD)?,
+        bytes_bwd: u(col::BYTES_BWD)?,
         features,
         probabilities,
         explanation,

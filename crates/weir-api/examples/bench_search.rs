@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 use std::time::Instant;
+use weir_wire::columns as col;
 
 use axum::body::Body;
 use axum::http::Request;
@@ -115,25 +116,25 @@ fn shard(t: &DataFrame, rng: &mut Rng, n: usize) -> DataFrame {
     let mut cols: Vec<Column> = Vec::new();
     for name in SEARCH_COLUMNS {
         let col = match *name {
-            "first_ts" => Column::new((*name).into(), &first),
-            "last_ts" => Column::new((*name).into(), &last),
+            col::FIRST_TS => Column::new((*name).into(), &first),
+            col::LAST_TS => Column::new((*name).into(), &last),
             "proto" => Column::new((*name).into(), &proto),
-            "src_ip" => Column::new((*name).into(), &src),
-            "dst_ip" => Column::new((*name).into(), &dst),
-            "src_port" => Column::new((*name).into(), &sport),
-            "dst_port" => Column::new((*name).into(), &dport),
-            "community_id" => Column::new((*name).into(), &cid),
+            col::SRC_IP => Column::new((*name).into(), &src),
+            col::DST_IP => Column::new((*name).into(), &dst),
+            col::SRC_PORT => Column::new((*name).into(), &sport),
+            col::DST_PORT => Column::new((*name).into(), &dport),
+            col::COMMUNITY_ID => Column::new((*name).into(), &cid),
             "vlan" => Column::new((*name).into(), vec![0i64; n]),
             "tunnel" => Column::new((*name).into(), vec![None::<&str>; n]),
-            "packets_fwd" | "packets_bwd" => Column::new((*name).into(), &pk),
-            "bytes_fwd" | "bytes_bwd" => Column::new((*name).into(), &by),
-            "end_reason" => Column::new((*name).into(), vec!["idle"; n]),
+            col::PACKETS_FWD | col::PACKETS_BWD => Column::new((*name).into(), &pk),
+            col::BYTES_FWD | col::BYTES_BWD => Column::new((*name).into(), &by),
+            col::END_REASON => Column::new((*name).into(), vec!["idle"; n]),
             "class" => Column::new((*name).into(), &class),
-            "class_probability" => Column::new((*name).into(), &p),
+            col::CLASS_PROBABILITY => Column::new((*name).into(), &p),
             "alert" => Column::new((*name).into(), &alert),
             "anomaly" => Column::new((*name).into(), &anomaly),
-            "anomaly_percentile" => Column::new((*name).into(), &pct),
-            "model_version" => Column::new((*name).into(), vec!["weir-mlp/1"; n]),
+            col::ANOMALY_PERCENTILE => Column::new((*name).into(), &pct),
+            col::MODEL_VERSION => Column::new((*name).into(), vec!["weir-mlp/1"; n]),
             other => panic!("no generator for {other}"),
         };
         let dtype = t.column(name).unwrap().dtype().clone();

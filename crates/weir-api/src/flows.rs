@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use weir_wire::columns as col;
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -117,8 +118,11 @@ impl Flows {
     /// model, which must be the model that decided.
     pub fn explain(&self, row: &DataFrame) -> Result<Vec<Attribution>, String> {
         let e = |e: PolarsError| e.to_string();
-        let class = strings(row, "class").map_err(e)?.pop().unwrap_or_default();
-        let decided = strings(row, "model_version")
+        let class = strings(row, col::CLASS)
+            .map_err(e)?
+            .pop()
+            .unwrap_or_default();
+        let decided = strings(row, col::MODEL_VERSION)
             .map_err(e)?
             .pop()
             .unwrap_or_default();
@@ -164,11 +168,11 @@ impl Flows {
             Ok(u64s(row, c).map_err(bad)?.pop().unwrap_or(0))
         };
         let key = FlowKey {
-            proto: n("proto")? as u8,
-            src: (ip("src_ip")?, n("src_port")? as u16),
-            dst: (ip("dst_ip")?, n("dst_port")? as u16),
-            first_offset: n("first_offset")?,
-            last_offset: n("last_offset")?,
+            proto: n(col::PROTO)? as u8,
+            src: (ip(col::SRC_IP)?, n(col::SRC_PORT)? as u16),
+            dst: (ip(col::DST_IP)?, n(col::DST_PORT)? as u16),
+            first_offset: n(col::FIRST_OFFSET)?,
+            last_offset: n(col::LAST_OFFSET)?,
         };
         let source = open_source(self.store.as_ref(), &st, self.files_beside.as_deref())?;
         let c = carve(source, &key)?;
@@ -213,11 +217,11 @@ async fn explain(State(flows): State<Arc<Flows>>, at: At) -> Result<Json<Js>, Ap
     let f = flows.clone();
     let d = df.clone();
     let effects = blocking(move || Ok(f.explain(&d))).await?;
-    let class = strings(&df, "class")
+    let class = strings(&df, col::CLASS)
         .map_err(ApiError::internal)?
         .pop()
         .unwrap_or_default();
-    let model = strings(&df, "model_version")
+    let model = strings(&df, col::MODEL_VERSION)
         .map_err(ApiError::internal)?
         .pop()
         .unwrap_or_default();

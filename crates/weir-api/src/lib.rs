@@ -24,6 +24,7 @@
 //! ids can be (`[A-Za-z0-9._-]`, no `..`) before any key is built from them.
 
 use std::sync::Arc;
+use weir_wire::columns as col;
 
 mod flows;
 pub mod listen;
@@ -677,8 +678,8 @@ async fn eve(
 
 /// One alert as a Suricata EVE JSON line.
 fn eve_line(r: &Js, out: &mut Vec<u8>) {
-    let class = r["class"].as_str().unwrap_or_default();
-    let p = r["class_probability"].as_f64().unwrap_or(0.0);
+    let class = r[col::CLASS].as_str().unwrap_or_default();
+    let p = r[col::CLASS_PROBABILITY].as_f64().unwrap_or(0.0);
     let severity = if p >= 0.99 {
         1
     } else if p >= 0.9 {
@@ -687,14 +688,14 @@ fn eve_line(r: &Js, out: &mut Vec<u8>) {
         3
     };
     let eve = json!({
-        "timestamp": r["first_ts"],
+        "timestamp": r[col::FIRST_TS],
         "event_type": "alert",
-        "src_ip": r["src_ip"],
-        "src_port": r["src_port"],
-        "dest_ip": r["dst_ip"],
-        "dest_port": r["dst_port"],
+        "src_ip": r[col::SRC_IP],
+        "src_port": r[col::SRC_PORT],
+        "dest_ip": r[col::DST_IP],
+        "dest_port": r[col::DST_PORT],
         "proto": proto_name(r["proto"].as_u64().unwrap_or(0)),
-        "community_id": r["community_id"],
+        "community_id": r[col::COMMUNITY_ID],
         "alert": {
             "action": "allowed",
             "gid": 1,
@@ -708,9 +709,9 @@ fn eve_line(r: &Js, out: &mut Vec<u8>) {
             "capture": r["capture"],
             "probability": p,
             "anomaly": r["anomaly"],
-            "anomaly_percentile": r["anomaly_percentile"],
-            "model_version": r["model_version"],
-            "last_ts": r["last_ts"],
+            "anomaly_percentile": r[col::ANOMALY_PERCENTILE],
+            "model_version": r[col::MODEL_VERSION],
+            "last_ts": r[col::LAST_TS],
         },
     });
     out.extend_from_slice(eve.to_string().as_bytes());

@@ -6,6 +6,7 @@
 //! plus one counter per distinct class, source address, port and minute.
 
 use std::collections::{BTreeMap, HashMap};
+use weir_wire::columns as col;
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -300,23 +301,23 @@ pub fn thousands(n: u64) -> String {
 
 /// The result columns the summary reads (the rest of a result is not decoded).
 const SUMMARY_COLUMNS: &[&str] = &[
-    "community_id",
-    "proto",
-    "src_ip",
-    "src_port",
-    "dst_ip",
-    "dst_port",
-    "first_ts",
-    "last_ts",
-    "packets_fwd",
-    "packets_bwd",
-    "bytes_fwd",
-    "bytes_bwd",
-    "class",
-    "class_probability",
-    "alert",
-    "anomaly",
-    "anomaly_percentile",
+    col::COMMUNITY_ID,
+    col::PROTO,
+    col::SRC_IP,
+    col::SRC_PORT,
+    col::DST_IP,
+    col::DST_PORT,
+    col::FIRST_TS,
+    col::LAST_TS,
+    col::PACKETS_FWD,
+    col::PACKETS_BWD,
+    col::BYTES_FWD,
+    col::BYTES_BWD,
+    col::CLASS,
+    col::CLASS_PROBABILITY,
+    col::ALERT,
+    col::ANOMALY,
+    col::ANOMALY_PERCENTILE,
 ];
 
 fn pe(key: &str) -> impl Fn(PolarsError) -> PipelineError + '_ {
@@ -645,7 +646,7 @@ pub fn aggregate(store: &dyn Store, id: &str) -> Result<CaptureSummary, Pipeline
         let with_evidence: Vec<&str> = SUMMARY_COLUMNS
             .iter()
             .copied()
-            .chain(["evidence"])
+            .chain([col::EVIDENCE])
             .collect();
         let df = weir_records::parquet_to_frame_columns(&bytes, &with_evidence)
             .or_else(|_| weir_records::parquet_to_frame_columns(&bytes, SUMMARY_COLUMNS))
@@ -655,25 +656,25 @@ pub fn aggregate(store: &dyn Store, id: &str) -> Result<CaptureSummary, Pipeline
             continue;
         }
         let num = |name: &str| u64s(&df, name).map_err(&e);
-        let (proto, sport, dport) = (num("proto")?, num("src_port")?, num("dst_port")?);
+        let (proto, sport, dport) = (num(col::PROTO)?, num(col::SRC_PORT)?, num(col::DST_PORT)?);
         let (pf, pb, bf, bb) = (
-            num("packets_fwd")?,
-            num("packets_bwd")?,
-            num("bytes_fwd")?,
-            num("bytes_bwd")?,
+            num(col::PACKETS_FWD)?,
+            num(col::PACKETS_BWD)?,
+            num(col::BYTES_FWD)?,
+            num(col::BYTES_BWD)?,
         );
-        let alert: Vec<bool> = num("alert")?.iter().map(|a| *a != 0).collect();
-        let ts = i64s(&df, "first_ts").map_err(&e)?;
-        let te = i64s(&df, "last_ts").map_err(&e)?;
+        let alert: Vec<bool> = num(col::ALERT)?.iter().map(|a| *a != 0).collect();
+        let ts = i64s(&df, col::FIRST_TS).map_err(&e)?;
+        let te = i64s(&df, col::LAST_TS).map_err(&e)?;
         let (src, dst, class) = (
-            strings(&df, "src_ip").map_err(&e)?,
-            strings(&df, "dst_ip").map_err(&e)?,
-            strings(&df, "class").map_err(&e)?,
+            strings(&df, col::SRC_IP).map_err(&e)?,
+            strings(&df, col::DST_IP).map_err(&e)?,
+            strings(&df, col::CLASS).map_err(&e)?,
         );
         let (prob, anomaly, pct) = (
-            f64s(&df, "class_probability").map_err(&e)?,
-            f64s(&df, "anomaly").map_err(&e)?,
-            f64s(&df, "anomaly_percentile").map_err(&e)?,
+            f64s(&df, col::CLASS_PROBABILITY).map_err(&e)?,
+            f64s(&df, col::ANOMALY).map_err(&e)?,
+            f64s(&df, col::ANOMALY_PERCENTILE).map_err(&e)?,
         );
         let to: Vec<String> = (0..n)
             .map(|i| service_to(proto[i] as u8, sport[i] as u32, dport[i] as u32))
@@ -687,10 +688,10 @@ pub fn aggregate(store: &dyn Store, id: &str) -> Result<CaptureSummary, Pipeline
             .iter()
             .map(|t| (t.div_euclid(60_000_000_000) * 60_000_000_000).to_string())
             .collect();
-        let cid = strings(&df, "community_id").map_err(&e)?;
+        let cid = strings(&df, col::COMMUNITY_ID).map_err(&e)?;
         // Shards written before the behaviour detectors have no evidence column.
-        let evidence = match df.column("evidence") {
-            Ok(_) => strings(&df, "evidence").map_err(&e)?,
+        let evidence = match df.column(col::EVIDENCE) {
+            Ok(_) => strings(&df, col::EVIDENCE).map_err(&e)?,
             Err(_) => vec![String::new(); n],
         };
         for i in 0..n {
@@ -743,7 +744,7 @@ pub fn aggregate(store: &dyn Store, id: &str) -> Result<CaptureSummary, Pipeline
         let work = DataFrame::new(
             n,
             vec![
-                Column::new("class".into(), class),
+                Column::new(col::CLASS.into(), class),
                 Column::new("src".into(), src),
                 Column::new("dst".into(), dst),
                 Column::new("to".into(), to),

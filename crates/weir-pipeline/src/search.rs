@@ -27,32 +27,33 @@
 
 use polars::prelude::*;
 use weir_records::columns::i64s;
+use weir_wire::columns as col;
 
 use crate::{PipelineError, Store};
 
 /// Columns of the search layout, from the result rows; `shard` and `row` follow them.
 pub const SEARCH_COLUMNS: &[&str] = &[
-    "first_ts",
-    "last_ts",
-    "proto",
-    "src_ip",
-    "src_port",
-    "dst_ip",
-    "dst_port",
-    "community_id",
-    "vlan",
-    "tunnel",
-    "packets_fwd",
-    "packets_bwd",
-    "bytes_fwd",
-    "bytes_bwd",
-    "end_reason",
-    "class",
-    "class_probability",
-    "alert",
-    "anomaly",
-    "anomaly_percentile",
-    "model_version",
+    col::FIRST_TS,
+    col::LAST_TS,
+    col::PROTO,
+    col::SRC_IP,
+    col::SRC_PORT,
+    col::DST_IP,
+    col::DST_PORT,
+    col::COMMUNITY_ID,
+    col::VLAN,
+    col::TUNNEL,
+    col::PACKETS_FWD,
+    col::PACKETS_BWD,
+    col::BYTES_FWD,
+    col::BYTES_BWD,
+    col::END_REASON,
+    col::CLASS,
+    col::CLASS_PROBABILITY,
+    col::ALERT,
+    col::ANOMALY,
+    col::ANOMALY_PERCENTILE,
+    col::MODEL_VERSION,
 ];
 
 /// A shard's parts average at least this many rows, or its partitions get coarser.
@@ -257,15 +258,15 @@ pub fn shard_period(sorted: &[i64]) -> Period {
 /// in time order; the partitions' period is [`shard_period`]'s.
 pub fn search_parts(result: &DataFrame, shard: u32) -> PolarsResult<Vec<(String, DataFrame)>> {
     let n = result.height();
-    let ts = i64s(result, "first_ts")?;
+    let ts = i64s(result, col::FIRST_TS)?;
     let mut order: Vec<IdxSize> = (0..n as IdxSize).collect();
     order.sort_by_key(|&i| (ts[i as usize], i));
     let sorted_ts: Vec<i64> = order.iter().map(|&i| ts[i as usize]).collect();
     let period = shard_period(&sorted_ts);
     let mut narrow = result.select(SEARCH_COLUMNS.iter().copied())?;
     narrow.hstack_mut(&[
-        Column::new("shard".into(), vec![shard; n]),
-        Column::new("row".into(), (0..n as u32).collect::<Vec<u32>>()),
+        Column::new(col::SHARD.into(), vec![shard; n]),
+        Column::new(col::ROW.into(), (0..n as u32).collect::<Vec<u32>>()),
     ])?;
     let sorted = narrow.take(&IdxCa::from_vec("order".into(), order))?;
     let mut parts = Vec::new();
@@ -314,10 +315,10 @@ mod tests {
         let n = ts.len();
         let mut cols: Vec<Column> = SEARCH_COLUMNS
             .iter()
-            .filter(|c| **c != "first_ts")
+            .filter(|c| **c != col::FIRST_TS)
             .map(|c| Column::new((*c).into(), vec![0u32; n]))
             .collect();
-        cols.insert(0, Column::new("first_ts".into(), ts.to_vec()));
+        cols.insert(0, Column::new(col::FIRST_TS.into(), ts.to_vec()));
         cols.push(Column::new("p_normal".into(), vec![1f32; n]));
         DataFrame::new(n, cols).unwrap()
     }
@@ -441,7 +442,7 @@ mod tests {
         assert_eq!(names(&parts), ["month=1970-01"]);
         let p = &parts[0].1;
         assert_eq!(
-            col(p, "first_ts"),
+            col(p, col::FIRST_TS),
             [3, 7, DAY_NS + 1, DAY_NS + 5, 2 * DAY_NS]
         );
         assert_eq!(col(p, "row"), [1, 4, 3, 0, 2]);

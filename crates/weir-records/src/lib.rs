@@ -14,6 +14,7 @@ mod parquet;
 pub use parquet::{ParquetSink, SMALL_ROWS};
 
 use std::io::Write;
+use weir_wire::columns as col;
 
 use polars::prelude::*;
 use weir_flow::{feature_columns, FlowRecord, FEATURES, FEATURE_VERSION, N_FEATURES};
@@ -46,7 +47,7 @@ pub enum RecordError {
 /// The `behaviour_class` column of a flow frame (empty when the frame has none: a shard
 /// written before the detectors existed).
 pub fn behaviour_classes(df: &DataFrame) -> Vec<Option<String>> {
-    let Ok(c) = df.column("behaviour_class") else {
+    let Ok(c) = df.column(col::BEHAVIOUR_CLASS) else {
         return Vec::new();
     };
     let Ok(c) = c.cast(&DataType::String) else {
@@ -65,7 +66,7 @@ pub fn model_silenced(df: &DataFrame) -> Vec<bool> {
         let c = df.column(name).ok()?.cast(&DataType::UInt64).ok()?;
         Some(c.u64().ok()?.iter().map(|v| v.unwrap_or(0)).collect())
     };
-    match (count("packets_fwd"), count("packets_bwd")) {
+    match (count(col::PACKETS_FWD), count(col::PACKETS_BWD)) {
         (Some(f), Some(b)) => f
             .iter()
             .zip(&b)
@@ -76,16 +77,16 @@ pub fn model_silenced(df: &DataFrame) -> Vec<bool> {
 }
 
 /// The behaviour columns every flow table ends its flow part with (after the features).
-pub const BEHAVIOUR_COLUMNS: [&str; 3] = ["behaviour", "behaviour_class", "evidence"];
+pub const BEHAVIOUR_COLUMNS: [&str; 3] = [col::BEHAVIOUR, col::BEHAVIOUR_CLASS, col::EVIDENCE];
 
 /// The classification columns [`verdict_columns`] adds after the features (then `p_<class>`).
 pub const VERDICT_COLUMNS: [&str; 6] = [
-    "class",
-    "class_probability",
-    "alert",
-    "anomaly",
-    "anomaly_percentile",
-    "model_version",
+    col::CLASS,
+    col::CLASS_PROBABILITY,
+    col::ALERT,
+    col::ANOMALY,
+    col::ANOMALY_PERCENTILE,
+    col::MODEL_VERSION,
 ];
 
 /// docs/FEATURES.md: every column of weir's tables with its description, from the same docs
@@ -118,31 +119,31 @@ pub fn columns_markdown() -> String {
         table(&FIXED_COLUMNS),
         table(&BEHAVIOUR_COLUMNS),
         table(&VERDICT_COLUMNS),
-        table(&["shard", "row"]),
+        table(&[col::SHARD, col::ROW]),
         weir_flow::features::spec_markdown()
     )
 }
 
 /// Names of the fixed (non-feature) columns, in order.
 pub const FIXED_COLUMNS: [&str; 18] = [
-    "community_id",
-    "proto",
-    "src_ip",
-    "src_port",
-    "dst_ip",
-    "dst_port",
-    "vlan",
-    "tunnel",
-    "first_ts",
-    "last_ts",
-    "packets_fwd",
-    "packets_bwd",
-    "bytes_fwd",
-    "bytes_bwd",
-    "first_offset",
-    "last_offset",
-    "end_reason",
-    "feature_version",
+    col::COMMUNITY_ID,
+    col::PROTO,
+    col::SRC_IP,
+    col::SRC_PORT,
+    col::DST_IP,
+    col::DST_PORT,
+    col::VLAN,
+    col::TUNNEL,
+    col::FIRST_TS,
+    col::LAST_TS,
+    col::PACKETS_FWD,
+    col::PACKETS_BWD,
+    col::BYTES_FWD,
+    col::BYTES_BWD,
+    col::FIRST_OFFSET,
+    col::LAST_OFFSET,
+    col::END_REASON,
+    col::FEATURE_VERSION,
 ];
 
 /// Build a DataFrame from a batch of flow records. Timestamps are nanoseconds since the Unix
@@ -158,22 +159,22 @@ pub fn flows_to_frame(flows: &[FlowRecord]) -> PolarsResult<DataFrame> {
             ))
         };
     }
-    col!("community_id", |f: &FlowRecord| f.community_id.as_str());
-    col!("proto", |f: &FlowRecord| f.proto as u32);
-    col!("src_ip", |f: &FlowRecord| f.src_ip.to_string());
-    col!("src_port", |f: &FlowRecord| f.src_port as u32);
-    col!("dst_ip", |f: &FlowRecord| f.dst_ip.to_string());
-    col!("dst_port", |f: &FlowRecord| f.dst_port as u32);
-    col!("vlan", |f: &FlowRecord| f.vlan as u32);
-    col!("tunnel", |f: &FlowRecord| f
+    col!(col::COMMUNITY_ID, |f: &FlowRecord| f.community_id.as_str());
+    col!(col::PROTO, |f: &FlowRecord| f.proto as u32);
+    col!(col::SRC_IP, |f: &FlowRecord| f.src_ip.to_string());
+    col!(col::SRC_PORT, |f: &FlowRecord| f.src_port as u32);
+    col!(col::DST_IP, |f: &FlowRecord| f.dst_ip.to_string());
+    col!(col::DST_PORT, |f: &FlowRecord| f.dst_port as u32);
+    col!(col::VLAN, |f: &FlowRecord| f.vlan as u32);
+    col!(col::TUNNEL, |f: &FlowRecord| f
         .tunnel
         .map(|t| format!("{t:?}").to_lowercase()));
     for (name, ts) in [
         (
-            "first_ts",
+            col::FIRST_TS,
             flows.iter().map(|f| f.first_ts_ns).collect::<Vec<i64>>(),
         ),
-        ("last_ts", flows.iter().map(|f| f.last_ts_ns).collect()),
+        (col::LAST_TS, flows.iter().map(|f| f.last_ts_ns).collect()),
     ] {
         // Built as a timestamp (a cast from Int64 would drop the time zone).
         cols.push(
@@ -182,14 +183,14 @@ pub fn flows_to_frame(flows: &[FlowRecord]) -> PolarsResult<DataFrame> {
                 .into_column(),
         );
     }
-    col!("packets_fwd", |f: &FlowRecord| f.packets_fwd);
-    col!("packets_bwd", |f: &FlowRecord| f.packets_bwd);
-    col!("bytes_fwd", |f: &FlowRecord| f.bytes_fwd);
-    col!("bytes_bwd", |f: &FlowRecord| f.bytes_bwd);
-    col!("first_offset", |f: &FlowRecord| f.first_offset);
-    col!("last_offset", |f: &FlowRecord| f.last_offset);
-    col!("end_reason", |f: &FlowRecord| f.end_reason.name());
-    col!("feature_version", |_f: &FlowRecord| FEATURE_VERSION);
+    col!(col::PACKETS_FWD, |f: &FlowRecord| f.packets_fwd);
+    col!(col::PACKETS_BWD, |f: &FlowRecord| f.packets_bwd);
+    col!(col::BYTES_FWD, |f: &FlowRecord| f.bytes_fwd);
+    col!(col::BYTES_BWD, |f: &FlowRecord| f.bytes_bwd);
+    col!(col::FIRST_OFFSET, |f: &FlowRecord| f.first_offset);
+    col!(col::LAST_OFFSET, |f: &FlowRecord| f.last_offset);
+    col!(col::END_REASON, |f: &FlowRecord| f.end_reason.name());
+    col!(col::FEATURE_VERSION, |_f: &FlowRecord| FEATURE_VERSION);
     // Feature 0 (Protocol) is the `proto` column already.
     for (i, name) in feature_columns().iter().enumerate().skip(1) {
         cols.push(Column::new(
@@ -197,15 +198,15 @@ pub fn flows_to_frame(flows: &[FlowRecord]) -> PolarsResult<DataFrame> {
             flows.iter().map(|f| f.features[i]).collect::<Vec<f64>>(),
         ));
     }
-    col!("behaviour", |f: &FlowRecord| f
+    col!(col::BEHAVIOUR, |f: &FlowRecord| f
         .behaviour
         .as_ref()
         .map(|x| x.detector.name()));
-    col!("behaviour_class", |f: &FlowRecord| f
+    col!(col::BEHAVIOUR_CLASS, |f: &FlowRecord| f
         .behaviour
         .as_ref()
         .map(|x| x.class));
-    col!("evidence", |f: &FlowRecord| f
+    col!(col::EVIDENCE, |f: &FlowRecord| f
         .behaviour
         .as_ref()
         .map(|x| x.evidence.clone()));
@@ -227,35 +228,35 @@ pub fn probability_column(class: &str) -> String {
 /// weir does not write.
 pub fn column_doc(name: &str) -> Option<(String, &'static str, &'static str)> {
     let fixed: Option<(&str, &str)> = match name {
-        "community_id" => Some(("Community ID (v1, seed 0) of the flow's 5-tuple: the same string Zeek, Suricata and Arkime compute", "")),
-        "proto" => Some(("IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6); also feature 0 (CIC `Protocol`)", "IANA number")),
-        "src_ip" => Some(("address of the initiator (the sender of the flow's first packet)", "")),
-        "src_port" => Some(("initiator's port; for ICMP the type of the first packet", "")),
-        "dst_ip" => Some(("address of the responder", "")),
-        "dst_port" => Some(("responder's port; for ICMP the code of the first packet", "")),
-        "vlan" => Some(("outermost VLAN id (0: none)", "")),
-        "tunnel" => Some(("encapsulation the flow was found in (gre, vxlan, geneve, ipip, ...), null when none", "")),
-        "first_ts" => Some(("time of the flow's first packet", "timestamp ns UTC")),
-        "last_ts" => Some(("time of the flow's last packet", "timestamp ns UTC")),
-        "packets_fwd" => Some(("packets from the initiator", "packets")),
-        "packets_bwd" => Some(("packets from the responder", "packets")),
-        "bytes_fwd" => Some(("bytes from the initiator, whole frames on the wire", "bytes")),
-        "bytes_bwd" => Some(("bytes from the responder, whole frames on the wire", "bytes")),
-        "first_offset" => Some(("byte offset of the flow's first packet record in the capture file", "bytes")),
-        "last_offset" => Some(("byte offset of the flow's last packet record in the capture file", "bytes")),
-        "end_reason" => Some(("why the flow ended: idle, active, fin, rst, reused or eof", "")),
-        "feature_version" => Some(("version of the feature vector (docs/FEATURES.md)", "")),
-        "behaviour" => Some(("the host-behaviour detector that fired on this flow (port_scan, sweep, brute_force, flood, reflection, slow_dos, http_flood, beacon, payload, dns_tunnel, c2_session), null when none; such a flow alerts with that detector's class whatever the model says (docs/DETECTION.md)", "")),
-        "behaviour_class" => Some(("the class the behaviour detector stands for, null when none fired", "")),
-        "evidence" => Some(("what the behaviour detector saw, in words (counts, hosts, service), null when none fired", "")),
-        "class" => Some(("the verdict: the behaviour detector's class where one fired, else the class the model predicted (Normal or an attack class)", "")),
-        "class_probability" => Some(("the model's probability of the predicted class (1 where a behaviour detector decided)", "0-1")),
-        "alert" => Some(("true when a behaviour detector fired, or the class is not Normal and its probability is at least both --min-probability and the model's own threshold for that class (weir.alert_thresholds, models/MODEL_CARD.md)", "")),
-        "anomaly" => Some(("raw energy anomaly score: higher = less like the training data (see models/MODEL_CARD.md)", "energy")),
-        "anomaly_percentile" => Some(("the anomaly score as a percentile of benign training flows: 99 = less usual than 99% of them, 100 = beyond all; NaN for a model without a benign reference", "0-100")),
-        "model_version" => Some(("version of the model that classified the flow", "")),
-        "shard" => Some(("the shard whose results/NNNNN.parquet holds the flow's full row", "")),
-        "row" => Some(("the flow's row in that result file", "")),
+        col::COMMUNITY_ID => Some(("Community ID (v1, seed 0) of the flow's 5-tuple: the same string Zeek, Suricata and Arkime compute", "")),
+        col::PROTO => Some(("IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6); also feature 0 (CIC `Protocol`)", "IANA number")),
+        col::SRC_IP => Some(("address of the initiator (the sender of the flow's first packet)", "")),
+        col::SRC_PORT => Some(("initiator's port; for ICMP the type of the first packet", "")),
+        col::DST_IP => Some(("address of the responder", "")),
+        col::DST_PORT => Some(("responder's port; for ICMP the code of the first packet", "")),
+        col::VLAN => Some(("outermost VLAN id (0: none)", "")),
+        col::TUNNEL => Some(("encapsulation the flow was found in (gre, vxlan, geneve, ipip, ...), null when none", "")),
+        col::FIRST_TS => Some(("time of the flow's first packet", "timestamp ns UTC")),
+        col::LAST_TS => Some(("time of the flow's last packet", "timestamp ns UTC")),
+        col::PACKETS_FWD => Some(("packets from the initiator", "packets")),
+        col::PACKETS_BWD => Some(("packets from the responder", "packets")),
+        col::BYTES_FWD => Some(("bytes from the initiator, whole frames on the wire", "bytes")),
+        col::BYTES_BWD => Some(("bytes from the responder, whole frames on the wire", "bytes")),
+        col::FIRST_OFFSET => Some(("byte offset of the flow's first packet record in the capture file", "bytes")),
+        col::LAST_OFFSET => Some(("byte offset of the flow's last packet record in the capture file", "bytes")),
+        col::END_REASON => Some(("why the flow ended: idle, active, fin, rst, reused or eof", "")),
+        col::FEATURE_VERSION => Some(("version of the feature vector (docs/FEATURES.md)", "")),
+        col::BEHAVIOUR => Some(("the host-behaviour detector that fired on this flow (port_scan, sweep, brute_force, flood, reflection, slow_dos, http_flood, beacon, payload, dns_tunnel, c2_session), null when none; such a flow alerts with that detector's class whatever the model says (docs/DETECTION.md)", "")),
+        col::BEHAVIOUR_CLASS => Some(("the class the behaviour detector stands for, null when none fired", "")),
+        col::EVIDENCE => Some(("what the behaviour detector saw, in words (counts, hosts, service), null when none fired", "")),
+        col::CLASS => Some(("the verdict: the behaviour detector's class where one fired, else the class the model predicted (Normal or an attack class)", "")),
+        col::CLASS_PROBABILITY => Some(("the model's probability of the predicted class (1 where a behaviour detector decided)", "0-1")),
+        col::ALERT => Some(("true when a behaviour detector fired, or the class is not Normal and its probability is at least both --min-probability and the model's own threshold for that class (weir.alert_thresholds, models/MODEL_CARD.md)", "")),
+        col::ANOMALY => Some(("raw energy anomaly score: higher = less like the training data (see models/MODEL_CARD.md)", "energy")),
+        col::ANOMALY_PERCENTILE => Some(("the anomaly score as a percentile of benign training flows: 99 = less usual than 99% of them, 100 = beyond all; NaN for a model without a benign reference", "0-100")),
+        col::MODEL_VERSION => Some(("version of the model that classified the flow", "")),
+        col::SHARD => Some(("the shard whose results/NNNNN.parquet holds the flow's full row", "")),
+        col::ROW => Some(("the flow's row in that result file", "")),
         _ => None,
     };
     if let Some((d, u)) = fixed {
@@ -326,7 +327,7 @@ pub fn verdict_columns(n: usize, v: &Verdicts<'_>) -> PolarsResult<Vec<Column>> 
     let decided = |i: usize| v.behaviour.get(i).and_then(|b| b.as_deref());
     let mut cols = vec![
         Column::new(
-            "class".into(),
+            col::CLASS.into(),
             v.predicted
                 .iter()
                 .enumerate()
@@ -334,7 +335,7 @@ pub fn verdict_columns(n: usize, v: &Verdicts<'_>) -> PolarsResult<Vec<Column>> 
                 .collect::<Vec<_>>(),
         ),
         Column::new(
-            "class_probability".into(),
+            col::CLASS_PROBABILITY.into(),
             v.predicted
                 .iter()
                 .enumerate()
@@ -345,7 +346,7 @@ pub fn verdict_columns(n: usize, v: &Verdicts<'_>) -> PolarsResult<Vec<Column>> 
                 .collect::<Vec<f32>>(),
         ),
         Column::new(
-            "alert".into(),
+            col::ALERT.into(),
             v.predicted
                 .iter()
                 .enumerate()
@@ -364,15 +365,15 @@ pub fn verdict_columns(n: usize, v: &Verdicts<'_>) -> PolarsResult<Vec<Column>> 
                 })
                 .collect::<Vec<bool>>(),
         ),
-        Column::new("anomaly".into(), v.anomaly.to_vec()),
+        Column::new(col::ANOMALY.into(), v.anomaly.to_vec()),
         Column::new(
-            "anomaly_percentile".into(),
+            col::ANOMALY_PERCENTILE.into(),
             v.anomaly
                 .iter()
                 .map(|e| weir_model::anomaly_percentile(v.anomaly_reference, *e))
                 .collect::<Vec<f32>>(),
         ),
-        Column::new("model_version".into(), vec![v.model_version; n]),
+        Column::new(col::MODEL_VERSION.into(), vec![v.model_version; n]),
     ];
     for (j, c) in v.classes.iter().enumerate() {
         cols.push(Column::new(

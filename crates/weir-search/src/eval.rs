@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
+use weir_wire::columns as col;
 
 use polars::prelude::*;
 use weir_records::columns::strings;
@@ -148,8 +149,8 @@ fn check(t: &Term, d: &Dicts) -> Check {
             Value::Bool(value) => Check::Alert { value, eq },
             _ => Check::Never,
         },
-        Field::CommunityId => text("community_id"),
-        Field::Model => text("model_version"),
+        Field::CommunityId => text(col::COMMUNITY_ID),
+        Field::Model => text(col::MODEL_VERSION),
     }
 }
 
@@ -295,12 +296,12 @@ fn set_check(field: Field, values: &[&Value], d: &Dicts) -> Check {
             Check::Class(d.classes.mask(|c| lower.contains(&c.to_ascii_lowercase())))
         }
         Field::CommunityId => Check::Text {
-            col: "community_id",
+            col: col::COMMUNITY_ID,
             set: texts(),
             eq: true,
         },
         Field::Model => Check::Text {
-            col: "model_version",
+            col: col::MODEL_VERSION,
             set: texts(),
             eq: true,
         },
@@ -508,20 +509,20 @@ mod tests {
     #[test]
     fn terms_pick_the_rows_they_say() {
         let df = df!(
-            "first_ts" => [1i64, 2, 3, 4],
-            "last_ts" => [10i64, 20, 30, 40],
+            col::FIRST_TS => [1i64, 2, 3, 4],
+            col::LAST_TS => [10i64, 20, 30, 40],
             "proto" => [6u32, 17, 6, 1],
-            "src_ip" => ["10.0.0.1", "10.0.0.2", "2001:db8::5", "192.168.1.9"],
-            "src_port" => [40000u32, 5353, 50000, 8],
-            "dst_ip" => ["10.0.0.9", "8.8.8.8", "2001:db8::1", "10.0.0.1"],
-            "dst_port" => [22u32, 53, 443, 0],
-            "community_id" => ["1:a", "1:b", "1:c", "1:d"],
+            col::SRC_IP => ["10.0.0.1", "10.0.0.2", "2001:db8::5", "192.168.1.9"],
+            col::SRC_PORT => [40000u32, 5353, 50000, 8],
+            col::DST_IP => ["10.0.0.9", "8.8.8.8", "2001:db8::1", "10.0.0.1"],
+            col::DST_PORT => [22u32, 53, 443, 0],
+            col::COMMUNITY_ID => ["1:a", "1:b", "1:c", "1:d"],
             "class" => ["SSH Patator", "Normal", "Port Scan", "Normal"],
-            "class_probability" => [0.99f32, 0.7, 0.95, 0.5],
+            col::CLASS_PROBABILITY => [0.99f32, 0.7, 0.95, 0.5],
             "alert" => [true, false, true, false],
             "anomaly" => [3.0f32, -1.0, 7.5, 0.0],
-            "anomaly_percentile" => [90.0f32, 10.0, 99.5, 50.0],
-            "model_version" => ["m1", "m1", "m1", "m2"],
+            col::ANOMALY_PERCENTILE => [90.0f32, 10.0, 99.5, 50.0],
+            col::MODEL_VERSION => ["m1", "m1", "m1", "m2"],
         )
         .unwrap();
         for (q, want) in [

@@ -25,6 +25,7 @@ mod select;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use weir_wire::columns as col;
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -230,7 +231,7 @@ impl Searcher {
         let (sort, desc) = req
             .sort
             .clone()
-            .unwrap_or_else(|| ("first_ts".to_string(), false));
+            .unwrap_or_else(|| (col::FIRST_TS.to_string(), false));
         if sort != "capture" && !SEARCH_COLUMNS.contains(&sort.as_str()) {
             return Err(SearchError::BadRequest(format!(
                 "cannot sort by {sort:?}: sort by capture or one of {}",
@@ -337,7 +338,7 @@ impl Run {
     fn page(&self, d: &part::Dicts, offset: usize, limit: usize) -> Result<DataFrame, SearchError> {
         let data = SearchError::results;
         let (parts, hits) = (&self.found.parts, &self.found.hits);
-        let picks = if self.sort == "first_ts" {
+        let picks = if self.sort == col::FIRST_TS {
             select::by_time(parts, hits, self.desc, offset, limit)
         } else {
             select::by_column(parts, hits, d, &self.sort, self.desc, offset, limit).map_err(data)?

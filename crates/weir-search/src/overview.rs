@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
+use weir_wire::columns as col;
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -40,9 +41,9 @@ pub struct Overview {
 
 /// The fields of [`Overview::top`], as (column, query field).
 pub const TOP_FIELDS: &[(&str, &str)] = &[
-    ("src_ip", "src"),
-    ("dst_ip", "dst"),
-    ("dst_port", "dport"),
+    (col::SRC_IP, "src"),
+    (col::DST_IP, "dst"),
+    (col::DST_PORT, "dport"),
     ("class", "class"),
 ];
 
@@ -200,9 +201,9 @@ pub(crate) fn overview_of(parts: &[Arc<Part>], hits: &[Vec<u32>], d: &Dicts) -> 
         .map(|(i, n)| (i as u64, u64::from(*n)))
         .chain(acc.dport_other.iter().map(|(k, v)| (*k, *v)));
     let top = vec![
-        ("src_ip".to_string(), ips(&acc.src)),
-        ("dst_ip".to_string(), ips(&acc.dst)),
-        ("dst_port".to_string(), top(ports, u64::to_string)),
+        (col::SRC_IP.to_string(), ips(&acc.src)),
+        (col::DST_IP.to_string(), ips(&acc.dst)),
+        (col::DST_PORT.to_string(), top(ports, u64::to_string)),
         (
             "class".to_string(),
             top(
@@ -240,7 +241,7 @@ pub(crate) fn profile_of(parts: &[Arc<Part>], hits: &[Vec<u32>]) -> PolarsResult
                 percentiles[((x / 5.0).max(0.0) as usize).min(19)] += 1;
             }
         }
-        let col = p.df.column("model_version")?;
+        let col = p.df.column(col::MODEL_VERSION)?;
         let col = if h.len() == p.len() {
             col.unique()?
         } else {
@@ -264,11 +265,11 @@ mod tests {
     #[test]
     fn bars_and_top_values_count_every_row() {
         let df = df!(
-            "first_ts" => [0i64, 5, 59, 60, 119],
+            col::FIRST_TS => [0i64, 5, 59, 60, 119],
             "alert" => [false, true, false, true, true],
-            "src_ip" => ["10.0.0.1", "10.0.0.2", "10.0.0.1", "10.0.0.1", "10.0.0.2"],
-            "dst_ip" => ["10.0.0.9"; 5],
-            "dst_port" => [80u32, 80, 443, 80, 22],
+            col::SRC_IP => ["10.0.0.1", "10.0.0.2", "10.0.0.1", "10.0.0.1", "10.0.0.2"],
+            col::DST_IP => ["10.0.0.9"; 5],
+            col::DST_PORT => [80u32, 80, 443, 80, 22],
             "class" => ["Normal", "DDoS", "Normal", "DDoS", "DDoS"],
         )
         .unwrap();
@@ -290,10 +291,10 @@ mod tests {
         assert_eq!(o.histogram.iter().map(|b| b.alerts).sum::<u64>(), 3);
         let top: HashMap<_, _> = o.top.into_iter().collect();
         assert_eq!(
-            top["src_ip"],
+            top[col::SRC_IP],
             vec![("10.0.0.1".into(), 3), ("10.0.0.2".into(), 2)]
         );
-        assert_eq!(top["dst_port"][0], ("80".into(), 3));
+        assert_eq!(top[col::DST_PORT][0], ("80".into(), 3));
         assert_eq!(top["class"], vec![("DDoS".into(), 3), ("Normal".into(), 2)]);
         assert_eq!(overview(&DataFrame::empty()).unwrap(), Overview::default());
     }

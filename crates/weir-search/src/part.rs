@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::{PoisonError, RwLock};
+use weir_wire::columns as col;
 
 use polars::prelude::*;
 use weir_records::columns::{f64s, i64s, strings};
@@ -98,7 +99,7 @@ fn texts(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
 /// `df` sorted by first packet (stable), and the row of `df` each sorted row was (`None`
 /// when it was sorted already).
 pub(crate) fn by_time(df: DataFrame) -> PolarsResult<(DataFrame, Option<Vec<IdxSize>>)> {
-    let first = i64s(&df, "first_ts")?;
+    let first = i64s(&df, col::FIRST_TS)?;
     if first.is_sorted() {
         return Ok((df, None));
     }
@@ -115,17 +116,21 @@ impl Part {
         // Parts are written sorted by first packet; one that is not is sorted here, since
         // paging by time relies on it.
         let (df, _) = by_time(df)?;
-        let first = i64s(&df, "first_ts")?;
+        let first = i64s(&df, col::FIRST_TS)?;
         let n = df.height();
-        let last = if df.schema().contains("last_ts") {
-            i64s(&df, "last_ts")?
+        let last = if df.schema().contains(col::LAST_TS) {
+            i64s(&df, col::LAST_TS)?
         } else {
             first.clone()
         };
         let parse = |name| -> PolarsResult<Vec<Option<IpAddr>>> {
             Ok(texts(&df, name)?.iter().map(|s| s.parse().ok()).collect())
         };
-        let (src_ips, dst_ips, names) = (parse("src_ip")?, parse("dst_ip")?, texts(&df, "class")?);
+        let (src_ips, dst_ips, names) = (
+            parse(col::SRC_IP)?,
+            parse(col::DST_IP)?,
+            texts(&df, col::CLASS)?,
+        );
         let (src, dst, class) = {
             let mut d = dicts.write().unwrap_or_else(PoisonError::into_inner);
             let mut ids = |v: &[Option<IpAddr>]| -> Vec<u32> {
@@ -143,8 +148,8 @@ impl Part {
                 .map(|x| x as f32)
                 .collect())
         };
-        let alert = if df.schema().contains("alert") {
-            let a = df.column("alert")?.cast(&DataType::Boolean)?;
+        let alert = if df.schema().contains(col::ALERT) {
+            let a = df.column(col::ALERT)?.cast(&DataType::Boolean)?;
             a.bool()?.iter().map(|v| v.unwrap_or(false)).collect()
         } else {
             vec![false; n]
@@ -153,13 +158,13 @@ impl Part {
             capture: capture.to_string(),
             src,
             dst,
-            sport: f32s("src_port")?,
-            dport: f32s("dst_port")?,
-            proto: f32s("proto")?,
+            sport: f32s(col::SRC_PORT)?,
+            dport: f32s(col::DST_PORT)?,
+            proto: f32s(col::PROTO)?,
             class,
-            probability: f64s_or_nan(&df, "class_probability")?,
-            anomaly: f64s_or_nan(&df, "anomaly")?,
-            percentile: f64s_or_nan(&df, "anomaly_percentile")?,
+            probability: f64s_or_nan(&df, col::CLASS_PROBABILITY)?,
+            anomaly: f64s_or_nan(&df, col::ANOMALY)?,
+            percentile: f64s_or_nan(&df, col::ANOMALY_PERCENTILE)?,
             alert,
             first,
             last,

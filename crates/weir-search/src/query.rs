@@ -37,6 +37,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use weir_wire::columns as col;
 
 /// A parsed query. `Query::default()` (the empty query) matches everything.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -168,7 +169,7 @@ impl Field {
         (Field::Anomaly, &["anomaly"]),
         (Field::Percentile, &["percentile"]),
         (Field::Alert, &["alert"]),
-        (Field::CommunityId, &["cid", "community_id"]),
+        (Field::CommunityId, &["cid", col::COMMUNITY_ID]),
         (Field::Model, &["model"]),
     ];
 

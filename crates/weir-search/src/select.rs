@@ -11,6 +11,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BinaryHeap};
 use std::net::IpAddr;
 use std::sync::Arc;
+use weir_wire::columns as col;
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -221,15 +222,15 @@ fn number<'a>(p: &'a Part, col: &str) -> Option<Box<dyn Fn(usize) -> Option<u64>
         Box::new(move |r| of_f64(v[r]))
     }
     Some(match col {
-        "first_ts" => Box::new(|r| Some(of_i64(p.first[r]))),
-        "last_ts" => Box::new(|r| Some(of_i64(p.last[r]))),
-        "src_port" => f32s(&p.sport),
-        "dst_port" => f32s(&p.dport),
-        "proto" => f32s(&p.proto),
-        "class_probability" => f64s(&p.probability),
-        "anomaly" => f64s(&p.anomaly),
-        "anomaly_percentile" => f64s(&p.percentile),
-        "alert" => Box::new(|r| Some(u64::from(p.alert[r]))),
+        col::FIRST_TS => Box::new(|r| Some(of_i64(p.first[r]))),
+        col::LAST_TS => Box::new(|r| Some(of_i64(p.last[r]))),
+        col::SRC_PORT => f32s(&p.sport),
+        col::DST_PORT => f32s(&p.dport),
+        col::PROTO => f32s(&p.proto),
+        col::CLASS_PROBABILITY => f64s(&p.probability),
+        col::ANOMALY => f64s(&p.anomaly),
+        col::ANOMALY_PERCENTILE => f64s(&p.percentile),
+        col::ALERT => Box::new(|r| Some(u64::from(p.alert[r]))),
         _ => return None,
     })
 }
@@ -258,8 +259,8 @@ fn keys(p: &Part, col: &str, rows: &[u32], d: &Dicts) -> PolarsResult<Keys> {
     };
     Ok(match col {
         "capture" => Keys::Text(vec![Some(p.capture.clone()); rows.len()]),
-        "src_ip" => Keys::Num(ip(&p.src)),
-        "dst_ip" => Keys::Num(ip(&p.dst)),
+        col::SRC_IP => Keys::Num(ip(&p.src)),
+        col::DST_IP => Keys::Num(ip(&p.dst)),
         _ => {
             let c = p.df.column(col)?;
             let dt = c.dtype();

@@ -1,6 +1,7 @@
 //! The search page: the query form, the time histogram and the flow table.
 
 use super::*;
+use weir_wire::columns as col;
 
 fn args_of(q: &leptos_router::params::ParamsMap) -> SearchArgs {
     let get = |k: &str| q.get(k).unwrap_or_default();
@@ -247,19 +248,19 @@ fn Histogram(bars: Vec<Bar>, args: SearchArgs) -> impl IntoView {
 
 /// The columns of the results table: (column, header, query field to click-filter on).
 const COLUMNS: &[(&str, &str, Option<&str>)] = &[
-    ("first_ts", "first packet", None),
+    (col::FIRST_TS, "first packet", None),
     ("capture", "capture", None),
-    ("proto", "proto", Some("proto")),
-    ("src_ip", "source", Some("src")),
-    ("src_port", "sport", Some("sport")),
-    ("dst_ip", "destination", Some("dst")),
-    ("dst_port", "dport", Some("dport")),
-    ("packets_fwd", "packets", None),
-    ("bytes_fwd", "bytes", None),
-    ("class", "class", Some("class")),
-    ("class_probability", "p", None),
-    ("anomaly", "anomaly", None),
-    ("community_id", "Community ID", Some("cid")),
+    (col::PROTO, col::PROTO, Some(col::PROTO)),
+    (col::SRC_IP, "source", Some("src")),
+    (col::SRC_PORT, "sport", Some("sport")),
+    (col::DST_IP, "destination", Some("dst")),
+    (col::DST_PORT, "dport", Some("dport")),
+    (col::PACKETS_FWD, "packets", None),
+    (col::BYTES_FWD, "bytes", None),
+    (col::CLASS, col::CLASS, Some(col::CLASS)),
+    (col::CLASS_PROBABILITY, "p", None),
+    (col::ANOMALY, col::ANOMALY, None),
+    (col::COMMUNITY_ID, "Community ID", Some("cid")),
 ];
 
 #[component]
@@ -268,13 +269,13 @@ fn FlowTable(rows: Vec<FlowRow>, args: SearchArgs) -> impl IntoView {
         .iter()
         .map(|(col, label, _)| {
             let mut s = args.clone();
-            let on = s.sort == *col || (s.sort.is_empty() && *col == "first_ts");
+            let on = s.sort == *col || (s.sort.is_empty() && *col == col::FIRST_TS);
             s.desc = if on {
                 !args.desc
             } else {
                 matches!(
                     *col,
-                    "class_probability" | "anomaly" | "packets_fwd" | "bytes_fwd"
+                    col::CLASS_PROBABILITY | col::ANOMALY | col::PACKETS_FWD | col::BYTES_FWD
                 )
             };
             s.sort = col.to_string();
