@@ -50,6 +50,29 @@ impl LocalStore {
     }
 }
 
+impl LocalStore {
+    /// Replace the object of `key` with what `fill` writes into a file beside it, then rename:
+    /// a reader sees the old object or the new one, whole.
+    fn replace(
+        &self,
+        key: &str,
+        fill: impl FnOnce(&Path) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
+        let p = self.path(key)?;
+        let err = |e: std::io::Error| from_io(key, &e);
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        let tmp = p.with_file_name(format!(
+            ".{}.{}.tmp",
+            p.file_name().and_then(|n| n.to_str()).unwrap_or("object"),
+            std::process::id()
+        ));
+        fill(&tmp).map_err(err)?;
+        std::fs::rename(&tmp, &p).map_err(err)
+    }
+}
+
 /// A file's version for pinned reads: size, modification time and inode.
 pub fn file_version(m: &std::fs::Metadata) -> String {
     use std::os::unix::fs::MetadataExt;
@@ -163,34 +186,11 @@ impl Store for LocalStore {
     }
 
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        let p = self.path(key)?;
-        let err = |e: std::io::Error| from_io(key, &e);
-        if let Some(dir) = p.parent() {
-            std::fs::create_dir_all(dir).map_err(err)?;
-        }
-        // Write beside, then rename: a reader sees the old object or the new one, whole.
-        let tmp = p.with_file_name(format!(
-            ".{}.{}.tmp",
-            p.file_name().and_then(|n| n.to_str()).unwrap_or("object"),
-            std::process::id()
-        ));
-        std::fs::write(&tmp, bytes).map_err(err)?;
-        std::fs::rename(&tmp, &p).map_err(err)
+        self.replace(key, |tmp| std::fs::write(tmp, bytes))
     }
 
     fn put_file(&self, key: &str, path: &Path) -> Result<(), StoreError> {
-        let p = self.path(key)?;
-        let err = |e: std::io::Error| from_io(key, &e);
-        if let Some(dir) = p.parent() {
-            std::fs::create_dir_all(dir).map_err(err)?;
-        }
-        let tmp = p.with_file_name(format!(
-            ".{}.{}.tmp",
-            p.file_name().and_then(|n| n.to_str()).unwrap_or("object"),
-            std::process::id()
-        ));
-        std::fs::copy(path, &tmp).map_err(err)?;
-        std::fs::rename(&tmp, &p).map_err(err)
+        self.replace(key, |tmp| std::fs::copy(path, tmp).map(|_| ()))
     }
 
     fn exists(&self, key: &str) -> Result<bool, StoreError> {
