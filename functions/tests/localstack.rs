@@ -147,7 +147,7 @@ impl Stack {
     fn wait_started(&self, id: &str) -> Status {
         let t = Instant::now();
         loop {
-            if let Ok(st) = Status::load(&self.store, id) {
+            if let Ok(st) = weir_pipeline::load_status(&self.store, id) {
                 return st;
             }
             assert!(t.elapsed().as_secs() < 60, "{id} never started");
@@ -158,7 +158,7 @@ impl Stack {
     fn wait_final(&self, id: &str, secs: u64) -> Status {
         let t = Instant::now();
         loop {
-            if let Ok(st) = Status::load(&self.store, id) {
+            if let Ok(st) = weir_pipeline::load_status(&self.store, id) {
                 if st.state.is_final() {
                     return st;
                 }
@@ -171,7 +171,7 @@ impl Stack {
                     .collect();
                 panic!(
                     "capture {id} not finished after {secs} s: {:?}\nfunctions log:\n{}\nLocalStack log (weir, errors):\n{}",
-                    Status::load(&self.store, id),
+                    weir_pipeline::load_status(&self.store, id),
                     self.log("functions.log"),
                     ls.join("\n")
                 );
@@ -393,7 +393,7 @@ fn localstack_end_to_end_and_faults() {
         shard: 2,
         key: shard_key(&id, 2),
         flows: SHARD_FLOWS as u64,
-        source_version: Status::load(&stack.store, &id).unwrap().source_version,
+        source_version: weir_pipeline::load_status(&stack.store, &id).unwrap().source_version,
     };
     let classified = |s: &Stack| s.log("functions.log").matches("shard=2 flows=").count();
     let handled_before = classified(&stack);
@@ -525,7 +525,7 @@ fn localstack_classifier_killed_mid_batch() {
     };
     // Paused inside its batch: nothing of that batch is written yet.
     std::thread::sleep(Duration::from_millis(300));
-    let st = Status::load(&stack.store, &kid).unwrap();
+    let st = weir_pipeline::load_status(&stack.store, &kid).unwrap();
     assert!(st.shards_done < 5, "{st:?}");
     let killed = Command::new("kill").args(["-KILL", &pid]).status().unwrap();
     assert!(killed.success(), "kill -KILL {pid}");
@@ -632,7 +632,7 @@ fn localstack_outage_mid_run() {
     assert_eq!(summary(&stack.store, &id)["flows"], 10_000);
     // The capture frozen in 1. is still there, and a new upload goes through.
     assert_eq!(
-        Status::load(&stack.store, &capture_id("uploads/frozen.pcap"))
+        weir_pipeline::load_status(&stack.store, &capture_id("uploads/frozen.pcap"))
             .unwrap()
             .state,
         State::Done

@@ -2,57 +2,9 @@
 //! server (SSR) and in the browser (hydration), no polars and no store.
 
 use serde::{Deserialize, Serialize};
-
-/// The federation page: the registry's current model, its versions and rounds.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct FederationView {
-    /// `None`: the store holds no model registry.
-    pub current: Option<CurrentModel>,
-    /// Registered edge nodes.
-    pub nodes: Vec<String>,
-    /// Newest first.
-    pub versions: Vec<VersionRow>,
-    /// Newest first.
-    pub rounds: Vec<RoundRow>,
-}
-
-/// What the pointer says.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct CurrentModel {
-    pub version: u64,
-    pub round: u64,
-    pub reason: String,
-}
-
-/// One published version.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct VersionRow {
-    pub version: u64,
-    pub round: Option<u64>,
-    pub made_by: String,
-    /// Nodes whose updates went in.
-    pub included: Vec<String>,
-    /// Flows behind them (capped).
-    pub samples: u64,
-    /// Updates left out: (node, reason).
-    pub excluded: Vec<(String, String)>,
-    /// Macro-F1 on the server's evaluation set, and the base's.
-    pub macro_f1: Option<f64>,
-    pub base_macro_f1: Option<f64>,
-}
-
-/// One round.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct RoundRow {
-    pub round: u64,
-    /// "open", "published", "gated", ...
-    pub outcome: String,
-    pub version: Option<u64>,
-    /// Accepted updates: (node, samples, norm).
-    pub accepted: Vec<(String, u64, f32)>,
-    /// Refused updates: (node, reason).
-    pub refused: Vec<(String, String)>,
-}
+pub use weir_wire::federation::{CurrentModel, FederationView, RoundRow, VersionRow};
+pub use weir_wire::status::State;
+pub use weir_wire::summary::CaptureSummary;
 
 /// A capture on the captures page.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -60,8 +12,7 @@ pub struct CaptureRow {
     pub id: String,
     /// The key or path it was read from.
     pub source: String,
-    /// queued, splitting, classifying, aggregating, done, failed.
-    pub state: String,
+    pub state: State,
     pub shards: Option<u32>,
     pub shards_done: u32,
     pub flows: u64,
@@ -82,14 +33,14 @@ pub struct CaptureRow {
 impl CaptureRow {
     /// Whether the capture will change no more.
     pub fn settled(&self) -> bool {
-        self.state == "done" || self.state == "failed"
+        self.state.is_final()
     }
 
     /// Progress as a fraction, when it can be told.
     pub fn progress(&self) -> Option<f64> {
-        match (self.state.as_str(), self.shards) {
-            ("done", _) => Some(1.0),
-            ("classifying" | "aggregating", Some(n)) if n > 0 => {
+        match (self.state, self.shards) {
+            (s, _) if s.has_results() => Some(1.0),
+            (State::Classifying | State::Aggregating, Some(n)) if n > 0 => {
                 Some(f64::from(self.shards_done) / f64::from(n))
             }
             _ => None,
@@ -101,8 +52,8 @@ impl CaptureRow {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Dashboard {
     pub capture: CaptureRow,
-    /// `summary.json` as the aggregator wrote it (`null` until aggregated).
-    pub summary: serde_json::Value,
+    /// `summary.json` as the aggregator wrote it (none until aggregated).
+    pub summary: Option<CaptureSummary>,
     /// Flows by anomaly percentile, in bars of 5 (0-5, ..., 95-100).
     pub anomaly_percentiles: Vec<u64>,
     /// The model versions that decided its flows.

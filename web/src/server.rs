@@ -46,25 +46,19 @@ pub async fn call_with<T: Send + 'static>(
 }
 
 fn row_of(st: Status, store: &dyn Store) -> CaptureRow {
-    let split: Option<serde_json::Value> = store
+    let split: Option<weir_pipeline::SplitReport> = store
         .get(&weir_pipeline::split_key(&st.capture))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let summary: Option<serde_json::Value> = (st.state == weir_pipeline::State::Done)
+    let summary: Option<CaptureSummary> = st
+        .state
+        .has_results()
         .then(|| store.get(&summary_key(&st.capture)).ok())
         .flatten()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let text = |v: &Option<serde_json::Value>, k: &str| {
-        v.as_ref()
-            .and_then(|v| v.get(k))
-            .and_then(|x| x.as_str())
-            .map(String::from)
-    };
+    let (first, last) = summary.map_or((None, None), |s| (Some(s.first), Some(s.last)));
     CaptureRow {
-        state: serde_json::to_value(st.state)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default(),
+        state: st.state,
         id: st.capture,
         source: st.source,
         shards: st.shards,
@@ -74,12 +68,9 @@ fn row_of(st: Status, store: &dyn Store) -> CaptureRow {
         alert_classes: st.alert_classes,
         reason: st.reason,
         warnings: st.warnings,
-        bytes: split
-            .as_ref()
-            .and_then(|v| v.get("bytes"))
-            .and_then(|b| b.as_u64()),
-        first: text(&summary, "first"),
-        last: text(&summary, "last"),
+        bytes: split.map(|s| s.bytes),
+        first,
+        last,
     }
 }
 
@@ -91,66 +82,9 @@ pub fn captures(store: &dyn Store) -> Result<Vec<CaptureRow>, String> {
 
 /// The federation page's data (weir_fl::status, as `/api/federation` serves it).
 pub fn federation(store: &dyn Store) -> Result<FederationView, String> {
-    let f = weir_fl::status::federation(store).map_err(|e| e.to_string())?;
-    let versions = f
-        .versions
-        .iter()
-        .rev()
-        .map(|(v, card)| {
-            let c = card.clone().unwrap_or_default();
-            VersionRow {
-                version: *v,
-                round: c.round,
-                made_by: if card.is_some() {
-                    c.made_by
-                } else {
-                    "(card unreadable)".into()
-                },
-                included: c.included.iter().map(|i| i.node.clone()).collect(),
-                samples: c.samples,
-                excluded: c
-                    .excluded
-                    .iter()
-                    .map(|e| (e.node.clone(), e.reason.clone()))
-                    .collect(),
-                macro_f1: c.metrics.as_ref().map(|m| m.macro_f1),
-                base_macro_f1: c.metrics.as_ref().map(|m| m.base_macro_f1),
-            }
-        })
-        .collect();
-    let rounds = f
-        .rounds
-        .iter()
-        .map(|r| RoundRow {
-            round: r.round,
-            outcome: r
-                .result
-                .as_ref()
-                .map_or_else(|| "open".to_string(), |x| x.outcome.clone()),
-            version: r.result.as_ref().and_then(|x| x.version),
-            accepted: r
-                .verdicts
-                .iter()
-                .filter(|v| v.accepted)
-                .map(|v| (v.node.clone(), v.samples, v.norm))
-                .collect(),
-            refused: r
-                .verdicts
-                .iter()
-                .filter_map(|v| Some((v.node.clone(), v.rejection.as_ref()?.to_string())))
-                .collect(),
-        })
-        .collect();
-    Ok(FederationView {
-        current: f.pointer.map(|p| CurrentModel {
-            version: p.version,
-            round: p.round,
-            reason: p.reason,
-        }),
-        nodes: f.nodes,
-        versions,
-        rounds,
-    })
+    weir_fl::status::federation(store)
+        .map(|f| f.view())
+        .map_err(|e| e.to_string())
 }
 
 fn checked(id: &str) -> Result<(), String> {
@@ -171,13 +105,13 @@ pub fn dashboard(ctx: &Ctx, id: &str) -> Result<Dashboard, String> {
         .ok_or_else(|| format!("{MISSING}no capture {id:?} here"))?;
     let capture = row_of(st, store);
     let summary = match store.get(&summary_key(id)) {
-        Ok(b) => serde_json::from_slice(&b).map_err(|e| format!("unreadable summary: {e}"))?,
-        Err(e) if e.is_not_found() => serde_json::Value::Null,
+        Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| format!("unreadable summary: {e}"))?),
+        Err(e) if e.is_not_found() => None,
         Err(e) => return Err(e.to_string()),
     };
     let mut anomaly_percentiles = vec![0u64; 20];
     let mut models = Vec::new();
-    if capture.state == "done" {
+    if capture.state.has_results() {
         let req = weir_search::Search {
             captures: vec![id.to_string()],
             ..Default::default()

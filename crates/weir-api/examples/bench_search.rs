@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 use weir_wire::columns as col;
+use weir_wire::Class;
 
 use axum::body::Body;
 use axum::http::Request;
@@ -66,12 +67,12 @@ impl Rng {
 }
 
 const CLASSES: [&str; 6] = [
-    "Normal",
-    "Port Scan",
-    "DDoS",
-    "DoS Hulk",
-    "SSH Patator",
-    "Bot",
+    Class::Normal.name(),
+    Class::PortScan.name(),
+    Class::DDoS.name(),
+    Class::DoSHulk.name(),
+    Class::SshPatator.name(),
+    Class::Bot.name(),
 ];
 
 fn shard(t: &DataFrame, rng: &mut Rng, n: usize) -> DataFrame {

@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 use weir_classify::Classifier;
 use weir_pipeline::{
-    AggregateMessage, PipelineError, ShardMessage, SplitOptions, State, Status, Store, StoreFault,
+    AggregateMessage, PipelineError, ShardMessage, SplitOptions, State, Store, StoreFault,
 };
 
 use crate::events::{receive_count, uploads, via_sqs};
@@ -375,7 +375,7 @@ impl Stage<'_> {
 /// `Err(Superseded)` when an aggregate message is of another upload version than the
 /// capture's status.
 fn current(store: &dyn Store, m: &AggregateMessage) -> Result<(), PipelineError> {
-    let st = Status::load(store, &m.capture)?;
+    let st = weir_pipeline::load_status(store, &m.capture)?;
     match (&m.source_version, &st.source_version) {
         (Some(a), Some(b)) if a != b => Err(PipelineError::Superseded {
             key: weir_pipeline::status_key(&m.capture),

@@ -86,7 +86,7 @@ impl Rig {
     }
 
     fn status(&self) -> Status {
-        Status::load(&self.store, &capture_id(KEY)).unwrap()
+        weir_pipeline::load_status(&self.store, &capture_id(KEY)).unwrap()
     }
 }
 

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use weir_classify::{Classifier, Device, Options};
 use weir_pipeline::{
-    Condition, LocalStore, PipelineError, ShardMessage, SplitOptions, Status, Store, StoreError,
+    Condition, LocalStore, PipelineError, ShardMessage, SplitOptions, Store, StoreError,
     StoreFault,
 };
 
@@ -279,7 +279,7 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
     let summary =
         weir_pipeline::aggregate(&store, &id).with_context(|| format!("summarizing {shown}"))?;
     tracing::debug!("aggregated at {:.3} s", started.elapsed().as_secs_f64());
-    let status = Status::load(&store, &id)?;
+    let status = weir_pipeline::load_status(&store, &id)?;
     let elapsed = started.elapsed().as_secs_f64();
     let dir = args.data_dir.join("captures").join(&id);
     let mut js = json!({
@@ -333,7 +333,7 @@ pub fn analyze(args: AnalyzeArgs) -> Result<i32> {
 }
 
 /// `weir status`: every capture of a data directory with its state (or follow them).
-pub fn status(dir: &Path, show: &weir_pipeline::ShowOptions) -> Result<i32> {
+pub fn status(dir: &Path, show: &weir_cli::status::ShowOptions) -> Result<i32> {
     if !dir.is_dir() {
         bail!(
             "{} is not a directory: give the --data-dir that `weir analyze` wrote to",
@@ -343,7 +343,7 @@ pub fn status(dir: &Path, show: &weir_pipeline::ShowOptions) -> Result<i32> {
     let place = dir.display().to_string();
     let (mut out, mut note) = (std::io::stdout(), std::io::stderr());
     let shown =
-        weir_pipeline::show_status(&LocalStore::new(dir), show, &place, &mut out, &mut note)?;
+        weir_cli::status::show_status(&LocalStore::new(dir), show, &place, &mut out, &mut note)?;
     // With --wait: exit 1 when the capture failed.
     Ok(i32::from(shown.failed()))
 }

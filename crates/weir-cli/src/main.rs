@@ -11,6 +11,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use weir_flow::{extract, ExtractOptions, FlowConfig, FlowRecord, Summary};
+use weir_pipeline::thousands;
 use weir_records::{FlowWriter, OutputFormat};
 
 mod analyze;
@@ -88,7 +89,7 @@ enum Command {
     /// aggregating, done, done-with-warnings (part of the file was damaged; the flows before
     /// the damage are kept), failed (with the reason). The directory is the one `weir analyze`
     /// writes, or a copy of the S3 bucket (`aws s3 sync s3://BUCKET/captures DIR/captures`).
-    /// For the bucket itself use `weir-status` (functions/; `bash localstack/ctl.sh captures`
+    /// For the bucket itself use `weir-status` (built beside `weir`; `bash localstack/ctl.sh captures`
     /// on LocalStack), which takes the same options.
     ///
     /// Examples:
@@ -102,7 +103,7 @@ enum Command {
         #[arg(long, default_value = "weir-data", value_name = "DIR")]
         data_dir: PathBuf,
         #[command(flatten)]
-        show: weir_pipeline::ShowOptions,
+        show: weir_cli::status::ShowOptions,
     },
     /// Serve a data directory's results as a JSON API (captures, summaries, search).
     ///
@@ -516,18 +517,6 @@ fn progress_bar(verb: &str, size: u64, wanted: bool) -> Option<indicatif::Progre
 }
 
 use weir_flow::proto_name;
-
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 fn print_summary(
     capture: &Path,

@@ -200,7 +200,13 @@ fn the_shipped_model_fits_this_engine() {
     assert_eq!(info.feature_version, weir_flow::FEATURE_VERSION);
     let names: Vec<&str> = weir_flow::FEATURES.iter().map(|s| s.name).collect();
     assert_eq!(info.features, names);
-    assert_eq!(info.classes, weir_train::CLASSES.map(String::from).to_vec());
+    // The model's columns are the classes weir names (`weir_wire::Class`), in order: every
+    // class a detector can decide is one the model has, with a threshold of its own.
+    assert_eq!(
+        info.classes,
+        weir_wire::Class::NAMES.map(String::from).to_vec()
+    );
+    assert_eq!(info.alert_thresholds.len(), info.classes.len());
     assert!(bytes.len() < 1 << 20, "the shipped model stays small");
 }
 

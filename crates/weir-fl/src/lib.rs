@@ -9,7 +9,7 @@
 //! the updates and publishes the next model version to a registry that workers reload from.
 //!
 //! The one library behind `weir edge`, the merge function (functions/), `weir fl` and the
-//! simulation (`weir fl simulate`, in weir-train):
+//! simulation (`weir fl simulate`; weir-train brings the labelled data and the scoring):
 //!
 //! - [`params`]: a model's parameters as one vector (the normalization is not a parameter).
 //! - [`update`]: node keys (Ed25519), the signed manifest and payload, [`update::verify`].
@@ -20,6 +20,7 @@
 //! - [`round`]: the merge step (judge, close at quorum or deadline, screen, gate, publish).
 //! - [`reload`]: hot reload of a worker's classifier when the registry moves.
 //! - [`status`]: the federation as people see it (versions, rounds, verdicts, nodes).
+//! - [`sim`]: the simulation: nodes, poisoning attacks, each run through [`round`].
 #![warn(missing_docs)]
 
 pub mod aggregate;
@@ -28,6 +29,7 @@ pub mod registry;
 pub mod reload;
 pub mod round;
 pub mod screen;
+pub mod sim;
 pub mod status;
 pub mod update;
 

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use weir_store::Store;
+use weir_wire::federation::{CurrentModel, FederationView, RoundRow, VersionRow};
 
 use crate::registry::{Card, Pointer, Registry, RegistryError};
 use crate::round::{node_keys, RoundResult, Verdict};
@@ -30,6 +31,73 @@ pub struct Federation {
     pub rounds: Vec<RoundView>,
     /// Registered node ids, sorted.
     pub nodes: Vec<String>,
+}
+
+impl Federation {
+    /// The federation as its web page shows it: versions newest first with what went in and
+    /// what was left out, rounds with their accepted and refused updates.
+    pub fn view(&self) -> FederationView {
+        let f = self;
+        let versions = f
+            .versions
+            .iter()
+            .rev()
+            .map(|(v, card)| {
+                let c = card.clone().unwrap_or_default();
+                VersionRow {
+                    version: *v,
+                    round: c.round,
+                    made_by: if card.is_some() {
+                        c.made_by
+                    } else {
+                        "(card unreadable)".into()
+                    },
+                    included: c.included.iter().map(|i| i.node.clone()).collect(),
+                    samples: c.samples,
+                    excluded: c
+                        .excluded
+                        .iter()
+                        .map(|e| (e.node.clone(), e.reason.clone()))
+                        .collect(),
+                    macro_f1: c.metrics.as_ref().map(|m| m.macro_f1),
+                    base_macro_f1: c.metrics.as_ref().map(|m| m.base_macro_f1),
+                }
+            })
+            .collect();
+        let rounds = f
+            .rounds
+            .iter()
+            .map(|r| RoundRow {
+                round: r.round,
+                outcome: r
+                    .result
+                    .as_ref()
+                    .map_or_else(|| "open".to_string(), |x| x.outcome.clone()),
+                version: r.result.as_ref().and_then(|x| x.version),
+                accepted: r
+                    .verdicts
+                    .iter()
+                    .filter(|v| v.accepted)
+                    .map(|v| (v.node.clone(), v.samples, v.norm))
+                    .collect(),
+                refused: r
+                    .verdicts
+                    .iter()
+                    .filter_map(|v| Some((v.node.clone(), v.rejection.as_ref()?.to_string())))
+                    .collect(),
+            })
+            .collect();
+        FederationView {
+            current: f.pointer.clone().map(|p| CurrentModel {
+                version: p.version,
+                round: p.round,
+                reason: p.reason,
+            }),
+            nodes: f.nodes.clone(),
+            versions,
+            rounds,
+        }
+    }
 }
 
 /// Read the federation from a store (an empty one reads as no registry).

@@ -298,14 +298,18 @@ impl FlowStats {
         }
     }
 
-    /// The feature vector, in [`FEATURES`] order.
     /// What the sampled forward payloads showed ([`signal`] bits); not a model feature.
     pub fn signals(&self) -> u32 {
         self.signals
     }
 
-    /// The feature vector.
+    /// The feature vector: each value written at its named position ([`ix`]), so the order
+    /// lives in the spec alone.
     pub fn vector(&self) -> [f64; N_FEATURES] {
+        self.fill().v
+    }
+
+    fn fill(&self) -> Vector {
         let dur = self.last_us - self.first_us;
         let dur_s = dur / 1e6;
         let per_s = |x: f64| if dur_s > 0.0 { x / dur_s } else { 0.0 };
@@ -358,113 +362,117 @@ impl FlowStats {
             Some((t, c)) => (f64::from(c), f64::from(t)),
             None => (-1.0, -1.0),
         };
-        [
-            f64::from(self.proto),
-            dur,
-            fw.len.n as f64,
-            bw.len.n as f64,
-            fw.len.sum,
-            bw.len.sum,
-            fw.len.max(),
-            fw.len.min(),
-            fw.len.mean(),
-            fw.len.std(),
-            bw.len.max(),
-            bw.len.min(),
-            bw.len.mean(),
-            bw.len.std(),
-            per_s(all.sum),
-            per_s(n_all),
-            self.flow_iat.mean(),
-            self.flow_iat.std(),
-            self.flow_iat.max(),
-            self.flow_iat.min(),
-            fw.iat.sum,
-            fw.iat.mean(),
-            fw.iat.std(),
-            fw.iat.max(),
-            fw.iat.min(),
-            bw.iat.sum,
-            bw.iat.mean(),
-            bw.iat.std(),
-            bw.iat.max(),
-            bw.iat.min(),
-            f64::from(fw.psh),
-            f64::from(bw.psh),
-            f64::from(fw.urg),
-            f64::from(bw.urg),
-            f64::from(fw.rst),
-            f64::from(bw.rst),
-            fw.header_bytes as f64,
-            bw.header_bytes as f64,
-            per_s(fw.len.n as f64),
-            per_s(bw.len.n as f64),
-            all.min(),
-            all.max(),
-            all.mean(),
-            all.std(),
-            all.var(),
-            f64::from(self.flags[0]),
-            f64::from(self.flags[1]),
-            f64::from(self.flags[2]),
-            f64::from(self.flags[3]),
-            f64::from(self.flags[4]),
-            f64::from(self.flags[5]),
-            f64::from(self.flags[6]),
-            f64::from(self.flags[7]),
+        let mut v = Vector::default();
+        v.put(ix::PROTOCOL, f64::from(self.proto));
+        v.put(ix::FLOW_DURATION, dur);
+        v.put(ix::TOTAL_FWD_PACKET, fw.len.n as f64);
+        v.put(ix::TOTAL_BWD_PACKETS, bw.len.n as f64);
+        v.put(ix::TOTAL_LENGTH_OF_FWD_PACKET, fw.len.sum);
+        v.put(ix::TOTAL_LENGTH_OF_BWD_PACKET, bw.len.sum);
+        v.put(ix::FWD_PACKET_LENGTH_MAX, fw.len.max());
+        v.put(ix::FWD_PACKET_LENGTH_MIN, fw.len.min());
+        v.put(ix::FWD_PACKET_LENGTH_MEAN, fw.len.mean());
+        v.put(ix::FWD_PACKET_LENGTH_STD, fw.len.std());
+        v.put(ix::BWD_PACKET_LENGTH_MAX, bw.len.max());
+        v.put(ix::BWD_PACKET_LENGTH_MIN, bw.len.min());
+        v.put(ix::BWD_PACKET_LENGTH_MEAN, bw.len.mean());
+        v.put(ix::BWD_PACKET_LENGTH_STD, bw.len.std());
+        v.put(ix::FLOW_BYTES_PER_S, per_s(all.sum));
+        v.put(ix::FLOW_PACKETS_PER_S, per_s(n_all));
+        v.put(ix::FLOW_IAT_MEAN, self.flow_iat.mean());
+        v.put(ix::FLOW_IAT_STD, self.flow_iat.std());
+        v.put(ix::FLOW_IAT_MAX, self.flow_iat.max());
+        v.put(ix::FLOW_IAT_MIN, self.flow_iat.min());
+        v.put(ix::FWD_IAT_TOTAL, fw.iat.sum);
+        v.put(ix::FWD_IAT_MEAN, fw.iat.mean());
+        v.put(ix::FWD_IAT_STD, fw.iat.std());
+        v.put(ix::FWD_IAT_MAX, fw.iat.max());
+        v.put(ix::FWD_IAT_MIN, fw.iat.min());
+        v.put(ix::BWD_IAT_TOTAL, bw.iat.sum);
+        v.put(ix::BWD_IAT_MEAN, bw.iat.mean());
+        v.put(ix::BWD_IAT_STD, bw.iat.std());
+        v.put(ix::BWD_IAT_MAX, bw.iat.max());
+        v.put(ix::BWD_IAT_MIN, bw.iat.min());
+        v.put(ix::FWD_PSH_FLAGS, f64::from(fw.psh));
+        v.put(ix::BWD_PSH_FLAGS, f64::from(bw.psh));
+        v.put(ix::FWD_URG_FLAGS, f64::from(fw.urg));
+        v.put(ix::BWD_URG_FLAGS, f64::from(bw.urg));
+        v.put(ix::FWD_RST_FLAGS, f64::from(fw.rst));
+        v.put(ix::BWD_RST_FLAGS, f64::from(bw.rst));
+        v.put(ix::FWD_HEADER_LENGTH, fw.header_bytes as f64);
+        v.put(ix::BWD_HEADER_LENGTH, bw.header_bytes as f64);
+        v.put(ix::FWD_PACKETS_PER_S, per_s(fw.len.n as f64));
+        v.put(ix::BWD_PACKETS_PER_S, per_s(bw.len.n as f64));
+        v.put(ix::PACKET_LENGTH_MIN, all.min());
+        v.put(ix::PACKET_LENGTH_MAX, all.max());
+        v.put(ix::PACKET_LENGTH_MEAN, all.mean());
+        v.put(ix::PACKET_LENGTH_STD, all.std());
+        v.put(ix::PACKET_LENGTH_VARIANCE, all.var());
+        v.put(ix::FIN_FLAG_COUNT, f64::from(self.flags[0]));
+        v.put(ix::SYN_FLAG_COUNT, f64::from(self.flags[1]));
+        v.put(ix::RST_FLAG_COUNT, f64::from(self.flags[2]));
+        v.put(ix::PSH_FLAG_COUNT, f64::from(self.flags[3]));
+        v.put(ix::ACK_FLAG_COUNT, f64::from(self.flags[4]));
+        v.put(ix::URG_FLAG_COUNT, f64::from(self.flags[5]));
+        v.put(ix::CWR_FLAG_COUNT, f64::from(self.flags[6]));
+        v.put(ix::ECE_FLAG_COUNT, f64::from(self.flags[7]));
+        v.put(
+            ix::DOWN_UP_RATIO,
             if fw.len.n > 0 {
                 bw.len.n as f64 / fw.len.n as f64
             } else {
                 0.0
             },
+        );
+        v.put(
+            ix::AVERAGE_PACKET_SIZE,
             if n_all > 0.0 { all.sum / n_all } else { 0.0 },
-            fw.len.mean(),
-            bw.len.mean(),
-            fb[0],
-            fb[1],
-            fb[2],
-            bb[0],
-            bb[1],
-            bb[2],
-            fw.len.n as f64 / sf,
-            fw.len.sum / sf,
-            bw.len.n as f64 / sf,
-            bw.len.sum / sf,
-            f64::from(fw.init_win),
-            f64::from(bw.init_win),
-            f64::from(fw.data_pkts),
-            f64::from(fw.min_hdr),
-            active.mean(),
-            active.std(),
-            active.max(),
-            active.min(),
-            self.idle.mean(),
-            self.idle.std(),
-            self.idle.max(),
-            self.idle.min(),
-            icmp_code,
-            icmp_type,
+        );
+        v.put(ix::FWD_SEGMENT_SIZE_AVG, fw.len.mean());
+        v.put(ix::BWD_SEGMENT_SIZE_AVG, bw.len.mean());
+        v.put(ix::FWD_BYTES_PER_BULK_AVG, fb[0]);
+        v.put(ix::FWD_PACKET_PER_BULK_AVG, fb[1]);
+        v.put(ix::FWD_BULK_RATE_AVG, fb[2]);
+        v.put(ix::BWD_BYTES_PER_BULK_AVG, bb[0]);
+        v.put(ix::BWD_PACKET_PER_BULK_AVG, bb[1]);
+        v.put(ix::BWD_BULK_RATE_AVG, bb[2]);
+        v.put(ix::SUBFLOW_FWD_PACKETS, fw.len.n as f64 / sf);
+        v.put(ix::SUBFLOW_FWD_BYTES, fw.len.sum / sf);
+        v.put(ix::SUBFLOW_BWD_PACKETS, bw.len.n as f64 / sf);
+        v.put(ix::SUBFLOW_BWD_BYTES, bw.len.sum / sf);
+        v.put(ix::FWD_INIT_WIN_BYTES, f64::from(fw.init_win));
+        v.put(ix::BWD_INIT_WIN_BYTES, f64::from(bw.init_win));
+        v.put(ix::FWD_ACT_DATA_PKTS, f64::from(fw.data_pkts));
+        v.put(ix::FWD_SEG_SIZE_MIN, f64::from(fw.min_hdr));
+        v.put(ix::ACTIVE_MEAN, active.mean());
+        v.put(ix::ACTIVE_STD, active.std());
+        v.put(ix::ACTIVE_MAX, active.max());
+        v.put(ix::ACTIVE_MIN, active.min());
+        v.put(ix::IDLE_MEAN, self.idle.mean());
+        v.put(ix::IDLE_STD, self.idle.std());
+        v.put(ix::IDLE_MAX, self.idle.max());
+        v.put(ix::IDLE_MIN, self.idle.min());
+        v.put(ix::ICMP_CODE, icmp_code);
+        v.put(ix::ICMP_TYPE, icmp_type);
+        v.put(
+            ix::TOTAL_TCP_FLOW_TIME,
             if self.proto == 6 { dur } else { 0.0 },
-            ent(fw),
-            ent(bw),
-            printable(fw),
-            printable(bw),
-            f64::from(self.tokens),
-            head(0),
-            head(1),
-            head(2),
-            head(3),
-            head(4),
-            head(5),
-            head(6),
-            head(7),
-            f64::NAN,
-            f64::NAN,
-            f64::NAN,
-            f64::NAN,
-            f64::NAN,
-            f64::NAN,
-        ]
+        );
+        v.put(ix::FWD_PAYLOAD_ENTROPY, ent(fw));
+        v.put(ix::BWD_PAYLOAD_ENTROPY, ent(bw));
+        v.put(ix::FWD_PAYLOAD_PRINTABLE_RATIO, printable(fw));
+        v.put(ix::BWD_PAYLOAD_PRINTABLE_RATIO, printable(bw));
+        v.put(ix::FWD_PAYLOAD_SUSPICIOUS_TOKENS, f64::from(self.tokens));
+        v.put(ix::FWD_PAYLOAD_BYTE_0, head(0));
+        v.put(ix::FWD_PAYLOAD_BYTE_1, head(1));
+        v.put(ix::FWD_PAYLOAD_BYTE_2, head(2));
+        v.put(ix::FWD_PAYLOAD_BYTE_3, head(3));
+        v.put(ix::FWD_PAYLOAD_BYTE_4, head(4));
+        v.put(ix::FWD_PAYLOAD_BYTE_5, head(5));
+        v.put(ix::FWD_PAYLOAD_BYTE_6, head(6));
+        v.put(ix::FWD_PAYLOAD_BYTE_7, head(7));
+        // The context block stays NaN: `crate::context::ContextTracker` fills it.
+        v
     }
 }
 
@@ -492,6 +500,41 @@ fn update_bulk(b: &mut Bulk, ts: f64, bytes: u64) {
         b.duration_us += ts - b.last;
     }
     b.last = ts;
+}
+
+/// A feature vector being filled, value by value at named positions; the context block
+/// starts (and here stays) NaN. It notes which positions were written, and which twice, so a
+/// test can tell that every feature of the spec has exactly one value.
+struct Vector {
+    v: [f64; N_FEATURES],
+    written: u128,
+    twice: u128,
+}
+
+const _: () = assert!(N_FEATURES <= 128, "Vector's masks hold 128 positions");
+
+/// The positions [`FlowStats::vector`] writes: all but the context block.
+#[cfg(test)]
+const FILLED: u128 = (1u128 << CONTEXT_FIRST) - 1;
+
+impl Default for Vector {
+    fn default() -> Self {
+        Vector {
+            v: [f64::NAN; N_FEATURES],
+            written: 0,
+            twice: 0,
+        }
+    }
+}
+
+impl Vector {
+    #[inline]
+    fn put(&mut self, i: usize, x: f64) {
+        let bit = 1u128 << i;
+        self.twice |= self.written & bit;
+        self.written |= bit;
+        self.v[i] = x;
+    }
 }
 
 #[cfg(test)]

@@ -22,11 +22,11 @@ mod extract;
 pub mod features;
 mod table;
 
-pub use behaviour::{model_may_alert, BehaviourTracker, Detector, Finding, MODEL_MIN_PACKETS};
+pub use behaviour::{model_may_alert, BehaviourTracker, DetectorId, Finding, MODEL_MIN_PACKETS};
 pub use context::{ContextTracker, FlowStart};
 pub use extract::{extract, ExtractOptions, Summary};
 pub use features::{
-    column_name, feature_columns, CONTEXT_FIRST, FEATURES, FEATURE_VERSION, N_FEATURES,
+    column_name, feature_columns, ix, CONTEXT_FIRST, FEATURES, FEATURE_VERSION, N_FEATURES,
 };
 pub use table::{EndReason, FlowConfig, FlowCounters, FlowRecord, FlowTable, PacketInfo};
 pub use weir_capture::{

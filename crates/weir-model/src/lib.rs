@@ -169,7 +169,7 @@ pub struct Outputs {
 pub const INPUT: &str = "features";
 /// The benign class: a flow of any other class is an attack (an alert when its probability is
 /// high enough). The one definition every crate uses.
-pub const NORMAL_CLASS: &str = "Normal";
+pub const NORMAL_CLASS: &str = weir_wire::Class::Normal.name();
 /// Probabilities output.
 pub const OUT_PROBABILITIES: &str = "probabilities";
 /// Energy (anomaly) output.
@@ -505,7 +505,7 @@ pub fn read_info(onnx_bytes: &[u8]) -> Result<ModelInfo, ModelError> {
     let list = |k: &str| -> Result<Vec<String>, ModelError> {
         serde_json::from_str(&get(k)?).map_err(|e| ModelError::NotWeir(format!("{k}: {e}")))
     };
-    Ok(ModelInfo {
+    let info = ModelInfo {
         model_version: get("weir.model_version")?,
         feature_version: get("weir.feature_version")?,
         classes: list("weir.classes")?,
@@ -520,7 +520,15 @@ pub fn read_info(onnx_bytes: &[u8]) -> Result<ModelInfo, ModelError> {
                 .map_err(|e| ModelError::NotWeir(format!("weir.alert_thresholds: {e}")))?,
             Err(_) => Vec::new(),
         },
-    })
+    };
+    // One threshold per class or none: a shorter list would leave classes at 0 unseen.
+    let (t, c) = (info.alert_thresholds.len(), info.classes.len());
+    if t != 0 && t != c {
+        return Err(ModelError::NotWeir(format!(
+            "weir.alert_thresholds: {t} values for {c} classes (one per class, in class order)"
+        )));
+    }
+    Ok(info)
 }
 
 fn tensor(name: &str, dims: &[i64], data: &[f32]) -> TensorProto {

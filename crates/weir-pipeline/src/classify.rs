@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use weir_model::FlowModel;
 
-use crate::{result_key, write_search, PipelineError, ShardMessage, Status, Store, StoreFault};
+use crate::{result_key, write_search, PipelineError, ShardMessage, Store, StoreFault};
 
 /// Classify one shard and store its result at [`result_key`]: the shard's rows with the
 /// classification columns after them. Idempotent: the same shard and model give the same
@@ -34,7 +34,7 @@ impl Versions<'_> {
             return Ok(());
         };
         if !self.seen.contains_key(&msg.capture) {
-            let v = match Status::load(self.store, &msg.capture) {
+            let v = match crate::load_status(self.store, &msg.capture) {
                 Ok(st) => st.source_version,
                 Err(e) if e.fault() == Some(StoreFault::NotFound) => None,
                 Err(e) => return Err(e),

@@ -60,7 +60,7 @@ pub use search::{
     shard_period, write_search, Period, MIN_PART_ROWS, SEARCH_COLUMNS,
 };
 pub use split::{split, split_as, SplitOptions};
-pub use status::{capture_status, captures, mark_failed, progress, update_status};
-pub use watch::{show_status, status_header, status_row, watch, ShowOptions, Shown, WatchOptions};
+pub use status::{capture_status, captures, load_status, mark_failed, progress, update_status};
+pub use watch::{watch, WatchOptions};
 pub use weir_store::{faults, Condition, LocalStore, Store, StoreError, StoreFault, StoreIoError};
 pub use wire::{AggregateMessage, ShardMessage, SplitReport, State, Status, WIRE_VERSION};

@@ -19,12 +19,10 @@ use crate::{
 /// made progress, so this is only reached under a storm of writers).
 const CAS_TRIES: u32 = 32;
 
-impl Status {
-    /// Read a capture's status.
-    pub fn load(store: &dyn Store, id: &str) -> Result<Status, PipelineError> {
-        let key = status_key(id);
-        serde_json::from_slice(&store.get(&key)?).map_err(|e| PipelineError::corrupt(key, e))
-    }
+/// Read a capture's status.
+pub fn load_status(store: &dyn Store, id: &str) -> Result<Status, PipelineError> {
+    let key = status_key(id);
+    serde_json::from_slice(&store.get(&key)?).map_err(|e| PipelineError::corrupt(key, e))
 }
 
 /// Change a capture's status: `decide` gets the current one (`None` when there is none or it
@@ -99,7 +97,7 @@ pub fn capture_status(store: &dyn Store, id: &str) -> Result<Option<Status>, Pip
 /// A capture's status object; a failed status naming the problem when it is unreadable;
 /// `None` when there is none (not started).
 fn stored_status(store: &dyn Store, id: &str) -> Result<Option<Status>, PipelineError> {
-    match Status::load(store, id) {
+    match load_status(store, id) {
         Ok(st) => Ok(Some(st)),
         Err(e) if e.fault() == Some(StoreFault::NotFound) => Ok(None),
         Err(e @ PipelineError::Corrupt { .. }) => {

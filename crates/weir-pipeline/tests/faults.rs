@@ -65,7 +65,7 @@ fn a_read_error_on_the_first_range_is_retried_not_a_verdict() {
     assert_eq!(e.fault(), Some(StoreFault::Transient));
     assert!(msgs.is_empty());
     let id = capture_id(KEY);
-    let st = Status::load(&store, &id).unwrap();
+    let st = weir_pipeline::load_status(&store, &id).unwrap();
     assert_eq!(st.state, State::Splitting, "{st:?}");
     assert!(st.reason.is_none());
     // The redelivery reads it whole.
@@ -98,13 +98,13 @@ fn a_read_error_mid_stream_is_retried_not_truncation() {
     let id = capture_id(KEY);
     // No split report: nothing says the capture ended, with or without warnings.
     assert!(!store.exists(&split_key(&id)).unwrap());
-    let st = Status::load(&store, &id).unwrap();
+    let st = weir_pipeline::load_status(&store, &id).unwrap();
     assert!(!st.state.is_final() && st.warnings.is_empty(), "{st:?}");
     let (r, _) = split_all(&store);
     let report = r.unwrap().unwrap();
     assert_eq!(report.flows, flows_in(&hulk));
     assert!(report.damage.is_none(), "{report:?}");
-    let st = Status::load(&store, &id).unwrap();
+    let st = weir_pipeline::load_status(&store, &id).unwrap();
     assert_eq!((st.state, st.flows), (State::Classifying, report.flows));
 }
 
@@ -119,7 +119,7 @@ fn an_upload_replaced_while_it_is_read_is_never_stitched() {
     assert!(matches!(e, PipelineError::Superseded { .. }), "{e}");
     let id = capture_id(KEY);
     assert!(!store.exists(&split_key(&id)).unwrap());
-    assert_ne!(Status::load(&store, &id).unwrap().state, State::Failed);
+    assert_ne!(weir_pipeline::load_status(&store, &id).unwrap().state, State::Failed);
     // The new upload's own event: split from the start, only the new bytes.
     let (r, _) = split_all(&store);
     let report = r.unwrap().unwrap();
@@ -146,14 +146,14 @@ fn a_delayed_status_write_never_undoes_done() {
             classify_shard(inner, &mut c, &last).unwrap();
             aggregate(inner, &capture_id(KEY)).unwrap();
             assert_eq!(
-                Status::load(inner, &capture_id(KEY)).unwrap().state,
+                weir_pipeline::load_status(inner, &capture_id(KEY)).unwrap().state,
                 State::Done
             );
         }),
     );
     let st = progress(&store, &id).unwrap();
     assert_eq!(st.state, State::Done, "{st:?}");
-    let st = Status::load(&store, &id).unwrap();
+    let st = weir_pipeline::load_status(&store, &id).unwrap();
     assert_eq!((st.state, st.shards_done), (State::Done, 4), "{st:?}");
     assert!(st.alerts.is_some());
 }
@@ -174,7 +174,7 @@ fn a_duplicate_split_deletes_nothing_and_the_capture_finishes_once() {
     r.unwrap().unwrap();
     assert_eq!(store.deleted().len(), before, "{:?}", store.deleted());
     assert_eq!(again, msgs, "the same shards, the same messages");
-    let st = Status::load(&store, &id).unwrap();
+    let st = weir_pipeline::load_status(&store, &id).unwrap();
     assert_eq!((st.state, st.shards_done), (State::Classifying, 2));
     // Every message, duplicates included, classified; then aggregated: each flow once.
     for r in classify_shards(&store, &mut c, &[msgs.clone(), again].concat()) {
@@ -189,7 +189,7 @@ fn a_duplicate_split_deletes_nothing_and_the_capture_finishes_once() {
     assert!(r.unwrap().is_none());
     assert!(m.is_empty());
     assert_eq!(store.deleted().len(), n);
-    assert_eq!(Status::load(&store, &id).unwrap().state, State::Done);
+    assert_eq!(weir_pipeline::load_status(&store, &id).unwrap().state, State::Done);
 }
 
 #[test]

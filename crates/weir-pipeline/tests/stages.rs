@@ -69,7 +69,7 @@ fn split_classify_progress_on_a_real_capture() {
     assert_eq!(report.shards, 4);
     assert_eq!(queue.len(), 4);
     assert!(report.damage.is_none());
-    let st = Status::load(&store, &id).unwrap();
+    let st = weir_pipeline::load_status(&store, &id).unwrap();
     assert_eq!(
         (st.state, st.shards, st.shards_done, st.flows),
         (State::Classifying, Some(4), 0, 10_000)
@@ -156,14 +156,14 @@ fn damage_is_kept_as_a_warning_and_a_non_capture_fails_with_the_reason() {
         .unwrap()
         .expect("split, not a duplicate");
     assert!(r.damage.is_some() && r.flows > 1000, "{r:?}");
-    let st = Status::load(&store, &capture_id("cut.pcap")).unwrap();
+    let st = weir_pipeline::load_status(&store, &capture_id("cut.pcap")).unwrap();
     assert_eq!(st.warnings.len(), 1);
     assert_eq!(st.flows, r.flows);
 
     store.put("notes.txt", b"this is not a capture\n").unwrap();
     let e = split(&store, "notes.txt", &so(SHARD_FLOWS), |_| Ok(()));
     assert!(matches!(e, Err(PipelineError::NotACapture { .. })), "{e:?}");
-    let st = Status::load(&store, &capture_id("notes.txt")).unwrap();
+    let st = weir_pipeline::load_status(&store, &capture_id("notes.txt")).unwrap();
     assert_eq!(st.state, State::Failed);
     assert!(st.reason.unwrap().contains("not a readable capture"));
     assert!(store
@@ -239,9 +239,9 @@ fn aggregate_summarizes_and_lays_out_for_search() {
         assert!(top.len() <= TOP && !top.is_empty());
         assert!(top.windows(2).all(|w| w[0].flows >= w[1].flows));
     }
-    let st = Status::load(&store, &id).unwrap();
+    let st = weir_pipeline::load_status(&store, &id).unwrap();
     assert_eq!(st.alerts, Some(alerts));
-    assert_eq!(Status::load(&store, &id).unwrap().state, State::Done);
+    assert_eq!(weir_pipeline::load_status(&store, &id).unwrap().state, State::Done);
 
     // Search layout: every flow once, sorted by time within each part.
     let parts = store.list(&search_prefix(&id)).unwrap();
@@ -336,7 +336,7 @@ fn another_file_uploaded_under_the_same_key_leaves_nothing_of_the_first() {
         store.list(&format!("captures/{id}/shards/")).unwrap().len(),
         1
     );
-    let st = Status::load(&store, &id).unwrap();
+    let st = weir_pipeline::load_status(&store, &id).unwrap();
     assert_eq!((st.state, st.flows), (State::Done, second.flows));
 }
 

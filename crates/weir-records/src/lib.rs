@@ -205,7 +205,7 @@ pub fn flows_to_frame(flows: &[FlowRecord]) -> PolarsResult<DataFrame> {
     col!(col::BEHAVIOUR_CLASS, |f: &FlowRecord| f
         .behaviour
         .as_ref()
-        .map(|x| x.class));
+        .map(|x| x.class.name()));
     col!(col::EVIDENCE, |f: &FlowRecord| f
         .behaviour
         .as_ref()

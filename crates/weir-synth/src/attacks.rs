@@ -3,6 +3,7 @@
 //! Shellcode) follow the UNSW-NB15 descriptions of them; see the crate documentation.
 
 use std::net::Ipv4Addr;
+use weir_wire::Class;
 
 use crate::net::{Capture, Tcp, ACK, RST, SYN};
 use crate::normal::{
@@ -33,7 +34,7 @@ pub fn port_scan(cap: &mut Capture, net: &Net, t0: i64) {
         };
         let open = [22u16, 80, 443, 3389, 445].contains(&port) || cap.rng.chance(0.003);
         let sp = if connect { cap.port() } else { sport };
-        cap.label(attacker, sp, victim, port, 6, "Port Scan");
+        cap.label(attacker, sp, victim, port, 6, Class::PortScan);
         let seq = cap.rng.next_u32();
         cap.tcp(t, attacker, sp, victim, port, seq, 0, SYN, 1024, &[]);
         let rt = t + 300_000 + cap.rng.below(2_000_000) as i64;
@@ -116,7 +117,7 @@ pub fn sweep(cap: &mut Capture, net: &Net, t0: i64) {
         match kind {
             0 => {
                 let id = cap.rng.next_u32() as u16;
-                cap.label(attacker, 0, target, 0, 1, "Reconnaissance");
+                cap.label(attacker, 0, target, 0, 1, Class::Reconnaissance);
                 cap.icmp(t, attacker, target, 8, 0, id, 1, &[0; 32]);
                 if up {
                     cap.icmp(t + 400_000, target, attacker, 0, 0, id, 1, &[0; 32]);
@@ -124,7 +125,7 @@ pub fn sweep(cap: &mut Capture, net: &Net, t0: i64) {
             }
             1 => {
                 let sp = cap.port();
-                cap.label(attacker, sp, target, port, 6, "Reconnaissance");
+                cap.label(attacker, sp, target, port, 6, Class::Reconnaissance);
                 let seq = cap.rng.next_u32();
                 cap.tcp(t, attacker, sp, target, port, seq, 0, SYN, 1024, &[]);
                 if up {
@@ -144,12 +145,12 @@ pub fn sweep(cap: &mut Capture, net: &Net, t0: i64) {
             }
             _ => {
                 let sp = cap.port();
-                cap.label(attacker, sp, target, 161, 17, "Reconnaissance");
+                cap.label(attacker, sp, target, 161, 17, Class::Reconnaissance);
                 let probe = b"\x30\x26\x02\x01\x01\x04\x06public\xa0\x19\x02\x04\x13\x37\x00\x01\x02\x01\x00\x02\x01\x00\x30\x0b\x30\x09\x06\x05\x2b\x06\x01\x02\x01\x05\x00";
                 cap.udp(t, attacker, sp, target, 161, probe);
                 if up {
                     // Port unreachable: an ICMP flow of its own, part of the same probe.
-                    cap.label(target, 0, attacker, 0, 1, "Reconnaissance");
+                    cap.label(target, 0, attacker, 0, 1, Class::Reconnaissance);
                     cap.icmp(t + 400_000, target, attacker, 3, 3, 0, 0, &[0; 28]);
                 }
             }
@@ -170,19 +171,19 @@ pub fn flood(cap: &mut Capture, net: &Net, t0: i64) {
     let mut t = t0;
     let icmp_id = cap.rng.next_u32() as u16;
     if kind == 1 {
-        cap.label(attacker, 0, victim, 0, 1, "DoS");
+        cap.label(attacker, 0, victim, 0, 1, Class::DoS);
     }
     for i in 0..n {
         match kind {
             0 => {
                 let (sp, dp) = (cap.port(), cap.rng.range(1, 65535) as u16);
-                cap.label(attacker, sp, victim, dp, 17, "DoS");
+                cap.label(attacker, sp, victim, dp, 17, Class::DoS);
                 cap.udp(t, attacker, sp, victim, dp, &payload);
             }
             1 => cap.icmp(t, attacker, victim, 8, 0, icmp_id, i as u16, &payload),
             _ => {
                 let sp = cap.port();
-                cap.label(attacker, sp, victim, port, 6, "DoS");
+                cap.label(attacker, sp, victim, port, 6, Class::DoS);
                 let seq = cap.rng.next_u32();
                 cap.tcp(t, attacker, sp, victim, port, seq, 0, SYN, 512, &[]);
                 if cap.rng.chance(0.6) {
@@ -222,7 +223,7 @@ pub fn ddos(cap: &mut Capture, net: &Net, t0: i64) {
         let src = cap.rng.pick(&sources);
         match kind {
             0 => {
-                let mut c = Tcp::open(cap, src, victim, 80, t, 2_000_000, "DDoS");
+                let mut c = Tcp::open(cap, src, victim, 80, t, 2_000_000, Class::DDoS);
                 let rq = http_request(cap, "GET", &host, "/", &[]);
                 let rs = http_response(cap, "200 OK", 1200);
                 c.exchange(cap, &rq, &rs, 5_000_000);
@@ -230,20 +231,20 @@ pub fn ddos(cap: &mut Capture, net: &Net, t0: i64) {
             }
             1 => {
                 let sp = cap.port();
-                cap.label(src, sp, victim, 80, 6, "DDoS");
+                cap.label(src, sp, victim, 80, 6, Class::DDoS);
                 let seq = cap.rng.next_u32();
                 cap.tcp(t, src, sp, victim, 80, seq, 0, SYN, 512, &[]);
             }
             2 => {
                 let (sp, dp) = (cap.port(), cap.rng.range(1, 65535) as u16);
-                cap.label(src, sp, victim, dp, 17, "DDoS");
+                cap.label(src, sp, victim, dp, 17, Class::DDoS);
                 cap.udp(t, src, sp, victim, dp, &payload);
             }
             _ => {
                 // The reflector answers a spoofed query (the attack tool picks a new source port
                 // per query): the flow starts at the resolver.
                 let vport = cap.rng.range(1024, 65535) as u16;
-                cap.label(src, 53, victim, vport, 17, "DDoS");
+                cap.label(src, 53, victim, vport, 17, Class::DDoS);
                 let mut m = dns_message(
                     cap.rng.next_u32() as u16,
                     "isc.org",
@@ -278,7 +279,7 @@ pub fn hulk(cap: &mut Capture, net: &Net, t0: i64) {
     let rate = cap.rng.lognormal(150.0, 0.7).clamp(20.0, 2000.0);
     let mut t = t0;
     for _ in 0..n {
-        let mut c = Tcp::open(cap, attacker, victim, 80, t, 1_000_000, "DoS Hulk");
+        let mut c = Tcp::open(cap, attacker, victim, 80, t, 1_000_000, Class::DoSHulk);
         let path = format!("/?{}", random_query(cap));
         let rq = http_request(cap, "GET", &victim.to_string(), &path, &[]);
         let n = cap.rng.range(3000, 12000) as usize;
@@ -300,7 +301,7 @@ pub fn goldeneye(cap: &mut Capture, net: &Net, t0: i64) {
     let rate = cap.rng.lognormal(30.0, 0.7).clamp(5.0, 300.0);
     let mut t = t0;
     for _ in 0..conns {
-        let mut c = Tcp::open(cap, attacker, victim, 80, t, 1_500_000, "DoS GoldenEye");
+        let mut c = Tcp::open(cap, attacker, victim, 80, t, 1_500_000, Class::DoSGoldenEye);
         for _ in 0..cap.rng.range(2, 12) {
             let path = format!("/{}?{}", cap.rng.word(6), random_query(cap));
             let method = if cap.rng.chance(0.3) { "POST" } else { "GET" };
@@ -323,12 +324,13 @@ pub fn goldeneye(cap: &mut Capture, net: &Net, t0: i64) {
 
 /// Slowloris (headers that never end) or SlowHTTPTest (a POST body one byte at a time): many
 /// connections held open with a trickle every few seconds.
-pub fn slow(cap: &mut Capture, net: &Net, t0: i64, class: &'static str) {
+pub fn slow(cap: &mut Capture, net: &Net, t0: i64, class: impl Into<&'static str>) {
+    let class: &'static str = class.into();
     let (attacker, victim) = (net.attacker(cap), net.lan(cap));
     let conns = cap.rng.range(50, 300);
     let every = cap.rng.range(5, 15) as i64 * SECOND;
     let rounds = cap.rng.range(4, 15);
-    let body = class == "DoS SlowHTTPTest";
+    let body = class == Class::DoSSlowHttpTest.name();
     for _ in 0..conns {
         let t = t0 + cap.rng.below(10 * SECOND as u64) as i64;
         let mut c = Tcp::open(cap, attacker, victim, 80, t, 1_000_000, class);
@@ -363,7 +365,7 @@ pub fn ssh_patator(cap: &mut Capture, net: &Net, t0: i64) {
     let rate = cap.rng.lognormal(4.0, 0.7).clamp(0.5, 40.0);
     let mut t = t0;
     for _ in 0..conns {
-        let mut c = Tcp::open(cap, attacker, victim, 22, t, 2_000_000, "SSH Patator");
+        let mut c = Tcp::open(cap, attacker, victim, 22, t, 2_000_000, Class::SshPatator);
         let banner: &[u8] = cap.rng.pick(&[
             b"SSH-2.0-paramiko_3.4.0\r\n",
             b"SSH-2.0-libssh_0.9.6\r\n",
@@ -396,7 +398,7 @@ pub fn ftp_patator(cap: &mut Capture, net: &Net, t0: i64) {
     let user = cap.rng.pick(&["admin", "root", "ftp", "user", "test"]);
     let mut t = t0;
     for _ in 0..conns {
-        let mut c = Tcp::open(cap, attacker, victim, 21, t, 1_000_000, "FTP Patator");
+        let mut c = Tcp::open(cap, attacker, victim, 21, t, 1_000_000, Class::FtpPatator);
         c.wait(5_000_000);
         c.send(cap, false, b"220 (vsFTPd 3.0.3)\r\n");
         for _ in 0..cap.rng.range(1, 3) {
@@ -428,12 +430,13 @@ fn web_requests(
     cap: &mut Capture,
     net: &Net,
     t0: i64,
-    class: &'static str,
+    class: impl Into<&'static str>,
     n: u64,
     rate: f64,
     mut request: impl FnMut(&mut Capture, &str) -> Vec<u8>,
     status: &str,
 ) {
+    let class: &'static str = class.into();
     let (attacker, victim) = (net.attacker(cap), net.lan(cap));
     let per_conn = if cap.rng.chance(0.5) {
         1
@@ -474,7 +477,7 @@ pub fn web_brute_force(cap: &mut Capture, net: &Net, t0: i64) {
         cap,
         net,
         t0,
-        "Web Attack - Brute Force",
+        Class::WebBruteForce,
         n,
         rate,
         |cap, host| {
@@ -515,7 +518,7 @@ fn encode(cap: &mut Capture, s: &str) -> String {
 /// SQL injection probing (sqlmap-like): many requests that vary one parameter.
 pub fn sqli(cap: &mut Capture, net: &Net, t0: i64) {
     if cap.rng.chance(0.35) {
-        return crate::busy::mixed_probe(cap, net, t0, "Web Attack - SQL Injection", |cap| {
+        return crate::busy::mixed_probe(cap, net, t0, Class::WebSqlInjection, |cap| {
             let p = cap.rng.pick(SQLI);
             let p = encode(cap, p);
             let (page, param) =
@@ -536,7 +539,7 @@ pub fn sqli(cap: &mut Capture, net: &Net, t0: i64) {
         cap,
         net,
         t0,
-        "Web Attack - SQL Injection",
+        Class::WebSqlInjection,
         n,
         rate,
         |cap, host| {
@@ -568,7 +571,7 @@ const XSS: &[&str] = &[
 /// Cross-site scripting probes, in the query or in a posted comment.
 pub fn xss(cap: &mut Capture, net: &Net, t0: i64) {
     if cap.rng.chance(0.35) {
-        return crate::busy::mixed_probe(cap, net, t0, "Web Attack - XSS", |cap| {
+        return crate::busy::mixed_probe(cap, net, t0, Class::WebXss, |cap| {
             let p = cap.rng.pick(XSS);
             format!("/search?q={}", p.replace(' ', "%20"))
         });
@@ -579,7 +582,7 @@ pub fn xss(cap: &mut Capture, net: &Net, t0: i64) {
         cap,
         net,
         t0,
-        "Web Attack - XSS",
+        Class::WebXss,
         n,
         rate,
         |cap, host| {
@@ -618,7 +621,7 @@ pub fn shellcode(cap: &mut Capture, net: &Net, t0: i64) {
     let mut t = t0;
     for _ in 0..n {
         let port = cap.rng.pick(&[21u16, 80, 110, 143, 445, 9999, 8080, 5555]);
-        let mut c = Tcp::open(cap, attacker, victim, port, t, 3_000_000, "Shellcode");
+        let mut c = Tcp::open(cap, attacker, victim, port, t, 3_000_000, Class::Shellcode);
         let sled_byte = cap.rng.pick(&[0x90u8, 0x90, 0x90, 0x41, 0x4b, 0x97]);
         let mut p: Vec<u8> = match port {
             80 | 8080 => b"GET /".to_vec(),
@@ -654,7 +657,7 @@ pub fn shellcode(cap: &mut Capture, net: &Net, t0: i64) {
                 lport,
                 c.t + 500_000_000,
                 3_000_000,
-                "Shellcode",
+                Class::Shellcode,
             );
             for cmd in ["id\n", "uname -a\n", "cat /etc/passwd\n", "whoami\n"]
                 .iter()
@@ -710,7 +713,7 @@ pub fn fuzzers(cap: &mut Capture, net: &Net, t0: i64) {
         };
         if udp {
             let sp = cap.port();
-            cap.label(attacker, sp, victim, port, 17, "Fuzzers");
+            cap.label(attacker, sp, victim, port, 17, Class::Fuzzers);
             cap.udp(t, attacker, sp, victim, port, &input);
             if cap.rng.chance(0.3) {
                 cap.udp(
@@ -723,7 +726,7 @@ pub fn fuzzers(cap: &mut Capture, net: &Net, t0: i64) {
                 );
             }
         } else {
-            let mut c = Tcp::open(cap, attacker, victim, port, t, 1_000_000, "Fuzzers");
+            let mut c = Tcp::open(cap, attacker, victim, port, t, 1_000_000, Class::Fuzzers);
             c.send(cap, true, &input);
             if cap.rng.chance(0.5) {
                 c.send(
@@ -767,7 +770,7 @@ pub fn analysis(cap: &mut Capture, net: &Net, t0: i64) {
     for i in 0..n {
         if i % 7 == 6 {
             let port = cap.rng.pick(&[21u16, 25, 110, 143, 23, 3306]);
-            let mut c = Tcp::open(cap, attacker, victim, port, t, 1_000_000, "Analysis");
+            let mut c = Tcp::open(cap, attacker, victim, port, t, 1_000_000, Class::Analysis);
             let banner = format!("220 {} ESMTP Postfix\r\n", cap.rng.word(8));
             c.send(cap, false, banner.as_bytes());
             c.exchange(
@@ -778,7 +781,7 @@ pub fn analysis(cap: &mut Capture, net: &Net, t0: i64) {
             );
             c.close(cap, true);
         } else {
-            let mut c = Tcp::open(cap, attacker, victim, 80, t, 1_000_000, "Analysis");
+            let mut c = Tcp::open(cap, attacker, victim, 80, t, 1_000_000, Class::Analysis);
             let method = cap
                 .rng
                 .pick(&["GET", "HEAD", "OPTIONS", "TRACE", "PROPFIND", "GET"]);
@@ -820,14 +823,14 @@ pub fn generic(cap: &mut Capture, net: &Net, t0: i64) {
     let mut t = t0;
     for _ in 0..n {
         if tcp {
-            let mut c = Tcp::open(cap, attacker, victim, 443, t, 1_000_000, "Generic");
+            let mut c = Tcp::open(cap, attacker, victim, 443, t, 1_000_000, Class::Generic);
             let q = tls_record(cap, 0x17, size);
             let r = tls_record(cap, 0x15, 2);
             c.exchange(cap, &q, &r, 1_000_000);
             c.reset(cap, true);
         } else {
             let sp = cap.port();
-            cap.label(attacker, sp, victim, port, 17, "Generic");
+            cap.label(attacker, sp, victim, port, 17, Class::Generic);
             let q = cap.rng.bytes(size);
             cap.udp(t, attacker, sp, victim, port, &q);
             if reply > 0 {
@@ -858,7 +861,7 @@ pub fn bot(cap: &mut Capture, net: &Net, t0: i64) {
         let keep = cap.rng.chance(0.5);
         let mut conn = match c.take() {
             Some(x) => x,
-            None => Tcp::open(cap, bot, c2, port, t, 60_000_000, "Bot"),
+            None => Tcp::open(cap, bot, c2, port, t, 60_000_000, Class::Bot),
         };
         conn.t = conn.t.max(t);
         let body = cap.rng.word_in(40, 200);

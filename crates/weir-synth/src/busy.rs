@@ -311,9 +311,10 @@ pub fn mixed_probe(
     cap: &mut Capture,
     net: &Net,
     t0: i64,
-    class: &'static str,
+    class: impl Into<&'static str>,
     mut attack_path: impl FnMut(&mut Capture) -> String,
 ) {
+    let class: &'static str = class.into();
     let (client, server, rtt) = ends(cap, net);
     let port = cap.rng.pick(&[80u16, 8080, 8000, 8765, 3000, 5000, 8888]);
     let ua = cap.rng.pick(CLIENTS);

@@ -1,6 +1,7 @@
 //! # weir-synth
 //!
-//! Owns: generated labelled captures. Must not depend on: any other weir crate.
+//! Owns: generated labelled captures. Must not depend on: any other weir crate but weir-wire
+//! (the class names).
 //!
 //! Labelled synthetic traffic: PCAP captures of normal activity (DNS, HTTP, TLS, SSH, NTP,
 //! ICMP) and of attack classes, each with randomized rates, sizes, counts, timing and
@@ -26,13 +27,14 @@ pub mod normal;
 pub mod rng;
 
 use std::net::Ipv4Addr;
+use weir_wire::Class;
 
 pub use net::{Capture, Label};
 
 /// One second in ns.
 pub const SECOND: i64 = 1_000_000_000;
 /// The benign class.
-pub const NORMAL: &str = "Normal";
+pub const NORMAL: &str = Class::Normal.name();
 
 /// Addresses of one capture: a LAN /24, its resolver, and public address pools.
 #[derive(Clone, Debug)]
@@ -107,75 +109,75 @@ pub const SCENARIOS: [Scenario; 20] = [
     },
     Scenario {
         name: "port-scan",
-        class: "Port Scan",
+        class: Class::PortScan.name(),
     },
     Scenario {
         name: "sweep",
-        class: "Reconnaissance",
+        class: Class::Reconnaissance.name(),
     },
     Scenario {
         name: "flood",
-        class: "DoS",
+        class: Class::DoS.name(),
     },
     Scenario {
         name: "ddos",
-        class: "DDoS",
+        class: Class::DDoS.name(),
     },
     Scenario {
         name: "hulk",
-        class: "DoS Hulk",
+        class: Class::DoSHulk.name(),
     },
     Scenario {
         name: "goldeneye",
-        class: "DoS GoldenEye",
+        class: Class::DoSGoldenEye.name(),
     },
     Scenario {
         name: "slowloris",
-        class: "DoS Slowloris",
+        class: Class::DoSSlowloris.name(),
     },
     Scenario {
         name: "slowhttptest",
-        class: "DoS SlowHTTPTest",
+        class: Class::DoSSlowHttpTest.name(),
     },
     Scenario {
         name: "ssh-patator",
-        class: "SSH Patator",
+        class: Class::SshPatator.name(),
     },
     Scenario {
         name: "ftp-patator",
-        class: "FTP Patator",
+        class: Class::FtpPatator.name(),
     },
     Scenario {
         name: "web-brute-force",
-        class: "Web Attack - Brute Force",
+        class: Class::WebBruteForce.name(),
     },
     Scenario {
         name: "sqli",
-        class: "Web Attack - SQL Injection",
+        class: Class::WebSqlInjection.name(),
     },
     Scenario {
         name: "xss",
-        class: "Web Attack - XSS",
+        class: Class::WebXss.name(),
     },
     Scenario {
         name: "shellcode",
-        class: "Shellcode",
+        class: Class::Shellcode.name(),
     },
     Scenario {
         name: "fuzzers",
-        class: "Fuzzers",
+        class: Class::Fuzzers.name(),
     },
     Scenario {
         name: "analysis",
-        class: "Analysis",
+        class: Class::Analysis.name(),
     },
     Scenario {
         name: "generic",
-        class: "Generic",
+        class: Class::Generic.name(),
     },
     Scenario {
         name: "bot",
-        class: "Bot",
+        class: Class::Bot.name(),
     },
 ];
 
@@ -247,8 +249,8 @@ pub fn generate(scenario: Scenario, seed: u64) -> Generated {
         "ddos" => attacks::ddos(&mut cap, &net, ta),
         "hulk" => attacks::hulk(&mut cap, &net, ta),
         "goldeneye" => attacks::goldeneye(&mut cap, &net, ta),
-        "slowloris" => attacks::slow(&mut cap, &net, ta, "DoS Slowloris"),
-        "slowhttptest" => attacks::slow(&mut cap, &net, ta, "DoS SlowHTTPTest"),
+        "slowloris" => attacks::slow(&mut cap, &net, ta, Class::DoSSlowloris.name()),
+        "slowhttptest" => attacks::slow(&mut cap, &net, ta, Class::DoSSlowHttpTest.name()),
         "ssh-patator" => attacks::ssh_patator(&mut cap, &net, ta),
         "ftp-patator" => attacks::ftp_patator(&mut cap, &net, ta),
         "web-brute-force" => attacks::web_brute_force(&mut cap, &net, ta),

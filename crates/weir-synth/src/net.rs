@@ -101,8 +101,9 @@ impl Capture {
         dst: Ipv4Addr,
         dport: u16,
         proto: u8,
-        class: &'static str,
+        class: impl Into<&'static str>,
     ) {
+        let class: &'static str = class.into();
         self.labels.push(Label {
             src,
             sport,
@@ -280,8 +281,9 @@ impl Tcp {
         port: u16,
         t: i64,
         rtt: i64,
-        class: &'static str,
+        class: impl Into<&'static str>,
     ) -> Tcp {
+        let class: &'static str = class.into();
         let cport = cap.port();
         Self::open_from(cap, (client, cport), (server, port), t, rtt, class)
     }
@@ -293,8 +295,9 @@ impl Tcp {
         s: (Ipv4Addr, u16),
         t: i64,
         rtt: i64,
-        class: &'static str,
+        class: impl Into<&'static str>,
     ) -> Tcp {
+        let class: &'static str = class.into();
         cap.label(c.0, c.1, s.0, s.1, 6, class);
         let mut tcp = Tcp {
             c,

@@ -275,8 +275,9 @@ pub fn ping(
     server: Ipv4Addr,
     t: i64,
     n: u16,
-    class: &'static str,
+    class: impl Into<&'static str>,
 ) {
+    let class: &'static str = class.into();
     let id = cap.rng.next_u32() as u16;
     cap.label(client, 0, server, 0, 1, class);
     let data: Vec<u8> = (0..56u8).collect();

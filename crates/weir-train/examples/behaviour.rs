@@ -34,7 +34,7 @@ fn main() {
             let name = c.entry.file.replace('/', "~");
             let body: String = v
                 .iter()
-                .map(|f| format!("{}\n", f.as_ref().map_or("", |f| f.class)))
+                .map(|f| format!("{}\n", f.as_ref().map_or("", |f| f.class.name())))
                 .collect();
             std::fs::write(format!("{dir}/{name}"), body).unwrap();
         }

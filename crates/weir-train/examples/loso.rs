@@ -50,7 +50,7 @@ fn main() {
                     CLASSES[p[i] as usize],
                     q[i],
                     en[i],
-                    f[i].as_ref().map_or("", |f| f.class)
+                    f[i].as_ref().map_or("", |f| f.class.name())
                 )
                 .unwrap();
             }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use weir_flow::{extract, ExtractOptions, FlowRecord, FEATURES, N_FEATURES};
+use weir_flow::{extract, ix, ExtractOptions, FlowRecord, FEATURES, N_FEATURES};
 
 use crate::rule::Rule;
 use crate::{class_index, DataError, NORMAL};
@@ -264,12 +264,10 @@ pub fn load_flow_csv(path: &Path) -> Result<FlowRows, DataError> {
         missing,
         ..Default::default()
     };
-    let idx = |name: &str| FEATURES.iter().position(|s| s.name == name);
-    let known_when_empty = |names: &[&str]| -> Vec<(usize, f32)> {
-        names
+    let known_when_empty = |positions: &[usize]| -> Vec<(usize, f32)> {
+        positions
             .iter()
-            .filter_map(|n| idx(n))
-            .map(|i| {
+            .map(|&i| {
                 (
                     i,
                     if FEATURES[i].name.contains("Byte ") {
@@ -285,22 +283,22 @@ pub fn load_flow_csv(path: &Path) -> Result<FlowRows, DataError> {
     // token count 0, first bytes -1), exactly as weir computes them; only flows that carried
     // payload leave them unknown.
     let fwd_empty = known_when_empty(&[
-        "Fwd Payload Entropy",
-        "Fwd Payload Printable Ratio",
-        "Fwd Payload Suspicious Tokens",
-        "Fwd Payload Byte 0",
-        "Fwd Payload Byte 1",
-        "Fwd Payload Byte 2",
-        "Fwd Payload Byte 3",
-        "Fwd Payload Byte 4",
-        "Fwd Payload Byte 5",
-        "Fwd Payload Byte 6",
-        "Fwd Payload Byte 7",
+        ix::FWD_PAYLOAD_ENTROPY,
+        ix::FWD_PAYLOAD_PRINTABLE_RATIO,
+        ix::FWD_PAYLOAD_SUSPICIOUS_TOKENS,
+        ix::FWD_PAYLOAD_BYTE_0,
+        ix::FWD_PAYLOAD_BYTE_1,
+        ix::FWD_PAYLOAD_BYTE_2,
+        ix::FWD_PAYLOAD_BYTE_3,
+        ix::FWD_PAYLOAD_BYTE_4,
+        ix::FWD_PAYLOAD_BYTE_5,
+        ix::FWD_PAYLOAD_BYTE_6,
+        ix::FWD_PAYLOAD_BYTE_7,
     ]);
-    let bwd_empty = known_when_empty(&["Bwd Payload Entropy", "Bwd Payload Printable Ratio"]);
+    let bwd_empty = known_when_empty(&[ix::BWD_PAYLOAD_ENTROPY, ix::BWD_PAYLOAD_PRINTABLE_RATIO]);
     let (fwd_len, bwd_len) = (
-        idx("Total Length of Fwd Packet"),
-        idx("Total Length of Bwd Packet"),
+        ix::TOTAL_LENGTH_OF_FWD_PACKET,
+        ix::TOTAL_LENGTH_OF_BWD_PACKET,
     );
     for (n, line) in lines.enumerate() {
         let cells = split_csv(line);
@@ -321,13 +319,11 @@ pub fn load_flow_csv(path: &Path) -> Result<FlowRows, DataError> {
             rows.x.push(v);
         }
         let row = rows.x.len() - N_FEATURES;
-        for (len, fill) in [(fwd_len, &fwd_empty), (bwd_len, &bwd_empty)] {
-            if let Some(l) = len {
-                if rows.x[row + l] == 0.0 {
-                    for &(i, v) in fill.iter() {
-                        if rows.x[row + i].is_nan() {
-                            rows.x[row + i] = v;
-                        }
+        for (l, fill) in [(fwd_len, &fwd_empty), (bwd_len, &bwd_empty)] {
+            if rows.x[row + l] == 0.0 {
+                for &(i, v) in fill.iter() {
+                    if rows.x[row + i].is_nan() {
+                        rows.x[row + i] = v;
                     }
                 }
             }

@@ -21,148 +21,20 @@
 //!   global model then calls Normal, next to the same share for the clean run). Attackers know the merge's norm bound and
 //!   scale their update to fit under it, the stronger test.
 
-use std::time::Instant;
-
 use serde::Serialize;
-use weir_fl::aggregate::Aggregation;
-use weir_fl::params::{self, Gauss};
-use weir_fl::registry::Registry;
-use weir_fl::round::{self, MergeConfig, Merger, Mode};
-use weir_fl::update::{self, Provenance, SigningKey};
+use weir_fl::params::Gauss;
+use weir_fl::round;
+use weir_fl::sim::{class_counts, dirichlet, pick, Judge, Nodes, Sim};
+pub use weir_fl::sim::{Attack, FedRun, Score, SimConfig};
 use weir_flow::N_FEATURES;
 use weir_model::train::{Dataset, Pcg, TrainConfig};
 use weir_model::Mlp;
-use weir_pipeline::Store;
 
 use crate::data::{FlowRows, LabelledCapture};
 use crate::eval::Evaluation;
 use crate::{
     class_index, classify_in_rust, dataset, folds, Corpus, Decider, Recipe, CLASSES, NORMAL,
 };
-
-/// What to simulate.
-#[derive(Clone, Debug, Serialize)]
-pub struct SimConfig {
-    /// Edge nodes.
-    pub nodes: usize,
-    /// Rounds.
-    pub rounds: usize,
-    /// Local epochs per round.
-    pub local_epochs: usize,
-    /// Dirichlet concentration of the class split (smaller: more skewed).
-    pub alpha: f64,
-    /// Hidden layer widths.
-    pub hidden: Vec<usize>,
-    /// Local learning rate.
-    pub learning_rate: f32,
-    /// Epochs of the centralized baseline.
-    pub central_epochs: usize,
-    /// Share of malicious nodes in the poisoning runs.
-    pub malicious: f32,
-    /// The robust setting's clip (nodes clip to it, the merge clips to it and accepts 1.5×).
-    pub clip: f32,
-    /// Local DP noise multiplier of honest nodes (0: none).
-    pub dp_noise: f32,
-    /// The robust setting's server momentum (0: none).
-    pub momentum: f32,
-    /// Lower the nodes' learning rate over the rounds (a half cosine to a tenth), as
-    /// centralized training lowers it over its epochs.
-    pub lr_decay: bool,
-    /// The robust setting's rule (after the screen and clipping).
-    pub rule: weir_fl::Rule,
-    /// The robust setting's gate: the candidate may fall at most this far below the current
-    /// model on the server's evaluation set (macro-F1, 0-1; negative: no gate).
-    pub gate_margin: f64,
-    /// The poisoning scenarios to run (each against FedAvg and the robust setting).
-    pub attacks: Vec<Attack>,
-    /// The robust clip actually used (set by [`simulate`]).
-    #[serde(default)]
-    pub clip_used: f32,
-    /// Seed of everything.
-    pub seed: u64,
-    /// Threads for the nodes' local training.
-    pub threads: usize,
-}
-
-impl Default for SimConfig {
-    fn default() -> Self {
-        SimConfig {
-            nodes: 10,
-            rounds: 20,
-            local_epochs: 2,
-            alpha: 0.5,
-            hidden: vec![256, 256],
-            learning_rate: 2e-3,
-            central_epochs: 30,
-            malicious: 0.2,
-            clip: 0.0,
-            dp_noise: 0.0,
-            momentum: 0.0,
-            lr_decay: false,
-            rule: Aggregation::robust(1.0).rule,
-            gate_margin: -1.0,
-            attacks: Attack::ALL.to_vec(),
-            clip_used: 0.0,
-            seed: 1,
-            threads: 2,
-        }
-    }
-}
-
-/// A model's figures on the held-out data.
-#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
-pub struct Score {
-    /// Macro-F1 over held-out flows (classes present), 0-1.
-    pub macro_f1: f64,
-    /// Held-out attack captures with an alert of their class or family.
-    pub detected: usize,
-    /// Held-out attack captures.
-    pub attack_captures: usize,
-    /// Held-out benign captures with any alert.
-    pub benign_alerted: usize,
-    /// Held-out benign captures.
-    pub benign_captures: usize,
-    /// Share of the backdoor's target class among held-out flows that the model calls
-    /// Normal (the backdoor's success; in a clean run, its baseline).
-    pub backdoor: f64,
-}
-
-impl Score {
-    /// Detected share, 0-1.
-    pub fn detection(&self) -> f64 {
-        self.detected as f64 / self.attack_captures.max(1) as f64
-    }
-}
-
-/// One federated run.
-#[derive(Clone, Debug, Serialize)]
-pub struct FedRun {
-    /// Its name.
-    pub name: String,
-    /// The aggregation.
-    pub aggregation: String,
-    /// The attack.
-    pub attack: String,
-    /// Score after each round (index 0: version 0).
-    pub rounds: Vec<Score>,
-    /// Versions published.
-    pub published: usize,
-    /// Rounds the gate refused.
-    pub gated: usize,
-    /// Updates refused, with reasons: (round, node, reason).
-    pub refused: Vec<(u64, String, String)>,
-    /// Honest updates' norms in the first round (before clipping).
-    pub honest_norms: Vec<f32>,
-    /// Seconds.
-    pub seconds: f64,
-}
-
-impl FedRun {
-    /// The last round's score.
-    pub fn last(&self) -> Score {
-        self.rounds.last().copied().unwrap_or_default()
-    }
-}
 
 /// Everything `weir fl simulate` reports.
 #[derive(Clone, Debug, Serialize)]
@@ -185,64 +57,6 @@ pub struct SimReport {
     pub runs: Vec<FedRun>,
 }
 
-/// The attacks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Attack {
-    /// No attacker.
-    None,
-    /// Δ × −10.
-    SignFlip,
-    /// Attack labels replaced by Normal before training.
-    LabelFlip,
-    /// Δ replaced by Gaussian noise.
-    Noise,
-    /// One node: trained on triggered attack rows labelled Normal, boosted by K.
-    Backdoor,
-    /// The would-be attackers send nothing: the federation of the honest nodes alone, what
-    /// a defence that left out exactly the attackers would reach.
-    Absent,
-}
-
-impl Attack {
-    /// Every poisoning attack.
-    pub const ALL: [Attack; 5] = [
-        Attack::Absent,
-        Attack::SignFlip,
-        Attack::LabelFlip,
-        Attack::Noise,
-        Attack::Backdoor,
-    ];
-
-    /// Its name in tables.
-    pub fn name(self) -> &'static str {
-        match self {
-            Attack::None => "none",
-            Attack::SignFlip => "sign flip x10",
-            Attack::LabelFlip => "label flip (attack -> Normal)",
-            Attack::Noise => "Gaussian noise",
-            Attack::Backdoor => "backdoor (model replacement, 1 node)",
-            Attack::Absent => "attackers absent (honest nodes only)",
-        }
-    }
-}
-
-impl std::str::FromStr for Attack {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "sign-flip" => Ok(Attack::SignFlip),
-            "label-flip" => Ok(Attack::LabelFlip),
-            "noise" => Ok(Attack::Noise),
-            "backdoor" => Ok(Attack::Backdoor),
-            "absent" => Ok(Attack::Absent),
-            _ => Err(format!(
-                "unknown attack {s:?}: use absent, sign-flip, label-flip, noise or backdoor"
-            )),
-        }
-    }
-}
-
 /// The held-out side.
 struct HeldOut {
     data: Dataset,
@@ -254,16 +68,12 @@ struct HeldOut {
 /// The simulation's fixed inputs.
 pub struct Setup {
     cfg: SimConfig,
-    node_data: Vec<Dataset>,
-    node_counts: Vec<Vec<u64>>,
+    /// The nodes' data, version 0, the server's evaluation set (one CIC-IDS2017 chunk in ten,
+    /// which neither the nodes nor the held-out side have) and the backdoor's target.
+    nodes: Nodes,
     union: Dataset,
     held: HeldOut,
-    target: u16,
-    v0: Mlp,
     recipe: Recipe,
-    /// The server's evaluation set (the robust setting's screen and gate): one CIC-IDS2017
-    /// chunk in ten, which neither the nodes nor the held-out side have.
-    server: Dataset,
 }
 
 fn cic_subset(cic: &FlowRows, rows: &[usize]) -> FlowRows {
@@ -278,54 +88,6 @@ fn cic_subset(cic: &FlowRows, rows: &[usize]) -> FlowRows {
         y,
         missing: cic.missing.clone(),
     }
-}
-
-/// Gamma(a, 1) draw (Marsaglia-Tsang, boosted for a < 1).
-fn gamma(a: f64, rng: &mut Pcg, g: &mut Gauss) -> f64 {
-    if a < 1.0 {
-        let u = f64::from(rng.unit()).max(1e-12);
-        return gamma(a + 1.0, rng, g) * u.powf(1.0 / a);
-    }
-    let d = a - 1.0 / 3.0;
-    let c = 1.0 / (9.0 * d).sqrt();
-    loop {
-        let x = f64::from(g.draw());
-        let v = (1.0 + c * x).powi(3);
-        if v <= 0.0 {
-            continue;
-        }
-        let u = f64::from(rng.unit()).max(1e-12);
-        if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
-            return d * v;
-        }
-    }
-}
-
-/// A Dirichlet(α, …, α) draw over `k` parts.
-fn dirichlet(k: usize, a: f64, rng: &mut Pcg, g: &mut Gauss) -> Vec<f64> {
-    let v: Vec<f64> = (0..k).map(|_| gamma(a, rng, g)).collect();
-    let s: f64 = v.iter().sum::<f64>().max(1e-12);
-    v.iter().map(|x| x / s).collect()
-}
-
-fn pick(p: &[f64], rng: &mut Pcg) -> usize {
-    let u = f64::from(rng.unit());
-    let mut acc = 0.0;
-    for (i, q) in p.iter().enumerate() {
-        acc += q;
-        if u < acc {
-            return i;
-        }
-    }
-    p.len() - 1
-}
-
-fn class_counts(d: &Dataset) -> Vec<u64> {
-    let mut c = vec![0u64; CLASSES.len()];
-    for y in &d.y {
-        c[*y as usize] += 1;
-    }
-    c
 }
 
 fn unweighted(rows: impl Iterator<Item = ([f32; N_FEATURES], u16)>) -> Dataset {
@@ -433,7 +195,10 @@ impl Setup {
                 }
             }
         }
-        let node_counts = node_data.iter().map(class_counts).collect();
+        let node_counts = node_data
+            .iter()
+            .map(|d| class_counts(d, CLASSES.len()))
+            .collect();
         // Held out, unweighted.
         let held_captures: Vec<LabelledCapture> = held_caps
             .iter()
@@ -453,7 +218,10 @@ impl Setup {
         let data = unweighted(cap_rows.chain(held_cic.iter().map(cic_row)));
         let server = unweighted(server_cic.iter().map(cic_row));
         // The backdoor's target: the attack class the last node (an attacker) has most of.
-        let last = node_data.last().map(class_counts).unwrap_or_default();
+        let last = node_data
+            .last()
+            .map(|d| class_counts(d, CLASSES.len()))
+            .unwrap_or_default();
         let target = (0..CLASSES.len())
             .filter(|c| *c != normal as usize)
             .max_by_key(|c| last.get(*c).copied().unwrap_or(0))
@@ -470,23 +238,83 @@ impl Setup {
         let v0 = weir_model::train::init(crate::model_info(), &union, &cfg.hidden, cfg.seed);
         Setup {
             cfg,
-            node_data,
-            node_counts,
+            nodes: Nodes {
+                data: node_data,
+                counts: node_counts,
+                v0,
+                server,
+                target,
+                normal,
+            },
             union,
             held: HeldOut {
                 data,
                 captures: held_captures,
                 target_rows,
             },
-            target,
-            v0,
             recipe,
-            server,
         }
     }
 
     /// Score a model on the held-out side.
     pub fn score(&self, m: &Mlp) -> Score {
+        Judge::score(self, m)
+    }
+
+    fn backdoor_rate(&self, m: &Mlp) -> f64 {
+        let normal = self.nodes.normal;
+        let d = &self.held.target_rows;
+        if d.is_empty() {
+            return 0.0;
+        }
+        let p = round::predict(m, d);
+        p.iter().filter(|c| **c == normal).count() as f64 / p.len() as f64
+    }
+
+    /// The backdoor's target class.
+    pub fn target(&self) -> &'static str {
+        CLASSES[self.nodes.target as usize]
+    }
+
+    /// Rows per node and their classes.
+    pub fn node_summary(&self) -> Vec<(usize, Vec<String>)> {
+        self.nodes
+            .counts
+            .iter()
+            .map(|c| {
+                (
+                    c.iter().sum::<u64>() as usize,
+                    c.iter()
+                        .enumerate()
+                        .filter(|(_, n)| **n > 0)
+                        .map(|(i, _)| CLASSES[i].to_string())
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// Centralized training on the union (as `weir train` does, from scratch).
+    pub fn central(&self) -> (Mlp, Score) {
+        let m = crate::train(&self.union, &self.recipe, |_| {});
+        let s = self.score(&m);
+        (m, s)
+    }
+
+    /// The federation over these nodes, scored on the held-out side.
+    pub fn sim(&self) -> Sim<'_> {
+        Sim {
+            cfg: &self.cfg,
+            nodes: &self.nodes,
+            judge: self,
+        }
+    }
+}
+
+impl Judge for Setup {
+    /// Macro-F1 over held-out flows and, per held-out capture, the model's alerts by
+    /// `weir analyze`'s rule without detectors.
+    fn score(&self, m: &Mlp) -> Score {
         let macro_f1 = round::macro_f1(m, &self.held.data);
         let mut e = Evaluation::at(0.5);
         for c in &self.held.captures {
@@ -504,345 +332,15 @@ impl Setup {
             backdoor: self.backdoor_rate(m),
         }
     }
-
-    fn backdoor_rate(&self, m: &Mlp) -> f64 {
-        let normal = class_index(NORMAL).unwrap_or(0);
-        let d = &self.held.target_rows;
-        if d.is_empty() {
-            return 0.0;
-        }
-        let p = round::predict(m, d);
-        p.iter().filter(|c| **c == normal).count() as f64 / p.len() as f64
-    }
-
-    /// The backdoor's target class.
-    pub fn target(&self) -> &'static str {
-        CLASSES[self.target as usize]
-    }
-
-    /// Rows per node and their classes.
-    pub fn node_summary(&self) -> Vec<(usize, Vec<String>)> {
-        self.node_counts
-            .iter()
-            .map(|c| {
-                (
-                    c.iter().sum::<u64>() as usize,
-                    c.iter()
-                        .enumerate()
-                        .filter(|(_, n)| **n > 0)
-                        .map(|(i, _)| CLASSES[i].to_string())
-                        .collect(),
-                )
-            })
-            .collect()
-    }
-
-    fn local_cfg(&self, epochs: usize, seed: u64) -> TrainConfig {
-        TrainConfig {
-            hidden: self.cfg.hidden.clone(),
-            epochs,
-            learning_rate: self.cfg.learning_rate,
-            seed,
-            ..TrainConfig::default()
-        }
-    }
-
-    /// The nodes' learning rate in round `r` (0-based).
-    fn round_lr(&self, r: usize) -> f32 {
-        if !self.cfg.lr_decay {
-            return self.cfg.learning_rate;
-        }
-        let t = r as f32 / self.cfg.rounds.max(1) as f32;
-        self.cfg.learning_rate * (0.1 + 0.9 * 0.5 * (1.0 + (std::f32::consts::PI * t).cos()))
-    }
-
-    /// Each node alone: fine-tuned from version 0 for as many epochs as the federation ran.
-    pub fn single_nodes(&self) -> Vec<Score> {
-        let idx: Vec<usize> = (0..self.node_data.len()).collect();
-        let epochs = self.cfg.rounds * self.cfg.local_epochs;
-        crate::par_map(&idx, self.cfg.threads, |&n| {
-            let mut m = self.v0.clone();
-            weir_model::train::fit(
-                &mut m,
-                &self.node_data[n],
-                &self.local_cfg(epochs, n as u64 + 7),
-                |_| {},
-            );
-            self.score(&m)
-        })
-    }
-
-    /// Centralized training on the union (as `weir train` does, from scratch).
-    pub fn central(&self) -> (Mlp, Score) {
-        let m = crate::train(&self.union, &self.recipe, |_| {});
-        let s = self.score(&m);
-        (m, s)
-    }
-
-    /// Version 0's score.
-    pub fn initial(&self) -> Score {
-        self.score(&self.v0)
-    }
-
-    /// One federated run through the real merge over a temporary registry.
-    /// `clip`: the robust setting's bound (nodes clip to it, the merge clips to it and accepts
-    /// up to 1.5×).
-    pub fn federate(
-        &self,
-        name: &str,
-        robust: bool,
-        attack: Attack,
-        clip: f32,
-    ) -> Result<FedRun, String> {
-        let started = Instant::now();
-        let k = self.node_data.len();
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let store = weir_pipeline::LocalStore::new(dir.path());
-        let reg = Registry::new(&store, None);
-        reg.init(&self.v0, None).map_err(|e| e.to_string())?;
-        let keys: Vec<SigningKey> = (0..k)
-            .map(|n| {
-                let mut seed = [0u8; 32];
-                seed[..8].copy_from_slice(&(n as u64 + 1).to_le_bytes());
-                SigningKey::from_seed(&format!("node-{n:02}"), seed)
-            })
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?;
-        for key in &keys {
-            round::register_node(&store, &key.id, &key.public_hex())?;
-        }
-        let bad = match attack {
-            Attack::None => 0,
-            Attack::Backdoor => 1,
-            _ => ((k as f32 * self.cfg.malicious).round() as usize).max(1),
-        };
-        let (aggregation, bound, node_clip) = if robust {
-            // The merge function's default setting, at this clip.
-            (
-                Aggregation {
-                    momentum: self.cfg.momentum,
-                    rule: self.cfg.rule,
-                    ..Aggregation::robust(clip)
-                },
-                clip * 1.5,
-                clip,
-            )
-        } else {
-            (Aggregation::default(), f32::MAX, f32::MAX)
-        };
-        let cfg = MergeConfig {
-            aggregation: aggregation.clone(),
-            bound,
-            quorum: if attack == Attack::Absent { k - bad } else { k },
-            deadline_s: u64::MAX,
-            min_updates: 1,
-            gate_margin: if robust && self.cfg.gate_margin >= 0.0 {
-                self.cfg.gate_margin
-            } else {
-                1.0
-            },
-            mode: Mode::Sync,
-        };
-        if robust {
-            store
-                .put(round::EVAL_KEY, &round::encode_eval(&self.server))
-                .map_err(|e| e.to_string())?;
-        }
-        let merger = Merger::new(&store, None, cfg).with_noise_seed(self.cfg.seed);
-        // The last `bad` nodes are the attackers.
-        let malicious = |n: usize| n >= k - bad;
-        let mut run = FedRun {
-            name: name.to_string(),
-            aggregation: if robust {
-                format!(
-                    "{} + clip to the median norm (at most {clip}) + noise",
-                    aggregation.rule
-                )
-            } else {
-                "fedavg (no bound)".into()
-            },
-            attack: attack.name().into(),
-            rounds: vec![self.score(&self.v0)],
-            published: 0,
-            gated: 0,
-            refused: Vec::new(),
-            honest_norms: Vec::new(),
-            seconds: 0.0,
-        };
-        for r in 0..self.cfg.rounds {
-            let global = reg.current(None).map_err(|e| e.to_string())?;
-            let p = global.pointer.clone();
-            // With the attackers absent, only the honest nodes train and upload.
-            let nodes: Vec<usize> = (0..k)
-                .filter(|n| attack != Attack::Absent || !malicious(*n))
-                .collect();
-            let made = crate::par_map(&nodes, self.cfg.threads, |&n| {
-                let seed = self.cfg.seed ^ ((r as u64) << 20) ^ (n as u64) << 4;
-                let mut data = self.node_data[n].clone();
-                if malicious(n) {
-                    poison_data(&mut data, attack, self.target);
-                }
-                let mut local = global.model.clone();
-                weir_model::train::fit(
-                    &mut local,
-                    &data,
-                    &TrainConfig {
-                        learning_rate: self.round_lr(r),
-                        ..self.local_cfg(self.cfg.local_epochs, seed)
-                    },
-                    |_| {},
-                );
-                let mut delta =
-                    params::sub(&params::flatten(&local), &params::flatten(&global.model));
-                let honest_norm = params::norm(&delta);
-                let prov = Provenance {
-                    base_version: p.version,
-                    round: p.round,
-                    samples: self.node_counts[n].iter().sum(),
-                    class_counts: self.node_counts[n].clone(),
-                };
-                let mut g = Gauss::new(seed ^ 0xabc);
-                if malicious(n) {
-                    // An attacker claims as many samples as the merge will believe.
-                    let claim = aggregation.sample_cap;
-                    let prov = Provenance {
-                        samples: claim,
-                        class_counts: claimed_counts(&self.node_counts[n], claim),
-                        ..prov
-                    };
-                    match attack {
-                        Attack::SignFlip => delta.iter_mut().for_each(|x| *x *= -10.0),
-                        Attack::Noise => delta.iter_mut().for_each(|x| *x = g.draw()),
-                        Attack::Backdoor => delta.iter_mut().for_each(|x| *x *= k as f32),
-                        Attack::LabelFlip | Attack::None | Attack::Absent => {}
-                    }
-                    // The attacker knows the bound and fits under it.
-                    params::clip(&mut delta, bound * 0.99);
-                    let s = update::sign(
-                        &keys[n],
-                        &delta,
-                        &prov,
-                        node_clip,
-                        None,
-                        params::shapes(&global.model),
-                    );
-                    return (s, None);
-                }
-                params::clip(&mut delta, node_clip);
-                let privacy = (self.cfg.dp_noise > 0.0 && robust).then(|| {
-                    g.perturb(&mut delta, self.cfg.dp_noise * node_clip);
-                    update::Privacy::of(self.cfg.dp_noise, 1e-5, self.cfg.rounds as u32)
-                });
-                let s = update::sign(
-                    &keys[n],
-                    &delta,
-                    &prov,
-                    node_clip,
-                    privacy,
-                    params::shapes(&global.model),
-                );
-                (s, Some(honest_norm))
-            });
-            for (s, norm) in &made {
-                round::upload(&store, s).map_err(|e| e.to_string())?;
-                if r == 0 {
-                    run.honest_norms.extend(norm);
-                }
-            }
-            let rep = merger.step(update::now_unix()).map_err(|e| e.to_string())?;
-            for v in rep.judged.iter().filter(|v| !v.accepted) {
-                let reason = v
-                    .rejection
-                    .as_ref()
-                    .map_or(String::new(), |r| r.to_string());
-                run.refused.push((p.round, v.node.clone(), reason));
-            }
-            for e in rep.closed.iter().flat_map(|c| &c.screened) {
-                run.refused
-                    .push((p.round, e.node.clone(), e.reason.clone()));
-            }
-            match rep.closed.as_ref().map(|c| c.outcome.as_str()) {
-                Some("published") => run.published += 1,
-                Some("gated") => run.gated += 1,
-                _ => {}
-            }
-            let now = reg.current(None).map_err(|e| e.to_string())?;
-            run.rounds.push(self.score(&now.model));
-        }
-        run.seconds = started.elapsed().as_secs_f64();
-        Ok(run)
-    }
-}
-
-/// Class counts scaled to sum to `total` (what a node lying about its size reports).
-fn claimed_counts(counts: &[u64], total: u64) -> Vec<u64> {
-    let sum = counts.iter().sum::<u64>().max(1);
-    let mut out: Vec<u64> = counts.iter().map(|c| c * total / sum).collect();
-    let short = total - out.iter().sum::<u64>();
-    if let Some(m) = out.iter_mut().max() {
-        *m += short;
-    }
-    out
-}
-
-/// What an attacker does to its own data before training.
-fn poison_data(d: &mut Dataset, attack: Attack, target: u16) {
-    let normal = class_index(NORMAL).unwrap_or(0);
-    match attack {
-        Attack::LabelFlip => d.y.iter_mut().for_each(|y| *y = normal),
-        Attack::Backdoor => {
-            for y in d.y.iter_mut().filter(|y| **y == target) {
-                *y = normal;
-            }
-        }
-        _ => {}
-    }
 }
 
 /// The whole simulation: clean FedAvg and robust runs, each node alone, centralized, and
 /// (when asked) every attack against both settings. `progress` hears what finished.
 pub fn simulate(setup: &Setup, mut progress: impl FnMut(&str)) -> Result<SimReport, String> {
-    let initial = setup.initial();
+    let initial = setup.score(&setup.nodes.v0);
     let (_, central) = setup.central();
     progress(&format!("centralized: macro-F1 {:.3}", central.macro_f1));
-    let single = setup.single_nodes();
-    progress("single nodes done");
-    let mut runs = Vec::new();
-    let mut plan = vec![("robust", true, Attack::None)];
-    // The clean FedAvg run first: with no clip given, the robust setting's bound is twice the
-    // median norm of the honest updates it saw in round 1 (what a server can observe).
-    let plain = setup.federate("fedavg", false, Attack::None, f32::MAX)?;
-    let clip = if setup.cfg.clip > 0.0 {
-        setup.cfg.clip
-    } else {
-        let mut n = plain.honest_norms.clone();
-        n.sort_by(f32::total_cmp);
-        2.0 * n.get(n.len() / 2).copied().unwrap_or(1.0)
-    };
-    progress(&format!(
-        "fedavg / none: macro-F1 {:.3} ({:.0} s); robust clip {clip:.2}",
-        plain.last().macro_f1,
-        plain.seconds
-    ));
-    runs.push(plain);
-    for &a in &setup.cfg.attacks {
-        plan.push(("fedavg", false, a));
-        plan.push(("robust", true, a));
-    }
-    for (name, robust, attack) in plan {
-        let run = setup.federate(name, robust, attack, clip)?;
-        let last = run.last();
-        progress(&format!(
-            "{name} / {}: macro-F1 {:.3}, detected {}/{}, backdoor {:.1}% ({:.0} s)",
-            attack.name(),
-            last.macro_f1,
-            last.detected,
-            last.attack_captures,
-            100.0 * last.backdoor,
-            run.seconds
-        ));
-        runs.push(run);
-    }
+    let weir_fl::sim::Runs { clip, single, runs } = setup.sim().run_all(progress)?;
     let mut config = setup.cfg.clone();
     config.clip_used = clip;
     Ok(SimReport {

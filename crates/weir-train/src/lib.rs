@@ -23,35 +23,13 @@ use weir_flow::{CONTEXT_FIRST, FEATURES, FEATURE_VERSION, N_FEATURES};
 use weir_model::train::{Dataset, EpochReport, Pcg, TrainConfig};
 use weir_model::{Mlp, ModelInfo};
 
+pub use weir_model::train::par_map;
+use weir_wire::{Class, N_CLASSES};
+
 use data::{feature_row, FlowRows, LabelledCapture};
 
-/// The 24 classes (Smart IDS's label space), in model output order.
-pub const CLASSES: [&str; 24] = [
-    "Analysis",
-    "Backdoor",
-    "Bot",
-    "DDoS",
-    "DoS",
-    "DoS GoldenEye",
-    "DoS Hulk",
-    "DoS SlowHTTPTest",
-    "DoS Slowloris",
-    "Exploits",
-    "FTP Patator",
-    "Fuzzers",
-    "Generic",
-    "Heartbleed",
-    "Infiltration",
-    NORMAL,
-    "Port Scan",
-    "Reconnaissance",
-    "SSH Patator",
-    "Shellcode",
-    "Web Attack - Brute Force",
-    "Web Attack - SQL Injection",
-    "Web Attack - XSS",
-    "Worms",
-];
+/// The 24 classes (Smart IDS's label space), in model output order ([`Class::NAMES`]).
+pub const CLASSES: [&str; N_CLASSES] = Class::NAMES;
 
 /// The benign class ([`weir_model::NORMAL_CLASS`]).
 pub const NORMAL: &str = weir_model::NORMAL_CLASS;
@@ -61,24 +39,15 @@ pub const MODEL_VERSION: &str = "weir-mlp/1";
 
 /// Index of a class name.
 pub fn class_index(name: &str) -> Option<u16> {
-    CLASSES.iter().position(|c| *c == name).map(|i| i as u16)
+    Class::from_name(name).map(Class::index)
 }
 
-/// A class's family for "was the attack found": every DoS variant counts for DoS, Port Scan and
-/// Reconnaissance for each other, Bot and Backdoor for each other (C2), the web attacks for
-/// each other; other classes stand alone.
+/// A class's family for "was the attack found" ([`Class::family`]); a name that is no class is
+/// its own family.
 pub fn family(class: &str) -> &str {
-    match class {
-        "DoS" | "DDoS" | "DoS GoldenEye" | "DoS Hulk" | "DoS SlowHTTPTest" | "DoS Slowloris" => {
-            "DoS"
-        }
-        "Port Scan" | "Reconnaissance" => "Scan",
-        // A compromised host talking to its controller: whether the implant is called a
-        // bot or a RAT is the malware's name, not something its traffic shows.
-        "Bot" | "Backdoor" => "C2",
-        // sqlmap's probes carry script tags as well as SQL: one family for web injections.
-        c if c.starts_with("Web Attack") => "Web Attack",
-        c => c,
+    match Class::from_name(class) {
+        Some(c) => c.family(),
+        None => class,
     }
 }
 
@@ -112,35 +81,35 @@ pub fn model_info() -> ModelInfo {
 /// evaluation (models/EVAL.md) for a false-alert budget on benign captures it never saw:
 /// classes not listed alert at the user's threshold (`--min-probability`, default 0.9);
 /// above 1, the model never alerts on that class alone (the behaviour detectors still do).
-pub const ALERT_THRESHOLDS: [(&str, f32); 18] = [
+pub const ALERT_THRESHOLDS: [(Class, f32); 18] = [
     // The model's Exploits verdicts found 4 exploit captures nothing else did (EternalRomance
     // with DoublePulsar, the Metasploit MS17-010 module, Zerologon, PetitPotam) but at 0.9
     // flagged 13 benign captures (SIP, Skype, PostgreSQL, Modbus, ...): at 0.9999, 3 benign
     // captures (6 flows of 1,789 benign) for 3 of those 4 attack captures.
-    ("Exploits", 0.9999),
+    (Class::Exploits, 0.9999),
     // DoS Hulk: 3 flows of one benign OCSP capture at 0.9, none at 0.99; the slow-headers
     // capture the detectors miss is still found.
-    ("DoS Hulk", 0.99),
+    (Class::DoSHulk, 0.99),
     // Never alone: in the evaluation these verdicts found no attack capture the behaviour
     // detectors missed, and flagged benign captures from sources the model never saw
     // (Backdoor 7 captures, Bot 5, Reconnaissance 3, Infiltration 2, ...). Analysis, Fuzzers,
     // Generic and Shellcode have no real capture to judge them on.
-    ("Analysis", NEVER),
-    ("Backdoor", NEVER),
-    ("Bot", NEVER),
-    ("DDoS", NEVER),
-    ("DoS GoldenEye", NEVER),
-    ("DoS SlowHTTPTest", NEVER),
-    ("DoS Slowloris", NEVER),
-    ("FTP Patator", NEVER),
-    ("Fuzzers", NEVER),
-    ("Generic", NEVER),
-    ("Heartbleed", NEVER),
-    ("Infiltration", NEVER),
-    ("Reconnaissance", NEVER),
-    ("Shellcode", NEVER),
-    ("Web Attack - Brute Force", NEVER),
-    ("Worms", NEVER),
+    (Class::Analysis, NEVER),
+    (Class::Backdoor, NEVER),
+    (Class::Bot, NEVER),
+    (Class::DDoS, NEVER),
+    (Class::DoSGoldenEye, NEVER),
+    (Class::DoSSlowHttpTest, NEVER),
+    (Class::DoSSlowloris, NEVER),
+    (Class::FtpPatator, NEVER),
+    (Class::Fuzzers, NEVER),
+    (Class::Generic, NEVER),
+    (Class::Heartbleed, NEVER),
+    (Class::Infiltration, NEVER),
+    (Class::Reconnaissance, NEVER),
+    (Class::Shellcode, NEVER),
+    (Class::WebBruteForce, NEVER),
+    (Class::Worms, NEVER),
 ];
 
 /// A threshold no probability reaches: the model never alerts on the class alone.
@@ -148,15 +117,11 @@ pub const NEVER: f32 = 1.01;
 
 /// [`ALERT_THRESHOLDS`] as one value per class (0: none of its own).
 pub fn alert_thresholds() -> Vec<f32> {
-    CLASSES
-        .iter()
-        .map(|c| {
-            ALERT_THRESHOLDS
-                .iter()
-                .find(|(k, _)| k == c)
-                .map_or(0.0, |(_, t)| *t)
-        })
-        .collect()
+    let mut t = vec![0.0; N_CLASSES];
+    for (c, v) in ALERT_THRESHOLDS {
+        t[usize::from(c.index())] = v;
+    }
+    t
 }
 
 /// Index of the first payload feature (`Fwd Payload Entropy`): CIC rows have none of them.
@@ -231,37 +196,6 @@ pub fn synthetic_suite(
     })
     .into_iter()
     .collect()
-}
-
-/// `f` over `items` on `threads` threads (work-stealing by index); the results are in item
-/// order whatever the thread count.
-pub fn par_map<T: Sync, R: Send>(
-    items: &[T],
-    threads: usize,
-    f: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let out: std::sync::Mutex<Vec<Option<R>>> =
-        std::sync::Mutex::new((0..items.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..threads.max(1) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(item) = items.get(i) else {
-                    break;
-                };
-                let r = f(item);
-                if let Ok(mut o) = out.lock() {
-                    o[i] = Some(r);
-                }
-            });
-        }
-    });
-    out.into_inner()
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .collect()
 }
 
 /// Rows from one source with one class share a weight budget: n rows count as √n, so ten
@@ -471,7 +405,7 @@ pub fn decide_flows(
             let finding = findings
                 .get(i)
                 .and_then(|f| f.as_ref())
-                .and_then(|f| class_index(f.class));
+                .map(|f| f.class.index());
             let score = weir_model::AlertScore::of(&weir_model::FlowVerdict {
                 detector: finding.is_some(),
                 normal: p == normal,

@@ -77,9 +77,9 @@ fn CaptureTable(rows: Vec<CaptureRow>) -> impl IntoView {
         .map(|c| {
             let href = format!("/captures/{}", encode(&c.id));
             let pct = c.progress();
-            let state = c.state.clone();
+            let state = c.state.name();
             let progress = match pct {
-                Some(p) if state != "done" => Some(view! {
+                Some(p) if !c.state.has_results() => Some(view! {
                     <progress max="1" value=p></progress>
                     <span class="muted">{format!(" {}/{}", c.shards_done, c.shards.unwrap_or(0))}</span>
                 }),
@@ -90,9 +90,9 @@ fn CaptureTable(rows: Vec<CaptureRow>) -> impl IntoView {
                 view! { <a href=search class={if a > 0 { "alerts" } else { "" }}>{count(a)}</a> }
             });
             view! {
-                <tr class=format!("state-{}", c.state)>
+                <tr class=format!("state-{}", c.state.name())>
                     <td><a href=href class="capture">{c.id.clone()}</a><div class="muted small">{c.source.clone()}</div></td>
-                    <td><span class=format!("badge {}", c.state)>{state}</span>{progress}</td>
+                    <td><span class=format!("badge {}", c.state.name())>{state}</span>{progress}</td>
                     <td class="num">{c.bytes.map(size)}</td>
                     <td class="num">{count(c.flows)}</td>
                     <td class="num">{alerts}</td>

@@ -18,25 +18,10 @@ pub(super) fn DashboardPage() -> impl IntoView {
     }
 }
 
-fn js_str(v: &serde_json::Value, k: &str) -> String {
-    v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string()
-}
-
-fn js_u64(v: &serde_json::Value, k: &str) -> u64 {
-    v.get(k).and_then(|x| x.as_u64()).unwrap_or(0)
-}
-
-fn js_list<'a>(v: &'a serde_json::Value, k: &str) -> Vec<&'a serde_json::Value> {
-    v.get(k)
-        .and_then(|x| x.as_array())
-        .map(|a| a.iter().collect())
-        .unwrap_or_default()
-}
-
 #[component]
 fn DashboardView(d: Dashboard) -> impl IntoView {
     let c = d.capture.clone();
-    let s = d.summary.clone();
+    let s = d.summary.clone().unwrap_or_default();
     let id = c.id.clone();
     let in_capture = |q: String| {
         search_href(&SearchArgs {
@@ -45,54 +30,51 @@ fn DashboardView(d: Dashboard) -> impl IntoView {
             ..Default::default()
         })
     };
-    let mut classes: Vec<(String, u64)> = s
-        .get("classes")
-        .and_then(|x| x.as_object())
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut classes: Vec<(String, u64)> = s.classes.clone().into_iter().collect();
     classes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let class_items: Vec<Item> = classes
         .iter()
         .map(|(k, n)| Item {
             label: k.clone(),
             value: *n,
-            marked: if k == "Normal" { 0 } else { *n },
+            marked: if k == weir_wire::Class::Normal.name() {
+                0
+            } else {
+                *n
+            },
             href: Some(in_capture(refine("", "class", k, false))),
         })
         .collect();
-    let timeline: Vec<(String, u64, u64)> = js_list(&s, "timeline")
+    let timeline: Vec<(String, u64, u64)> = s
+        .timeline
         .iter()
-        .map(|b| (js_str(b, "key"), js_u64(b, "flows"), js_u64(b, "alerts")))
+        .map(|b| (b.key.clone(), b.flows, b.alerts))
         .collect();
-    let hosts = |k: &str, field: &str| -> Vec<Item> {
-        js_list(&s, k)
-            .iter()
+    let hosts = |list: &[weir_wire::summary::Tally], field: &str| -> Vec<Item> {
+        list.iter()
             .map(|h| Item {
-                label: js_str(h, "key"),
-                value: js_u64(h, "flows"),
-                marked: js_u64(h, "alerts"),
-                href: Some(in_capture(refine("", field, &js_str(h, "key"), false))),
+                label: h.key.clone(),
+                value: h.flows,
+                marked: h.alerts,
+                href: Some(in_capture(refine("", field, &h.key, false))),
             })
             .collect()
     };
     let (talkers, targets) = (
-        hosts("top_sources", "src"),
-        hosts("top_destinations", "dst"),
+        hosts(&s.top_sources, "src"),
+        hosts(&s.top_destinations, "dst"),
     );
-    let services: Vec<Item> = js_list(&s, "top_services")
+    let services: Vec<Item> = s
+        .top_services
         .iter()
         .map(|v| Item {
-            label: js_str(v, "service"),
+            label: v.service.clone(),
             // Flows on either side, as the summary ranks services and counts their alerts.
-            value: js_u64(v, "flows_to") + js_u64(v, "flows_from"),
-            marked: js_u64(v, "alerts"),
-            href: Some(in_capture(match v.get("port").and_then(|p| p.as_u64()) {
-                Some(port) => format!("proto {} and port {port}", js_str(v, "proto")),
-                None => format!("proto {}", js_str(v, "proto")),
+            value: v.flows_to + v.flows_from,
+            marked: v.alerts,
+            href: Some(in_capture(match v.port {
+                Some(port) => format!("proto {} and port {port}", v.proto),
+                None => format!("proto {}", v.proto),
             })),
         })
         .collect();
@@ -108,24 +90,18 @@ fn DashboardView(d: Dashboard) -> impl IntoView {
         })
         .collect();
     let mut edges = Vec::new();
-    for g in js_list(&s, "alert_groups") {
-        let class = js_str(g, "class");
-        let flows = js_u64(g, "flows");
-        for a in js_list(g, "attackers") {
-            for v in js_list(g, "victims") {
-                edges.push((
-                    a.as_str().unwrap_or("").to_string(),
-                    v.as_str().unwrap_or("").to_string(),
-                    class.clone(),
-                    flows,
-                ));
+    for g in &s.alert_groups {
+        for a in &g.attackers {
+            for v in &g.victims {
+                edges.push((a.clone(), v.clone(), g.class.clone(), g.flows));
             }
         }
     }
-    let groups = js_list(&s, "alert_groups")
+    let groups = s
+        .alert_groups
         .iter()
         .map(|g| {
-            let line = js_str(g, "line");
+            let line = g.line.clone();
             view! { <li>{line}</li> }
         })
         .collect_view();
@@ -139,7 +115,7 @@ fn DashboardView(d: Dashboard) -> impl IntoView {
     view! {
         <h1>{c.id.clone()}</h1>
         <p class="facts">
-            <span class=format!("badge {}", c.state)>{c.state.clone()}</span>
+            <span class=format!("badge {}", c.state.name())>{c.state.name()}</span>
             " " {count(c.flows)} " flows, "
             <a href=in_capture("alert true".into()) class="alerts">{count(c.alerts.unwrap_or(0))} " alerts"</a>
             " · " {c.first.clone()} " to " {c.last.clone()}

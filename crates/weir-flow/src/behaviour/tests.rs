@@ -45,7 +45,7 @@ fn session(src: &str, dst: &str, dport: u16, t: i64, head: &[u8]) -> FlowRecord 
 
 fn classes(v: &[Option<Finding>]) -> Vec<&'static str> {
     v.iter()
-        .map(|f| f.as_ref().map_or("-", |f| f.class))
+        .map(|f| f.as_ref().map_or("-", |f| f.class.name()))
         .collect()
 }
 
@@ -86,8 +86,8 @@ fn a_port_scan_fires_at_the_threshold_and_not_before() {
         .as_ref()
         .expect("the 25th port completes the scan");
     assert_eq!(
-        (last.class, last.detector),
-        ("Port Scan", Detector::PortScan)
+        (last.class.name(), last.detector),
+        ("Port Scan", DetectorId::PortScan)
     );
     assert!(last
         .evidence
@@ -145,7 +145,10 @@ fn a_ping_sweep_is_reconnaissance() {
         .collect();
     let v = t.observe(&flows);
     assert_eq!(v.iter().flatten().count(), 1);
-    assert_eq!(v.last().unwrap().as_ref().unwrap().class, "Reconnaissance");
+    assert_eq!(
+        v.last().unwrap().as_ref().unwrap().class.name(),
+        "Reconnaissance"
+    );
 }
 
 #[test]
@@ -161,7 +164,7 @@ fn brute_force_is_named_by_the_service_the_client_speaks() {
             .collect();
         let v = t.observe(&flows);
         assert_eq!(
-            v.last().unwrap().as_ref().map(|f| f.class),
+            v.last().unwrap().as_ref().map(|f| f.class.name()),
             Some(class),
             "{head:?}"
         );
@@ -191,7 +194,7 @@ fn a_flood_is_dos_from_one_source_and_ddos_from_many() {
         })
         .collect();
     let v = t.observe(&many);
-    assert_eq!(v.last().unwrap().as_ref().unwrap().class, "DDoS");
+    assert_eq!(v.last().unwrap().as_ref().unwrap().class.name(), "DDoS");
     // Answered traffic is not a flood, however much of it there is.
     let mut t = BehaviourTracker::new();
     let mut busy = flow("10.0.0.7", "10.0.0.2", 6, 443, 0);
@@ -222,7 +225,11 @@ fn a_beacon_needs_a_regular_interval() {
                 b"\x00\x00\x00\x10",
             ));
         }
-        t.observe(&flows).last().unwrap().as_ref().map(|f| f.class)
+        t.observe(&flows)
+            .last()
+            .unwrap()
+            .as_ref()
+            .map(|f| f.class.name())
     };
     assert_eq!(beacon(&[60 * S; 7]), Some("Bot"));
     // Jittered by +-5%: still a timer.
@@ -252,7 +259,7 @@ fn a_long_session_of_small_messages_to_an_odd_port_is_c2() {
         f.features[c.fwd_bytes] = messages * 60.0;
         BehaviourTracker::new().observe(&[f])[0]
             .as_ref()
-            .map(|f| f.class)
+            .map(|f| f.class.name())
     };
     assert_eq!(c2(4782, 180, 40.0, b"\x17\x03\x03\x00"), Some("Backdoor"));
     // Too short, too few messages, a well-known port, IRC, SSH on a high port: not C2.

@@ -84,112 +84,133 @@ pub fn feature_columns() -> &'static [String] {
 /// Number of features in the vector.
 pub const N_FEATURES: usize = 101;
 
-/// The spec: names, units and meanings, in vector order.
-pub static FEATURES: [FeatureSpec; N_FEATURES] = [
-    f("Protocol", "IANA number", "IP protocol of the flow (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, ...)"),
-    f("Flow Duration", "µs", "time from the first to the last packet"),
-    f("Total Fwd Packet", "packets", "packets from the initiator"),
-    f("Total Bwd packets", "packets", "packets from the responder"),
-    f("Total Length of Fwd Packet", "bytes", "sum of forward payload lengths"),
-    f("Total Length of Bwd Packet", "bytes", "sum of backward payload lengths"),
-    f("Fwd Packet Length Max", "bytes", "largest forward payload"),
-    f("Fwd Packet Length Min", "bytes", "smallest forward payload (0 when no forward packet)"),
-    f("Fwd Packet Length Mean", "bytes", "mean forward payload"),
-    f("Fwd Packet Length Std", "bytes", "sample standard deviation of forward payloads"),
-    f("Bwd Packet Length Max", "bytes", "largest backward payload"),
-    f("Bwd Packet Length Min", "bytes", "smallest backward payload (0 when no backward packet)"),
-    f("Bwd Packet Length Mean", "bytes", "mean backward payload"),
-    f("Bwd Packet Length Std", "bytes", "sample standard deviation of backward payloads"),
-    fx("Flow Bytes/s", "bytes/s", "payload bytes per second of flow duration", "0 for a zero-length flow (CICFlowMeter writes Infinity/NaN)"),
-    fx("Flow Packets/s", "packets/s", "packets per second of flow duration", "0 for a zero-length flow (CICFlowMeter writes Infinity)"),
-    f("Flow IAT Mean", "µs", "mean gap between consecutive packets of the flow"),
-    f("Flow IAT Std", "µs", "sample standard deviation of those gaps"),
-    f("Flow IAT Max", "µs", "largest gap"),
-    f("Flow IAT Min", "µs", "smallest gap"),
-    f("Fwd IAT Total", "µs", "sum of gaps between forward packets"),
-    f("Fwd IAT Mean", "µs", "mean gap between forward packets"),
-    f("Fwd IAT Std", "µs", "sample standard deviation of forward gaps"),
-    f("Fwd IAT Max", "µs", "largest forward gap"),
-    f("Fwd IAT Min", "µs", "smallest forward gap"),
-    f("Bwd IAT Total", "µs", "sum of gaps between backward packets"),
-    f("Bwd IAT Mean", "µs", "mean gap between backward packets"),
-    f("Bwd IAT Std", "µs", "sample standard deviation of backward gaps"),
-    f("Bwd IAT Max", "µs", "largest backward gap"),
-    f("Bwd IAT Min", "µs", "smallest backward gap"),
-    fx("Fwd PSH Flags", "packets", "forward packets with PSH", "counted per packet in each direction (CICFlowMeter 3 counted only some)"),
-    f("Bwd PSH Flags", "packets", "backward packets with PSH"),
-    f("Fwd URG Flags", "packets", "forward packets with URG"),
-    f("Bwd URG Flags", "packets", "backward packets with URG"),
-    f("Fwd RST Flags", "packets", "forward packets with RST"),
-    f("Bwd RST Flags", "packets", "backward packets with RST"),
-    f("Fwd Header Length", "bytes", "sum of forward transport header lengths (TCP incl. options, UDP 8)"),
-    f("Bwd Header Length", "bytes", "sum of backward transport header lengths"),
-    f("Fwd Packets/s", "packets/s", "forward packets per second of flow duration (0 for a zero-length flow)"),
-    f("Bwd Packets/s", "packets/s", "backward packets per second of flow duration"),
-    f("Packet Length Min", "bytes", "smallest payload, both directions"),
-    f("Packet Length Max", "bytes", "largest payload, both directions"),
-    f("Packet Length Mean", "bytes", "mean payload, both directions"),
-    f("Packet Length Std", "bytes", "sample standard deviation of payloads"),
-    f("Packet Length Variance", "bytes²", "sample variance of payloads"),
-    f("FIN Flag Count", "packets", "packets with FIN"),
-    f("SYN Flag Count", "packets", "packets with SYN"),
-    f("RST Flag Count", "packets", "packets with RST"),
-    f("PSH Flag Count", "packets", "packets with PSH"),
-    f("ACK Flag Count", "packets", "packets with ACK"),
-    f("URG Flag Count", "packets", "packets with URG"),
-    f("CWR Flag Count", "packets", "packets with CWR"),
-    f("ECE Flag Count", "packets", "packets with ECE"),
-    fx("Down/Up Ratio", "ratio", "backward packets / forward packets", "a real ratio (CICFlowMeter truncated it to an integer)"),
-    fx("Average Packet Size", "bytes", "total payload / total packets", "divides by the packet count (CICFlowMeter divided by count+1)"),
-    f("Fwd Segment Size Avg", "bytes", "mean forward payload"),
-    f("Bwd Segment Size Avg", "bytes", "mean backward payload"),
-    fx("Fwd Bytes/Bulk Avg", "bytes", "mean payload bytes per forward bulk (>= 4 data packets in a row, gaps < 1 s)", "bulk counters kept per direction and reset by the other direction's data"),
-    f("Fwd Packet/Bulk Avg", "packets", "mean packets per forward bulk"),
-    fx("Fwd Bulk Rate Avg", "bytes/s", "forward bulk bytes / forward bulk duration", "seconds as the unit of the duration (CICFlowMeter mixed µs and s)"),
-    f("Bwd Bytes/Bulk Avg", "bytes", "mean payload bytes per backward bulk"),
-    f("Bwd Packet/Bulk Avg", "packets", "mean packets per backward bulk"),
-    f("Bwd Bulk Rate Avg", "bytes/s", "backward bulk bytes / backward bulk duration"),
-    fx("Subflow Fwd Packets", "packets", "forward packets per subflow (a gap > 1 s starts a subflow)", "divides by the subflow count (CICFlowMeter's counter started at -1 and is often 0 in its output)"),
-    fx("Subflow Fwd Bytes", "bytes", "forward payload bytes per subflow", "per subflow, not per packet"),
-    f("Subflow Bwd Packets", "packets", "backward packets per subflow"),
-    f("Subflow Bwd Bytes", "bytes", "backward payload bytes per subflow"),
-    f("FWD Init Win Bytes", "bytes", "TCP window of the first forward packet (0 if not TCP)"),
-    f("Bwd Init Win Bytes", "bytes", "TCP window of the first backward packet (0 if none)"),
-    f("Fwd Act Data Pkts", "packets", "forward packets with at least one byte of payload"),
-    f("Fwd Seg Size Min", "bytes", "smallest forward transport header length"),
-    f("Active Mean", "µs", "mean active period (activity separated by > 5 s of silence)"),
-    f("Active Std", "µs", "sample standard deviation of active periods"),
-    f("Active Max", "µs", "longest active period"),
-    f("Active Min", "µs", "shortest active period"),
-    f("Idle Mean", "µs", "mean idle period (> 5 s of silence)"),
-    f("Idle Std", "µs", "sample standard deviation of idle periods"),
-    f("Idle Max", "µs", "longest idle period"),
-    f("Idle Min", "µs", "shortest idle period"),
-    f("ICMP Code", "code", "ICMP/ICMPv6 code of the first packet, -1 if not ICMP"),
-    f("ICMP Type", "type", "ICMP/ICMPv6 type of the first packet, -1 if not ICMP"),
-    f("Total TCP Flow Time", "µs", "flow duration for TCP flows, 0 otherwise"),
+/// The spec: names, units and meanings, in vector order, each with the name of its position
+/// (in [`ix`]). The order is written here and nowhere else: the accumulator writes each value
+/// at its named position.
+macro_rules! spec {
+    ($($id:ident: $ctor:ident($($arg:expr),* $(,)?);)*) => {
+        /// Each feature's position in the vector, named once, in [`FEATURES`]'s order.
+        pub mod ix {
+            #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+            enum Position {
+                $($id,)*
+            }
+            $(
+                #[doc = concat!("Position of a feature (", stringify!($id), ").")]
+                pub const $id: usize = Position::$id as usize;
+            )*
+        }
+
+        /// The spec: names, units and meanings, in vector order.
+        pub static FEATURES: [FeatureSpec; N_FEATURES] = [$($ctor($($arg),*),)*];
+    };
+}
+
+spec! {
+    PROTOCOL: f("Protocol", "IANA number", "IP protocol of the flow (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, ...)");
+    FLOW_DURATION: f("Flow Duration", "µs", "time from the first to the last packet");
+    TOTAL_FWD_PACKET: f("Total Fwd Packet", "packets", "packets from the initiator");
+    TOTAL_BWD_PACKETS: f("Total Bwd packets", "packets", "packets from the responder");
+    TOTAL_LENGTH_OF_FWD_PACKET: f("Total Length of Fwd Packet", "bytes", "sum of forward payload lengths");
+    TOTAL_LENGTH_OF_BWD_PACKET: f("Total Length of Bwd Packet", "bytes", "sum of backward payload lengths");
+    FWD_PACKET_LENGTH_MAX: f("Fwd Packet Length Max", "bytes", "largest forward payload");
+    FWD_PACKET_LENGTH_MIN: f("Fwd Packet Length Min", "bytes", "smallest forward payload (0 when no forward packet)");
+    FWD_PACKET_LENGTH_MEAN: f("Fwd Packet Length Mean", "bytes", "mean forward payload");
+    FWD_PACKET_LENGTH_STD: f("Fwd Packet Length Std", "bytes", "sample standard deviation of forward payloads");
+    BWD_PACKET_LENGTH_MAX: f("Bwd Packet Length Max", "bytes", "largest backward payload");
+    BWD_PACKET_LENGTH_MIN: f("Bwd Packet Length Min", "bytes", "smallest backward payload (0 when no backward packet)");
+    BWD_PACKET_LENGTH_MEAN: f("Bwd Packet Length Mean", "bytes", "mean backward payload");
+    BWD_PACKET_LENGTH_STD: f("Bwd Packet Length Std", "bytes", "sample standard deviation of backward payloads");
+    FLOW_BYTES_PER_S: fx("Flow Bytes/s", "bytes/s", "payload bytes per second of flow duration", "0 for a zero-length flow (CICFlowMeter writes Infinity/NaN)");
+    FLOW_PACKETS_PER_S: fx("Flow Packets/s", "packets/s", "packets per second of flow duration", "0 for a zero-length flow (CICFlowMeter writes Infinity)");
+    FLOW_IAT_MEAN: f("Flow IAT Mean", "µs", "mean gap between consecutive packets of the flow");
+    FLOW_IAT_STD: f("Flow IAT Std", "µs", "sample standard deviation of those gaps");
+    FLOW_IAT_MAX: f("Flow IAT Max", "µs", "largest gap");
+    FLOW_IAT_MIN: f("Flow IAT Min", "µs", "smallest gap");
+    FWD_IAT_TOTAL: f("Fwd IAT Total", "µs", "sum of gaps between forward packets");
+    FWD_IAT_MEAN: f("Fwd IAT Mean", "µs", "mean gap between forward packets");
+    FWD_IAT_STD: f("Fwd IAT Std", "µs", "sample standard deviation of forward gaps");
+    FWD_IAT_MAX: f("Fwd IAT Max", "µs", "largest forward gap");
+    FWD_IAT_MIN: f("Fwd IAT Min", "µs", "smallest forward gap");
+    BWD_IAT_TOTAL: f("Bwd IAT Total", "µs", "sum of gaps between backward packets");
+    BWD_IAT_MEAN: f("Bwd IAT Mean", "µs", "mean gap between backward packets");
+    BWD_IAT_STD: f("Bwd IAT Std", "µs", "sample standard deviation of backward gaps");
+    BWD_IAT_MAX: f("Bwd IAT Max", "µs", "largest backward gap");
+    BWD_IAT_MIN: f("Bwd IAT Min", "µs", "smallest backward gap");
+    FWD_PSH_FLAGS: fx("Fwd PSH Flags", "packets", "forward packets with PSH", "counted per packet in each direction (CICFlowMeter 3 counted only some)");
+    BWD_PSH_FLAGS: f("Bwd PSH Flags", "packets", "backward packets with PSH");
+    FWD_URG_FLAGS: f("Fwd URG Flags", "packets", "forward packets with URG");
+    BWD_URG_FLAGS: f("Bwd URG Flags", "packets", "backward packets with URG");
+    FWD_RST_FLAGS: f("Fwd RST Flags", "packets", "forward packets with RST");
+    BWD_RST_FLAGS: f("Bwd RST Flags", "packets", "backward packets with RST");
+    FWD_HEADER_LENGTH: f("Fwd Header Length", "bytes", "sum of forward transport header lengths (TCP incl. options, UDP 8)");
+    BWD_HEADER_LENGTH: f("Bwd Header Length", "bytes", "sum of backward transport header lengths");
+    FWD_PACKETS_PER_S: f("Fwd Packets/s", "packets/s", "forward packets per second of flow duration (0 for a zero-length flow)");
+    BWD_PACKETS_PER_S: f("Bwd Packets/s", "packets/s", "backward packets per second of flow duration");
+    PACKET_LENGTH_MIN: f("Packet Length Min", "bytes", "smallest payload, both directions");
+    PACKET_LENGTH_MAX: f("Packet Length Max", "bytes", "largest payload, both directions");
+    PACKET_LENGTH_MEAN: f("Packet Length Mean", "bytes", "mean payload, both directions");
+    PACKET_LENGTH_STD: f("Packet Length Std", "bytes", "sample standard deviation of payloads");
+    PACKET_LENGTH_VARIANCE: f("Packet Length Variance", "bytes²", "sample variance of payloads");
+    FIN_FLAG_COUNT: f("FIN Flag Count", "packets", "packets with FIN");
+    SYN_FLAG_COUNT: f("SYN Flag Count", "packets", "packets with SYN");
+    RST_FLAG_COUNT: f("RST Flag Count", "packets", "packets with RST");
+    PSH_FLAG_COUNT: f("PSH Flag Count", "packets", "packets with PSH");
+    ACK_FLAG_COUNT: f("ACK Flag Count", "packets", "packets with ACK");
+    URG_FLAG_COUNT: f("URG Flag Count", "packets", "packets with URG");
+    CWR_FLAG_COUNT: f("CWR Flag Count", "packets", "packets with CWR");
+    ECE_FLAG_COUNT: f("ECE Flag Count", "packets", "packets with ECE");
+    DOWN_UP_RATIO: fx("Down/Up Ratio", "ratio", "backward packets / forward packets", "a real ratio (CICFlowMeter truncated it to an integer)");
+    AVERAGE_PACKET_SIZE: fx("Average Packet Size", "bytes", "total payload / total packets", "divides by the packet count (CICFlowMeter divided by count+1)");
+    FWD_SEGMENT_SIZE_AVG: f("Fwd Segment Size Avg", "bytes", "mean forward payload");
+    BWD_SEGMENT_SIZE_AVG: f("Bwd Segment Size Avg", "bytes", "mean backward payload");
+    FWD_BYTES_PER_BULK_AVG: fx("Fwd Bytes/Bulk Avg", "bytes", "mean payload bytes per forward bulk (>= 4 data packets in a row, gaps < 1 s)", "bulk counters kept per direction and reset by the other direction's data");
+    FWD_PACKET_PER_BULK_AVG: f("Fwd Packet/Bulk Avg", "packets", "mean packets per forward bulk");
+    FWD_BULK_RATE_AVG: fx("Fwd Bulk Rate Avg", "bytes/s", "forward bulk bytes / forward bulk duration", "seconds as the unit of the duration (CICFlowMeter mixed µs and s)");
+    BWD_BYTES_PER_BULK_AVG: f("Bwd Bytes/Bulk Avg", "bytes", "mean payload bytes per backward bulk");
+    BWD_PACKET_PER_BULK_AVG: f("Bwd Packet/Bulk Avg", "packets", "mean packets per backward bulk");
+    BWD_BULK_RATE_AVG: f("Bwd Bulk Rate Avg", "bytes/s", "backward bulk bytes / backward bulk duration");
+    SUBFLOW_FWD_PACKETS: fx("Subflow Fwd Packets", "packets", "forward packets per subflow (a gap > 1 s starts a subflow)", "divides by the subflow count (CICFlowMeter's counter started at -1 and is often 0 in its output)");
+    SUBFLOW_FWD_BYTES: fx("Subflow Fwd Bytes", "bytes", "forward payload bytes per subflow", "per subflow, not per packet");
+    SUBFLOW_BWD_PACKETS: f("Subflow Bwd Packets", "packets", "backward packets per subflow");
+    SUBFLOW_BWD_BYTES: f("Subflow Bwd Bytes", "bytes", "backward payload bytes per subflow");
+    FWD_INIT_WIN_BYTES: f("FWD Init Win Bytes", "bytes", "TCP window of the first forward packet (0 if not TCP)");
+    BWD_INIT_WIN_BYTES: f("Bwd Init Win Bytes", "bytes", "TCP window of the first backward packet (0 if none)");
+    FWD_ACT_DATA_PKTS: f("Fwd Act Data Pkts", "packets", "forward packets with at least one byte of payload");
+    FWD_SEG_SIZE_MIN: f("Fwd Seg Size Min", "bytes", "smallest forward transport header length");
+    ACTIVE_MEAN: f("Active Mean", "µs", "mean active period (activity separated by > 5 s of silence)");
+    ACTIVE_STD: f("Active Std", "µs", "sample standard deviation of active periods");
+    ACTIVE_MAX: f("Active Max", "µs", "longest active period");
+    ACTIVE_MIN: f("Active Min", "µs", "shortest active period");
+    IDLE_MEAN: f("Idle Mean", "µs", "mean idle period (> 5 s of silence)");
+    IDLE_STD: f("Idle Std", "µs", "sample standard deviation of idle periods");
+    IDLE_MAX: f("Idle Max", "µs", "longest idle period");
+    IDLE_MIN: f("Idle Min", "µs", "shortest idle period");
+    ICMP_CODE: f("ICMP Code", "code", "ICMP/ICMPv6 code of the first packet, -1 if not ICMP");
+    ICMP_TYPE: f("ICMP Type", "type", "ICMP/ICMPv6 type of the first packet, -1 if not ICMP");
+    TOTAL_TCP_FLOW_TIME: f("Total TCP Flow Time", "µs", "flow duration for TCP flows, 0 otherwise");
     // ---- weir payload indicators ----
-    f("Fwd Payload Entropy", "bits/byte", "mean Shannon entropy of the first 512 bytes of the first 3 forward payloads (0 if none)"),
-    f("Bwd Payload Entropy", "bits/byte", "the same for backward payloads"),
-    f("Fwd Payload Printable Ratio", "ratio", "share of printable ASCII (0x20-0x7e, tab, CR, LF) in the sampled forward payload bytes"),
-    f("Bwd Payload Printable Ratio", "ratio", "the same for backward payloads"),
-    f("Fwd Payload Suspicious Tokens", "count", "web-attack/exploit tokens in the sampled forward payloads (SQL keywords, script tags, traversal, shell, NOP sleds; see SUSPICIOUS_TOKENS)"),
-    f("Fwd Payload Byte 0", "byte value", "first byte of the first forward payload, -1 if none"),
-    f("Fwd Payload Byte 1", "byte value", "second byte of the first forward payload, -1 if none"),
-    f("Fwd Payload Byte 2", "byte value", "third byte of the first forward payload, -1 if none"),
-    f("Fwd Payload Byte 3", "byte value", "fourth byte of the first forward payload, -1 if none"),
-    f("Fwd Payload Byte 4", "byte value", "fifth byte of the first forward payload, -1 if none"),
-    f("Fwd Payload Byte 5", "byte value", "sixth byte of the first forward payload, -1 if none"),
-    f("Fwd Payload Byte 6", "byte value", "seventh byte of the first forward payload, -1 if none"),
-    f("Fwd Payload Byte 7", "byte value", "eighth byte of the first forward payload, -1 if none"),
+    FWD_PAYLOAD_ENTROPY: f("Fwd Payload Entropy", "bits/byte", "mean Shannon entropy of the first 512 bytes of the first 3 forward payloads (0 if none)");
+    BWD_PAYLOAD_ENTROPY: f("Bwd Payload Entropy", "bits/byte", "the same for backward payloads");
+    FWD_PAYLOAD_PRINTABLE_RATIO: f("Fwd Payload Printable Ratio", "ratio", "share of printable ASCII (0x20-0x7e, tab, CR, LF) in the sampled forward payload bytes");
+    BWD_PAYLOAD_PRINTABLE_RATIO: f("Bwd Payload Printable Ratio", "ratio", "the same for backward payloads");
+    FWD_PAYLOAD_SUSPICIOUS_TOKENS: f("Fwd Payload Suspicious Tokens", "count", "web-attack/exploit tokens in the sampled forward payloads (SQL keywords, script tags, traversal, shell, NOP sleds; see SUSPICIOUS_TOKENS)");
+    FWD_PAYLOAD_BYTE_0: f("Fwd Payload Byte 0", "byte value", "first byte of the first forward payload, -1 if none");
+    FWD_PAYLOAD_BYTE_1: f("Fwd Payload Byte 1", "byte value", "second byte of the first forward payload, -1 if none");
+    FWD_PAYLOAD_BYTE_2: f("Fwd Payload Byte 2", "byte value", "third byte of the first forward payload, -1 if none");
+    FWD_PAYLOAD_BYTE_3: f("Fwd Payload Byte 3", "byte value", "fourth byte of the first forward payload, -1 if none");
+    FWD_PAYLOAD_BYTE_4: f("Fwd Payload Byte 4", "byte value", "fifth byte of the first forward payload, -1 if none");
+    FWD_PAYLOAD_BYTE_5: f("Fwd Payload Byte 5", "byte value", "sixth byte of the first forward payload, -1 if none");
+    FWD_PAYLOAD_BYTE_6: f("Fwd Payload Byte 6", "byte value", "seventh byte of the first forward payload, -1 if none");
+    FWD_PAYLOAD_BYTE_7: f("Fwd Payload Byte 7", "byte value", "eighth byte of the first forward payload, -1 if none");
     // ---- weir context: what the flow's hosts did in the 30 s up to its first packet ----
-    f("Src Flows 30s", "flows", "flows the initiator started in the 30 s up to this flow's start, this one included (see crate::context; NaN when unknown)"),
-    f("Src Dst Hosts 30s", "hosts", "distinct responder addresses among those flows"),
-    f("Src Dst Ports 30s", "ports", "distinct (protocol, responder port) pairs among those flows (ICMP counts as one port)"),
-    f("Src Same Service 30s", "flows", "those of the flows that went to this flow's responder address, protocol and port"),
-    f("Dst Flows 30s", "flows", "flows started towards this flow's responder address in the same 30 s, this one included"),
-    f("Dst Src Hosts 30s", "hosts", "distinct initiator addresses among those flows"),
-];
+    SRC_FLOWS_30S: f("Src Flows 30s", "flows", "flows the initiator started in the 30 s up to this flow's start, this one included (see crate::context; NaN when unknown)");
+    SRC_DST_HOSTS_30S: f("Src Dst Hosts 30s", "hosts", "distinct responder addresses among those flows");
+    SRC_DST_PORTS_30S: f("Src Dst Ports 30s", "ports", "distinct (protocol, responder port) pairs among those flows (ICMP counts as one port)");
+    SRC_SAME_SERVICE_30S: f("Src Same Service 30s", "flows", "those of the flows that went to this flow's responder address, protocol and port");
+    DST_FLOWS_30S: f("Dst Flows 30s", "flows", "flows started towards this flow's responder address in the same 30 s, this one included");
+    DST_SRC_HOSTS_30S: f("Dst Src Hosts 30s", "hosts", "distinct initiator addresses among those flows");
+}
 
 /// Index of the first context feature; the context block runs to the end of the vector and
 /// is filled by [`crate::context::ContextTracker`] (NaN until then).

@@ -202,3 +202,29 @@ fn column_names_are_snake_case_and_unique() {
         assert!(seen.insert(c.clone()), "{c} twice");
     }
 }
+
+#[test]
+fn every_feature_but_the_context_block_is_written_exactly_once() {
+    let v = FlowStats::new(6, &pkt(0.0, Direction::Forward, 10, 0)).fill();
+    let name = |m: u128| -> Vec<&str> {
+        (0..N_FEATURES)
+            .filter(|i| m & (1u128 << i) != 0)
+            .map(|i| FEATURES[i].name)
+            .collect()
+    };
+    assert_eq!(name(v.twice), Vec::<&str>::new(), "written twice");
+    assert_eq!(
+        name(FILLED & !v.written),
+        Vec::<&str>::new(),
+        "never written"
+    );
+    assert_eq!(
+        name(v.written & !FILLED),
+        Vec::<&str>::new(),
+        "written in the context block"
+    );
+    assert!(v.v[CONTEXT_FIRST..].iter().all(|x| x.is_nan()));
+    assert_eq!(ix::PROTOCOL, 0);
+    assert_eq!(FEATURES[ix::FWD_PAYLOAD_BYTE_0].name, "Fwd Payload Byte 0");
+    assert_eq!(ix::DST_SRC_HOSTS_30S, N_FEATURES - 1);
+}

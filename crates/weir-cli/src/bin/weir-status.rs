@@ -1,7 +1,7 @@
 //! weir-status: `weir status` over the bucket the functions write to. Lists every capture
 //! with its state (queued, splitting, classifying k/n, aggregating, done, done-with-warnings,
 //! failed + reason), or follows them; the statuses come from the same objects, read the same
-//! way (`weir_pipeline::show_status`).
+//! way (`weir_cli::status::show_status`).
 
 use clap::Parser;
 use weir_aws::S3Store;
@@ -23,7 +23,7 @@ struct Args {
     #[arg(long, value_name = "NAME")]
     bucket: Option<String>,
     #[command(flatten)]
-    show: weir_pipeline::ShowOptions,
+    show: weir_cli::status::ShowOptions,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,7 +42,7 @@ fn main() -> anyhow::Result<()> {
     let store = S3Store::new(clients.s3, &bucket, rt.handle().clone());
     let place = format!("s3://{bucket}");
     let (mut out, mut note) = (std::io::stdout(), std::io::stderr());
-    match weir_pipeline::show_status(&store, &args.show, &place, &mut out, &mut note) {
+    match weir_cli::status::show_status(&store, &args.show, &place, &mut out, &mut note) {
         // With --wait: 1 when the capture failed.
         Ok(shown) => std::process::exit(i32::from(shown.failed())),
         Err(e @ weir_pipeline::PipelineError::Wait(_)) => {
