@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The README's first command: build everything once (scripts/build.sh), put `weir` on PATH
+# The README's first command: build `weir` and the web bundle (scripts/build.sh), put `weir` on PATH
 # (scripts/install.sh: ~/.local/bin), analyze the shipped sample capture with the built-in
 # model (flows -> classification -> Parquet results + summary), show what was found, then
 # serve the results in the web app (weir serve, http://127.0.0.1:8080/; WEIR_SERVE_ADDR
 # changes the address) until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh
+bash scripts/build.sh --bin weir
 bash scripts/install.sh
 weir="${WEIR_PREFIX:-$HOME/.local}/bin/weir"
 "$weir" analyze samples/loopback.pcapng --data-dir data
