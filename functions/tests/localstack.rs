@@ -393,7 +393,9 @@ fn localstack_end_to_end_and_faults() {
         shard: 2,
         key: shard_key(&id, 2),
         flows: SHARD_FLOWS as u64,
-        source_version: weir_pipeline::load_status(&stack.store, &id).unwrap().source_version,
+        source_version: weir_pipeline::load_status(&stack.store, &id)
+            .unwrap()
+            .source_version,
     };
     let classified = |s: &Stack| s.log("functions.log").matches("shard=2 flows=").count();
     let handled_before = classified(&stack);

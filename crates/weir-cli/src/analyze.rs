@@ -12,8 +12,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use weir_classify::{Classifier, Device, Options};
 use weir_pipeline::{
-    Condition, LocalStore, PipelineError, ShardMessage, SplitOptions, Store, StoreError,
-    StoreFault,
+    Condition, LocalStore, PipelineError, ShardMessage, SplitOptions, Store, StoreError, StoreFault,
 };
 
 #[derive(clap::Args, Debug)]

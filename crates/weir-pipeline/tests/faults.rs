@@ -119,7 +119,10 @@ fn an_upload_replaced_while_it_is_read_is_never_stitched() {
     assert!(matches!(e, PipelineError::Superseded { .. }), "{e}");
     let id = capture_id(KEY);
     assert!(!store.exists(&split_key(&id)).unwrap());
-    assert_ne!(weir_pipeline::load_status(&store, &id).unwrap().state, State::Failed);
+    assert_ne!(
+        weir_pipeline::load_status(&store, &id).unwrap().state,
+        State::Failed
+    );
     // The new upload's own event: split from the start, only the new bytes.
     let (r, _) = split_all(&store);
     let report = r.unwrap().unwrap();
@@ -146,7 +149,9 @@ fn a_delayed_status_write_never_undoes_done() {
             classify_shard(inner, &mut c, &last).unwrap();
             aggregate(inner, &capture_id(KEY)).unwrap();
             assert_eq!(
-                weir_pipeline::load_status(inner, &capture_id(KEY)).unwrap().state,
+                weir_pipeline::load_status(inner, &capture_id(KEY))
+                    .unwrap()
+                    .state,
                 State::Done
             );
         }),
@@ -189,7 +194,10 @@ fn a_duplicate_split_deletes_nothing_and_the_capture_finishes_once() {
     assert!(r.unwrap().is_none());
     assert!(m.is_empty());
     assert_eq!(store.deleted().len(), n);
-    assert_eq!(weir_pipeline::load_status(&store, &id).unwrap().state, State::Done);
+    assert_eq!(
+        weir_pipeline::load_status(&store, &id).unwrap().state,
+        State::Done
+    );
 }
 
 #[test]

@@ -241,7 +241,10 @@ fn aggregate_summarizes_and_lays_out_for_search() {
     }
     let st = weir_pipeline::load_status(&store, &id).unwrap();
     assert_eq!(st.alerts, Some(alerts));
-    assert_eq!(weir_pipeline::load_status(&store, &id).unwrap().state, State::Done);
+    assert_eq!(
+        weir_pipeline::load_status(&store, &id).unwrap().state,
+        State::Done
+    );
 
     // Search layout: every flow once, sorted by time within each part.
     let parts = store.list(&search_prefix(&id)).unwrap();
