@@ -3,8 +3,7 @@
 # feature, then wasm-bindgen (the two steps cargo-leptos would run, without its downloads;
 # wasm-bindgen is the workspace's own `weir-web-bindgen`, see web/bindgen).
 #   scripts/build-web.sh          both steps; prints the site dir
-#   scripts/build-web.sh wasm     the wasm32 build alone (scripts/build.sh runs it beside the
-#                                 native build, then this script again for the second step)
+#   scripts/build-web.sh wasm     the wasm32 build alone
 # Output: $CARGO_TARGET_DIR/site/pkg/weir-web.js + weir-web_bg.wasm; `weir serve --site DIR`
 # serves it, scripts/install.sh copies it to ~/.local/share/weir/site.
 set -euo pipefail
@@ -14,9 +13,8 @@ bash scripts/setup-web.sh
 site="$CARGO_TARGET_DIR/site"
 # The wasm build has a target directory of its own: it shares no artefact with the native
 # build (another target; its host proc macros are built with another feature set anyway), and
-# cargo locks a target directory for the length of a build, so with its own it can run while
-# the native build does (scripts/build.sh), using the core the native build leaves idle on
-# its long serial stretches (polars-core, the final links).
+# cargo locks a target directory for the length of a build, so it never waits on another
+# build of the native tree.
 wasm_dir="$CARGO_TARGET_DIR/wasm"
 CARGO_TARGET_DIR="$wasm_dir" cargo build ${CARGO_QUIET:-} --release --locked \
   --target wasm32-unknown-unknown -p weir-web --lib --no-default-features --features hydrate

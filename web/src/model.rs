@@ -3,31 +3,28 @@
 
 use serde::{Deserialize, Serialize};
 pub use weir_wire::federation::{CurrentModel, FederationView, RoundRow, VersionRow};
-pub use weir_wire::status::State;
+pub use weir_wire::status::{State, Status};
 pub use weir_wire::summary::CaptureSummary;
 
-/// A capture on the captures page.
+/// A capture on the captures page: its status as the pipeline stores it (the fields read
+/// through it: `c.flows`, `c.state`...) and what the page adds from the split report and the
+/// summary.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CaptureRow {
-    pub id: String,
-    /// The key or path it was read from.
-    pub source: String,
-    pub state: State,
-    pub shards: Option<u32>,
-    pub shards_done: u32,
-    pub flows: u64,
-    pub alerts: Option<u64>,
-    /// `Port Scan 9,902`: the classes with the most alerts.
-    pub alert_classes: Vec<String>,
-    /// Why it failed.
-    pub reason: Option<String>,
-    /// Damage met while reading.
-    pub warnings: Vec<String>,
+    /// `captures/ID/status.json`.
+    pub status: Status,
     /// Bytes of the capture read by the splitter (known once split).
     pub bytes: Option<u64>,
     /// Time of its first and last packet (RFC 3339), once aggregated.
     pub first: Option<String>,
     pub last: Option<String>,
+}
+
+impl std::ops::Deref for CaptureRow {
+    type Target = Status;
+    fn deref(&self) -> &Status {
+        &self.status
+    }
 }
 
 impl CaptureRow {
@@ -375,6 +372,27 @@ pub const MISSING: &str = "not found: ";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_capture_done_with_warnings_is_settled_and_complete() {
+        let row = |state: State, shards: Option<u32>, done: u32| CaptureRow {
+            status: Status {
+                state,
+                shards,
+                shards_done: done,
+                ..Status::default()
+            },
+            ..CaptureRow::default()
+        };
+        for s in [State::Done, State::DoneWithWarnings] {
+            assert!(row(s, Some(4), 4).settled(), "{s:?}");
+            assert_eq!(row(s, Some(4), 4).progress(), Some(1.0), "{s:?}");
+        }
+        assert!(row(State::Failed, None, 0).settled());
+        assert_eq!(row(State::Failed, None, 0).progress(), None);
+        assert!(!row(State::Classifying, Some(4), 1).settled());
+        assert_eq!(row(State::Classifying, Some(4), 1).progress(), Some(0.25));
+    }
 
     #[test]
     fn refining_a_query_adds_one_term() {

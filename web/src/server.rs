@@ -58,16 +58,7 @@ fn row_of(st: Status, store: &dyn Store) -> CaptureRow {
         .and_then(|b| serde_json::from_slice(&b).ok());
     let (first, last) = summary.map_or((None, None), |s| (Some(s.first), Some(s.last)));
     CaptureRow {
-        state: st.state,
-        id: st.capture,
-        source: st.source,
-        shards: st.shards,
-        shards_done: st.shards_done,
-        flows: st.flows,
-        alerts: st.alerts,
-        alert_classes: st.alert_classes,
-        reason: st.reason,
-        warnings: st.warnings,
+        status: st,
         bytes: split.map(|s| s.bytes),
         first,
         last,

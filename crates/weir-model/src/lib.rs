@@ -682,6 +682,22 @@ mod tests {
     }
 
     #[test]
+    fn a_threshold_list_that_does_not_fit_the_classes_is_refused() {
+        // Three classes, two thresholds: the third class would silently get 0.
+        let mut m = test_model(4, 6, 3, 1);
+        m.info.alert_thresholds = vec![0.5, 0.9];
+        let e = read_info(&m.to_onnx()).unwrap_err().to_string();
+        assert!(e.contains("2 values for 3 classes"), "{e}");
+        m.info.alert_thresholds = vec![0.5, 0.9, 1.5];
+        assert_eq!(read_info(&m.to_onnx()).unwrap().alert_thresholds.len(), 3);
+        m.info.alert_thresholds = Vec::new();
+        assert!(
+            read_info(&m.to_onnx()).is_ok(),
+            "no list: the user's threshold alone"
+        );
+    }
+
+    #[test]
     fn anomaly_percentiles_read_against_the_benign_reference() {
         let energy: Vec<f32> = (0..1001).map(|i| i as f32 / 10.0).collect();
         let r = anomaly_reference(&energy);

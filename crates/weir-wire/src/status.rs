@@ -62,7 +62,7 @@ impl State {
 }
 
 /// A capture's status object.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     /// Capture id.
     pub capture: String,

@@ -43,7 +43,7 @@ pub(super) fn CapturesPage() -> impl IntoView {
     let uploaded = move |rows: &[CaptureRow]| {
         query
             .with(|q| q.get("uploaded"))
-            .filter(|id| rows.iter().any(|c| &c.id == id))
+            .filter(|id| rows.iter().any(|c| &c.capture == id))
             .map(|id| {
                 let href = format!("/captures/{}", encode(&id));
                 view! { <p class="note" id="uploaded">"Uploaded: " <a href=href>{id}</a> " is being analyzed below."</p> }
@@ -75,7 +75,7 @@ fn CaptureTable(rows: Vec<CaptureRow>) -> impl IntoView {
     let body = rows
         .into_iter()
         .map(|c| {
-            let href = format!("/captures/{}", encode(&c.id));
+            let href = format!("/captures/{}", encode(&c.capture));
             let pct = c.progress();
             let state = c.state.name();
             let progress = match pct {
@@ -86,12 +86,12 @@ fn CaptureTable(rows: Vec<CaptureRow>) -> impl IntoView {
                 _ => None,
             };
             let alerts = c.alerts.map(|a| {
-                let search = search_href(&SearchArgs { q: "alert true".into(), capture: c.id.clone(), ..Default::default() });
+                let search = search_href(&SearchArgs { q: "alert true".into(), capture: c.capture.clone(), ..Default::default() });
                 view! { <a href=search class={if a > 0 { "alerts" } else { "" }}>{count(a)}</a> }
             });
             view! {
                 <tr class=format!("state-{}", c.state.name())>
-                    <td><a href=href class="capture">{c.id.clone()}</a><div class="muted small">{c.source.clone()}</div></td>
+                    <td><a href=href class="capture">{c.capture.clone()}</a><div class="muted small">{c.source.clone()}</div></td>
                     <td><span class=format!("badge {}", c.state.name())>{state}</span>{progress}</td>
                     <td class="num">{c.bytes.map(size)}</td>
                     <td class="num">{count(c.flows)}</td>

@@ -22,7 +22,7 @@ pub(super) fn DashboardPage() -> impl IntoView {
 fn DashboardView(d: Dashboard) -> impl IntoView {
     let c = d.capture.clone();
     let s = d.summary.clone().unwrap_or_default();
-    let id = c.id.clone();
+    let id = c.capture.clone();
     let in_capture = |q: String| {
         search_href(&SearchArgs {
             q,
@@ -107,13 +107,13 @@ fn DashboardView(d: Dashboard) -> impl IntoView {
         .collect_view();
     let exports = [("CSV", "csv"), ("JSON Lines", "jsonl")]
         .map(|(label, f)| {
-            let href = format!("/api/export?capture={}&format={f}", encode(&c.id));
+            let href = format!("/api/export?capture={}&format={f}", encode(&c.capture));
             view! { <a href=href rel="external" download="">{label}</a>" " }
         })
         .collect_view();
-    let eve = format!("/api/alerts.eve?capture={}", encode(&c.id));
+    let eve = format!("/api/alerts.eve?capture={}", encode(&c.capture));
     view! {
-        <h1>{c.id.clone()}</h1>
+        <h1>{c.capture.clone()}</h1>
         <p class="facts">
             <span class=format!("badge {}", c.state.name())>{c.state.name()}</span>
             " " {count(c.flows)} " flows, "
