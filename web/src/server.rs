@@ -46,22 +46,28 @@ pub async fn call_with<T: Send + 'static>(
 }
 
 fn row_of(st: Status, store: &dyn Store) -> CaptureRow {
-    let split: Option<weir_pipeline::SplitReport> = store
-        .get(&weir_pipeline::split_key(&st.capture))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
     let summary: Option<CaptureSummary> = st
         .state
         .has_results()
         .then(|| store.get(&summary_key(&st.capture)).ok())
         .flatten()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let (first, last) = summary.map_or((None, None), |s| (Some(s.first), Some(s.last)));
+    row_with(st, store, summary.as_ref())
+}
+
+/// A capture's row, with its summary already read (its times count once the capture has
+/// results).
+fn row_with(st: Status, store: &dyn Store, summary: Option<&CaptureSummary>) -> CaptureRow {
+    let split: Option<weir_pipeline::SplitReport> = store
+        .get(&weir_pipeline::split_key(&st.capture))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let times = summary.filter(|_| st.state.has_results());
     CaptureRow {
-        status: st,
         bytes: split.map(|s| s.bytes),
-        first,
-        last,
+        first: times.map(|s| s.first.clone()),
+        last: times.map(|s| s.last.clone()),
+        status: st,
     }
 }
 
@@ -94,12 +100,13 @@ pub fn dashboard(ctx: &Ctx, id: &str) -> Result<Dashboard, String> {
     let st = capture_status(store, id)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("{MISSING}no capture {id:?} here"))?;
-    let capture = row_of(st, store);
-    let summary = match store.get(&summary_key(id)) {
+    // Read once: the page shows it, and the row takes its first and last packet from it.
+    let summary: Option<CaptureSummary> = match store.get(&summary_key(id)) {
         Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| format!("unreadable summary: {e}"))?),
         Err(e) if e.is_not_found() => None,
         Err(e) => return Err(e.to_string()),
     };
+    let capture = row_with(st, store, summary.as_ref());
     let mut anomaly_percentiles = vec![0u64; 20];
     let mut models = Vec::new();
     if capture.state.has_results() {

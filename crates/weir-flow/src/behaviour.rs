@@ -41,7 +41,7 @@ mod scan;
 mod state;
 mod tunnel;
 
-use facts::{Cols, Facts};
+use facts::Facts;
 #[cfg(test)]
 use state::{Burst, Times};
 
@@ -228,7 +228,6 @@ fn finding(class: Class, detector: DetectorId, evidence: String) -> Option<Findi
 
 /// The detectors' state over a flow stream; see the module documentation.
 pub struct BehaviourTracker {
-    cols: Cols,
     detectors: Vec<Box<dyn Detector>>,
     now: i64,
     seen_flows: u64,
@@ -244,7 +243,6 @@ impl BehaviourTracker {
     /// An empty tracker.
     pub fn new() -> Self {
         BehaviourTracker {
-            cols: Cols::new(),
             detectors: detectors(),
             now: 0,
             seen_flows: 0,
@@ -279,7 +277,7 @@ impl BehaviourTracker {
     }
 
     fn one(&mut self, f: &FlowRecord) -> Option<Finding> {
-        let x = Facts::of(f, self.cols);
+        let x = Facts::of(f);
         self.now = self.now.max(f.last_ts_ns);
         let mut found = None;
         for d in &mut self.detectors {

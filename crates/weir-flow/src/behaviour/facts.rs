@@ -5,30 +5,6 @@ use std::net::IpAddr;
 use crate::features::ix;
 use crate::FlowRecord;
 
-/// Positions of the features the detectors read.
-#[derive(Clone, Copy)]
-pub(crate) struct Cols {
-    pub fwd_bytes: usize,
-    pub bwd_bytes: usize,
-    pub head: usize,
-    pub duration: usize,
-    pub fwd_data: usize,
-    pub bwd_packets: usize,
-}
-
-impl Cols {
-    pub fn new() -> Self {
-        Cols {
-            fwd_bytes: ix::TOTAL_LENGTH_OF_FWD_PACKET,
-            bwd_bytes: ix::TOTAL_LENGTH_OF_BWD_PACKET,
-            head: ix::FWD_PAYLOAD_BYTE_0,
-            duration: ix::FLOW_DURATION,
-            fwd_data: ix::FWD_ACT_DATA_PKTS,
-            bwd_packets: ix::TOTAL_BWD_PACKETS,
-        }
-    }
-}
-
 /// What the detectors read of one flow, read once for all of them.
 pub(crate) struct Facts {
     pub fwd_bytes: f64,
@@ -41,10 +17,10 @@ pub(crate) struct Facts {
 }
 
 impl Facts {
-    pub fn of(f: &FlowRecord, c: Cols) -> Self {
+    pub fn of(f: &FlowRecord) -> Self {
         let mut head = [0u8; 4];
         for (i, h) in head.iter_mut().enumerate() {
-            let v = f.features[c.head + i];
+            let v = f.features[ix::FWD_PAYLOAD_BYTE_0 + i];
             *h = if (0.0..=255.0).contains(&v) {
                 v as u8
             } else {
@@ -52,12 +28,12 @@ impl Facts {
             };
         }
         Facts {
-            fwd_bytes: f.features[c.fwd_bytes].max(0.0),
-            bwd_bytes: f.features[c.bwd_bytes].max(0.0),
+            fwd_bytes: f.features[ix::TOTAL_LENGTH_OF_FWD_PACKET].max(0.0),
+            bwd_bytes: f.features[ix::TOTAL_LENGTH_OF_BWD_PACKET].max(0.0),
             head,
-            duration_ns: f.features[c.duration].max(0.0) * 1e3,
-            fwd_data: f.features[c.fwd_data].max(0.0),
-            bwd_packets: f.features[c.bwd_packets].max(0.0),
+            duration_ns: f.features[ix::FLOW_DURATION].max(0.0) * 1e3,
+            fwd_data: f.features[ix::FWD_ACT_DATA_PKTS].max(0.0),
+            bwd_packets: f.features[ix::TOTAL_BWD_PACKETS].max(0.0),
         }
     }
 

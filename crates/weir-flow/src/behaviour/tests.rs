@@ -1,7 +1,7 @@
 //! Tests of `behaviour`.
 
 use super::*;
-use crate::features::signal;
+use crate::features::{ix, signal};
 use crate::{EndReason, N_FEATURES};
 
 const S: i64 = 1_000_000_000;
@@ -33,12 +33,11 @@ fn flow(src: &str, dst: &str, proto: u8, dport: u16, t: i64) -> FlowRecord {
 
 /// A session with payload both ways whose client spoke first with `head`.
 fn session(src: &str, dst: &str, dport: u16, t: i64, head: &[u8]) -> FlowRecord {
-    let c = Cols::new();
     let mut f = flow(src, dst, 6, dport, t);
-    f.features[c.fwd_bytes] = 900.0;
-    f.features[c.bwd_bytes] = 1200.0;
+    f.features[ix::TOTAL_LENGTH_OF_FWD_PACKET] = 900.0;
+    f.features[ix::TOTAL_LENGTH_OF_BWD_PACKET] = 1200.0;
     for (i, b) in head.iter().take(4).enumerate() {
-        f.features[c.head + i] = f64::from(*b);
+        f.features[ix::FWD_PAYLOAD_BYTE_0 + i] = f64::from(*b);
     }
     f
 }
@@ -249,14 +248,13 @@ fn a_beacon_needs_a_regular_interval() {
 #[test]
 fn a_long_session_of_small_messages_to_an_odd_port_is_c2() {
     let c2 = |dport: u16, secs: i64, messages: f64, head: &[u8]| {
-        let c = Cols::new();
         let mut f = session("10.0.0.7", "203.0.113.5", dport, 0, head);
         f.src_port = 49_200;
         f.last_ts_ns = secs * S;
-        f.features[c.duration] = (secs * 1_000_000) as f64;
-        f.features[c.fwd_data] = messages;
-        f.features[c.bwd_packets] = messages;
-        f.features[c.fwd_bytes] = messages * 60.0;
+        f.features[ix::FLOW_DURATION] = (secs * 1_000_000) as f64;
+        f.features[ix::FWD_ACT_DATA_PKTS] = messages;
+        f.features[ix::TOTAL_BWD_PACKETS] = messages;
+        f.features[ix::TOTAL_LENGTH_OF_FWD_PACKET] = messages * 60.0;
         BehaviourTracker::new().observe(&[f])[0]
             .as_ref()
             .map(|f| f.class.name())
